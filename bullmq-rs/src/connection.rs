@@ -1,0 +1,102 @@
+//! The Redis connection every queue, worker and events reader shares, and
+//! the dedicated blocking connections workers and events readers open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::AsyncConnectionConfig;
+
+use crate::error::{Error, Result};
+
+/// The default key prefix, BullMQ's.
+pub const DEFAULT_PREFIX: &str = "bull";
+
+/// How to reach Redis: a `redis://` or `rediss://` (TLS) URL, with user and
+/// password in it when needed, and the key prefix shared with the other
+/// BullMQ clients of the deployment.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://[user:password@]host:port[/db]` or `rediss://...` for TLS.
+    pub url: String,
+    /// Key prefix, `bull` by default. Use a hash tag such as `{bull}` for
+    /// Redis Cluster, as with BullMQ.
+    pub prefix: String,
+    /// How long one command may take before it fails (blocking reads have
+    /// their own connections and no such limit).
+    pub command_timeout: Duration,
+}
+
+impl RedisOptions {
+    /// Options for `url` with the default prefix.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisOptions { url: url.into(), prefix: DEFAULT_PREFIX.to_string(), command_timeout: Duration::from_secs(30) }
+    }
+
+    /// The same options with another key prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+}
+
+/// A cheap-to-clone handle on Redis: one multiplexed, self-reconnecting
+/// connection for commands and scripts, plus what is needed to open
+/// dedicated blocking connections.
+#[derive(Clone)]
+pub struct Connection {
+    client: redis::Client,
+    manager: ConnectionManager,
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects; fails when the URL is malformed or Redis cannot be reached.
+    pub async fn connect(options: RedisOptions) -> Result<Self> {
+        if options.prefix.is_empty() {
+            return Err(Error::invalid("prefix", "the key prefix must not be empty"));
+        }
+        let client = redis::Client::open(options.url.as_str())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(options.command_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(Connection { client, manager, prefix: options.prefix.into() })
+    }
+
+    /// Shorthand for [`Connection::connect`] with the default prefix.
+    pub async fn open(url: &str) -> Result<Self> {
+        Self::connect(RedisOptions::new(url)).await
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The shared command connection (clone it; clones share one socket).
+    pub(crate) fn manager(&self) -> ConnectionManager {
+        self.manager.clone()
+    }
+
+    /// Opens a new connection without a response timeout, for BZPOPMIN or
+    /// XREAD BLOCK, and names it (`CLIENT SETNAME`) when a name is given.
+    pub(crate) async fn blocking(&self, name: Option<&str>) -> Result<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(None);
+        let mut con = self.client.get_multiplexed_async_connection_with_config(&config).await?;
+        if let Some(name) = name {
+            let _: () = redis::cmd("CLIENT").arg("SETNAME").arg(name).query_async(&mut con).await?;
+        }
+        Ok(con)
+    }
+}

@@ -1,0 +1,153 @@
+//! The library's error type, and the status codes our Lua scripts return.
+
+use std::fmt;
+
+/// Everything that can go wrong in a queue, worker or events call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Redis could not be reached or answered with an error. Usually
+    /// retryable: see [`Error::is_retryable`].
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Input rejected before anything was written to Redis.
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// What was rejected (`job id`, `priority`, ...).
+        what: &'static str,
+        /// Why, in words a caller can act on.
+        reason: String,
+    },
+    /// A script refused the operation with one of BullMQ's status codes.
+    #[error("{code} for job {job_id} in {command}")]
+    Script {
+        /// Which status.
+        code: ScriptCode,
+        /// The job the command was about.
+        job_id: String,
+        /// The command that refused.
+        command: &'static str,
+    },
+    /// Redis answered with data this library cannot read (a job hash written
+    /// by something that is not BullMQ, for example).
+    #[error("unexpected reply from redis for {context}: {detail}")]
+    Protocol {
+        /// What was being read.
+        context: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The queue or worker was closed.
+    #[error("closed")]
+    Closed,
+    /// A wait (such as `wait_until_finished`) ran past its deadline.
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl Error {
+    /// True when retrying the same call later may succeed: Redis was
+    /// unreachable, restarting or loading, or the connection dropped.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+                    || matches!(e.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading))
+                    || e.to_string().contains("LOADING")
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput { what, reason: reason.into() }
+    }
+
+    pub(crate) fn protocol(context: &'static str, detail: impl Into<String>) -> Self {
+        Error::Protocol { context, detail: detail.into() }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Negative status codes of BullMQ's scripts (`src/enums/error-code.ts`),
+/// which ours return with the same meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScriptCode {
+    /// -1: the job does not exist.
+    JobNotExist,
+    /// -2: the job has no lock (it stalled or was never fetched).
+    JobLockNotExist,
+    /// -3: the job is not in the state the command needs.
+    JobNotInState,
+    /// -4: the job still has pending children.
+    JobPendingChildren,
+    /// -5: the parent job does not exist.
+    ParentJobNotExist,
+    /// -6: another worker holds the job's lock.
+    JobLockMismatch,
+    /// -7: the parent job cannot be replaced.
+    ParentJobCannotBeReplaced,
+    /// -8: the job is the current iteration of a job scheduler.
+    JobBelongsToJobScheduler,
+    /// -9: the job has failed children.
+    JobHasFailedChildren,
+    /// Any other negative code.
+    Other(i64),
+}
+
+impl ScriptCode {
+    /// Maps a script's negative reply to its meaning; `None` for success codes.
+    pub fn from_reply(code: i64) -> Option<Self> {
+        Some(match code {
+            c if c >= 0 => return None,
+            -1 => ScriptCode::JobNotExist,
+            -2 => ScriptCode::JobLockNotExist,
+            -3 => ScriptCode::JobNotInState,
+            -4 => ScriptCode::JobPendingChildren,
+            -5 => ScriptCode::ParentJobNotExist,
+            -6 => ScriptCode::JobLockMismatch,
+            -7 => ScriptCode::ParentJobCannotBeReplaced,
+            -8 => ScriptCode::JobBelongsToJobScheduler,
+            -9 => ScriptCode::JobHasFailedChildren,
+            c => ScriptCode::Other(c),
+        })
+    }
+}
+
+impl fmt::Display for ScriptCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            ScriptCode::JobNotExist => "missing job",
+            ScriptCode::JobLockNotExist => "missing lock",
+            ScriptCode::JobNotInState => "job not in the expected state",
+            ScriptCode::JobPendingChildren => "job has pending children",
+            ScriptCode::ParentJobNotExist => "missing parent job",
+            ScriptCode::JobLockMismatch => "lock held by another worker",
+            ScriptCode::ParentJobCannotBeReplaced => "parent job cannot be replaced",
+            ScriptCode::JobBelongsToJobScheduler => "job belongs to a job scheduler",
+            ScriptCode::JobHasFailedChildren => "job has failed children",
+            ScriptCode::Other(c) => return write!(f, "script status {c}"),
+        };
+        f.write_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_bullmq_codes() {
+        assert_eq!(ScriptCode::from_reply(0), None);
+        assert_eq!(ScriptCode::from_reply(1), None);
+        assert_eq!(ScriptCode::from_reply(-2), Some(ScriptCode::JobLockNotExist));
+        assert_eq!(ScriptCode::from_reply(-8), Some(ScriptCode::JobBelongsToJobScheduler));
+        assert_eq!(ScriptCode::from_reply(-42), Some(ScriptCode::Other(-42)));
+    }
+}

@@ -1,0 +1,81 @@
+//! Every Redis key name, in one place: `<prefix>:<queue>:<suffix>`, BullMQ's
+//! layout. Nothing else in the crate formats a key.
+
+use base64::Engine as _;
+
+/// The keys of one queue.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueKeys {
+    prefix: String,
+    queue: String,
+    /// `<prefix>:<queue>:`, the job-key prefix passed to most scripts.
+    base: String,
+}
+
+impl QueueKeys {
+    pub(crate) fn new(prefix: &str, queue: &str) -> Self {
+        QueueKeys { prefix: prefix.to_string(), queue: queue.to_string(), base: format!("{prefix}:{queue}:") }
+    }
+
+    /// `<prefix>:<queue>:<suffix>`.
+    pub(crate) fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.base)
+    }
+
+    /// `<prefix>:<queue>:`, so that `base() + job_id` is the job's hash.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn job(&self, job_id: &str) -> String {
+        format!("{}{job_id}", self.base)
+    }
+
+    pub(crate) fn job_logs(&self, job_id: &str) -> String {
+        format!("{}{job_id}:logs", self.base)
+    }
+
+    /// The ten keys that begin the KEYS of every queue-state script, in the
+    /// order `lua/includes/queueKeys.lua` names them.
+    pub(crate) fn core(&self) -> [String; 10] {
+        ["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "meta", "pc", "marker"]
+            .map(|s| self.key(s))
+    }
+
+    /// The qualified queue name `<prefix>:<queue>`, as stored in `opts.parent.queue`.
+    pub(crate) fn qualified_name(&self) -> String {
+        format!("{}:{}", self.prefix, self.queue)
+    }
+
+    /// The name BullMQ gives a worker's blocking connection, which is how
+    /// `Queue.getWorkers()` finds workers: `<prefix>:<base64(queue)>[:w:<name>]`.
+    pub(crate) fn worker_client_name(&self, worker_name: Option<&str>) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.queue.as_bytes());
+        match worker_name {
+            Some(name) => format!("{}:{b64}:w:{name}", self.prefix),
+            None => format!("{}:{b64}", self.prefix),
+        }
+    }
+
+    /// The name of a QueueEvents connection: `<prefix>:<base64(queue)>:qe`.
+    pub(crate) fn events_client_name(&self) -> String {
+        format!("{}:qe", self.worker_client_name(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_bullmq_names() {
+        let k = QueueKeys::new("bull", "Q");
+        assert_eq!(k.key("wait"), "bull:Q:wait");
+        assert_eq!(k.job("7"), "bull:Q:7");
+        assert_eq!(k.worker_client_name(Some("w1")), "bull:UQ==:w:w1");
+        assert_eq!(k.worker_client_name(None), "bull:UQ==");
+        assert_eq!(k.events_client_name(), "bull:UQ==:qe");
+        assert_eq!(k.core()[9], "bull:Q:marker");
+        assert_eq!(QueueKeys::new("{bull}", "a").base(), "{bull}:a:");
+    }
+}

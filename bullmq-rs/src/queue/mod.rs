@@ -1,0 +1,166 @@
+//! A queue handle: adding jobs, and (in the submodules) reading and
+//! administering the queue and its jobs.
+
+mod admin;
+mod getters;
+mod job_ops;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::job::JobOptions;
+use crate::keys::QueueKeys;
+use crate::script;
+
+pub use getters::WorkerInfo;
+
+/// The BullMQ release whose Redis layout this library writes; stored in
+/// `meta.version` as `bullmq:<version>`, as a BullMQ `Queue` does.
+pub const BULLMQ_VERSION: &str = "6.7.0";
+
+/// A job to add: name, JSON data and options.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Job name.
+    pub name: String,
+    /// Job data, as JSON text (checked to be JSON).
+    pub data: String,
+    /// Options.
+    pub opts: JobOptions,
+}
+
+impl NewJob {
+    /// A job with JSON data.
+    pub fn new(name: impl Into<String>, data: &Value, opts: JobOptions) -> Self {
+        NewJob { name: name.into(), data: data.to_string(), opts }
+    }
+}
+
+/// A handle on one queue; clones share the connection.
+#[derive(Clone)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    keys: QueueKeys,
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("name", &self.inner.name).field("prefix", &self.inner.conn.prefix()).finish()
+    }
+}
+
+/// Milliseconds since the epoch, the clock BullMQ scripts are given.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// BullMQ forbids `:` in queue names (it would split keys).
+pub fn validate_queue_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid("queue name", "must not be empty"));
+    }
+    if name.contains(':') {
+        return Err(Error::invalid("queue name", format!("{name:?} contains ':'")));
+    }
+    Ok(())
+}
+
+impl Queue {
+    /// Opens a queue and records `meta.version` and `opts.maxLenEvents`,
+    /// as a BullMQ `Queue` does when constructed.
+    pub async fn new(name: &str, conn: &Connection) -> Result<Self> {
+        let queue = Self::handle(name, conn)?;
+        let mut con = conn.manager();
+        let _: () = redis::cmd("HSET")
+            .arg(queue.inner.keys.key("meta"))
+            .arg("opts.maxLenEvents")
+            .arg(10_000)
+            .arg("version")
+            .arg(format!("bullmq:{BULLMQ_VERSION}"))
+            .query_async(&mut con)
+            .await?;
+        Ok(queue)
+    }
+
+    /// A handle without touching Redis (workers and events readers use this:
+    /// like BullMQ's, they do not write queue metadata).
+    pub fn handle(name: &str, conn: &Connection) -> Result<Self> {
+        validate_queue_name(name)?;
+        let keys = QueueKeys::new(conn.prefix(), name);
+        Ok(Queue { inner: Arc::new(Inner { name: name.to_string(), keys, conn: conn.clone() }) })
+    }
+
+    /// The queue name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// `<prefix>:<name>`, how flows refer to a queue.
+    pub fn qualified_name(&self) -> String {
+        self.inner.keys.qualified_name()
+    }
+
+    /// The connection this queue uses.
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    pub(crate) fn keys(&self) -> &QueueKeys {
+        &self.inner.keys
+    }
+
+    pub(crate) fn con(&self) -> redis::aio::ConnectionManager {
+        self.inner.conn.manager()
+    }
+
+    /// Adds one job; returns its id (for an existing custom id, that id).
+    pub async fn add(&self, name: &str, data: &Value, opts: JobOptions) -> Result<String> {
+        let mut ids = self.add_bulk(vec![NewJob::new(name, data, opts)]).await?;
+        ids.pop().ok_or_else(|| Error::protocol("addJobs", "no id returned"))
+    }
+
+    /// Adds a job whose data is JSON text, rejecting text that is not JSON.
+    pub async fn add_json(&self, name: &str, data: &str, opts: JobOptions) -> Result<String> {
+        let mut ids = self.add_bulk(vec![NewJob { name: name.to_string(), data: data.to_string(), opts }]).await?;
+        ids.pop().ok_or_else(|| Error::protocol("addJobs", "no id returned"))
+    }
+
+    /// Adds many jobs in one round trip (one script call); returns their ids
+    /// in order. Every job is validated first: one bad job rejects the batch
+    /// and nothing is written.
+    pub async fn add_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<String>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        for job in &jobs {
+            job.opts.validate()?;
+            if serde_json::from_str::<serde::de::IgnoredAny>(&job.data).is_err() {
+                return Err(Error::invalid("job data", format!("data of job {:?} is not JSON", job.name)));
+            }
+        }
+        let now = now_ms();
+        let keys = self.keys();
+        let mut call = script::ADD_JOBS.call().keys(keys.core()).key(keys.key("id")).arg(keys.base()).arg(jobs.len());
+        for job in &jobs {
+            let o = &job.opts;
+            call.push_arg(o.job_id.as_deref().unwrap_or(""));
+            call.push_arg(&job.name);
+            call.push_arg(&job.data);
+            call.push_arg(o.to_stored_json().to_string());
+            call.push_arg(o.timestamp.unwrap_or(now));
+            call.push_arg(o.delay.unwrap_or(0));
+            call.push_arg(o.priority.unwrap_or(0));
+            call.push_arg(if o.lifo { "1" } else { "" });
+        }
+        call.invoke(&mut self.con()).await
+    }
+}

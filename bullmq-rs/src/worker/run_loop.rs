@@ -1,0 +1,338 @@
+//! The worker's one loop: settle finished jobs and fetch new ones, in one
+//! script call whenever both are due, and wait for work when there is none.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use redis::Value as RedisValue;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::marker::{MarkerWaiter, Woken};
+use super::outcome::Outcome;
+use super::reply::{parse_fetched, Fetched};
+use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
+use crate::error::{Result, ScriptCode};
+use crate::job::Job;
+use crate::queue::{now_ms, Queue};
+use crate::script;
+
+/// Where the worker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Fetching and processing.
+    Running,
+    /// Closing: no more fetches; running jobs finish.
+    Draining,
+    /// Closing now: running jobs are handed back to `wait`.
+    HandBack,
+}
+
+/// The longest a worker blocks on the marker when a delayed job is pending
+/// (BullMQ's `maximumBlockTimeout`).
+const MAX_BLOCK: Duration = Duration::from_secs(10);
+
+pub(crate) struct Runner {
+    queue: Queue,
+    opts: Arc<WorkerOptions>,
+    processor: Processor,
+    stop: watch::Receiver<Stop>,
+    held: Held,
+    token_prefix: String,
+    next_token: u64,
+    outcome_tx: mpsc::UnboundedSender<Outcome>,
+    outcome_rx: mpsc::UnboundedReceiver<Outcome>,
+    running: HashMap<String, JoinHandle<()>>,
+    marker: MarkerWaiter,
+}
+
+impl Runner {
+    pub(crate) async fn new(queue: Queue, opts: WorkerOptions, processor: Processor, stop: watch::Receiver<Stop>) -> Result<Self> {
+        let client_name = queue.keys().worker_client_name(opts.name.as_deref());
+        let marker = MarkerWaiter::start(queue.clone(), client_name).await?;
+        let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
+        Ok(Runner {
+            queue,
+            opts: Arc::new(opts),
+            processor,
+            stop,
+            held: Held::default(),
+            token_prefix: format!("{}:", uuid::Uuid::new_v4()),
+            next_token: 1,
+            outcome_tx,
+            outcome_rx,
+            running: HashMap::new(),
+            marker,
+        })
+    }
+
+    pub(crate) async fn run(mut self) {
+        let renew_every = self.opts.lock_renew_time.unwrap_or(self.opts.lock_duration / 2).max(Duration::from_millis(5));
+        let renewer =
+            tokio::spawn(locks::renew_loop(self.queue.clone(), self.held.clone(), self.opts.lock_duration, renew_every));
+        let checker = (!self.opts.skip_stalled_check).then(|| {
+            tokio::spawn(stalled::check_loop(self.queue.clone(), self.opts.max_stalled_count, self.opts.stalled_interval))
+        });
+
+        let mut pending: Vec<Outcome> = Vec::new();
+        let mut drained = false;
+        let mut next_delayed = 0.0_f64;
+        let mut limited_until: Option<Instant> = None;
+        let mut failures: u32 = 0;
+        let mut handed_back = false;
+        // false once the Worker handle is gone: its `changed()` would then
+        // return at once forever
+        let mut stop_open = true;
+        loop {
+            while let Ok(o) = self.outcome_rx.try_recv() {
+                self.received(o, &mut pending);
+            }
+            let stop = *self.stop.borrow();
+            if stop == Stop::HandBack && !handed_back {
+                self.hand_back(&mut pending).await;
+                handed_back = true;
+            }
+            let free = if stop == Stop::Running { self.opts.concurrency.saturating_sub(self.running.len()) } else { 0 };
+            let limited = limited_until.is_some_and(|t| Instant::now() < t);
+            let want = if drained || limited { 0 } else { free };
+
+            if !pending.is_empty() || want > 0 {
+                let batch = std::mem::take(&mut pending);
+                match self.settle_and_fetch(&batch, want).await {
+                    Ok(fetched) => {
+                        failures = 0;
+                        self.settled(&batch);
+                        drained = want > 0 && (fetched.jobs.len() < want || fetched.blocked);
+                        next_delayed = fetched.next_delayed;
+                        limited_until = (fetched.rate_limit_ttl > 0)
+                            .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
+                        if limited_until.is_some() {
+                            drained = false;
+                        }
+                        for job in fetched.jobs {
+                            self.dispatch(job);
+                        }
+                    }
+                    Err(e) => {
+                        pending = batch;
+                        failures += 1;
+                        let pause = Duration::from_millis((100u64 << failures.min(5)).min(3_000));
+                        tracing::warn!(queue = self.queue.name(), error = %e, retry_in = ?pause, "worker cannot reach redis; results are kept and retried");
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            changed = self.stop.changed(), if stop_open => stop_open = changed.is_ok(),
+                        }
+                    }
+                }
+                continue;
+            }
+
+            if stop != Stop::Running && self.running.is_empty() {
+                break;
+            }
+            let wait_for_marker = drained && free > 0 && stop == Stop::Running;
+            if wait_for_marker {
+                self.marker.arm(block_timeout(next_delayed, self.opts.drain_delay));
+            }
+            let armed = self.marker.is_armed();
+            tokio::select! {
+                Some(o) = self.outcome_rx.recv() => self.received(o, &mut pending),
+                woken = self.marker.woken(), if armed => {
+                    match woken {
+                        Woken::Marker(member, score) if score > now_ms() as f64 => {
+                            // a delayed job is not due yet: block again until it is
+                            next_delayed = score;
+                            let _ = member;
+                        }
+                        Woken::Marker(member, _) if free == 0 || stop != Stop::Running => {
+                            // not ours to use any more: leave it for another worker
+                            self.restore_marker(&member).await;
+                        }
+                        _ => drained = false,
+                    }
+                }
+                _ = sleep_until(limited_until), if limited => {}
+                changed = self.stop.changed(), if stop_open => stop_open = changed.is_ok(),
+            }
+        }
+        renewer.abort();
+        if let Some(c) = checker {
+            c.abort();
+        }
+    }
+
+    /// One script call: settle `batch` (when any) and fetch up to `want` jobs.
+    async fn settle_and_fetch(&mut self, batch: &[Outcome], want: usize) -> Result<Fetched> {
+        let k = self.queue.keys();
+        let now = now_ms();
+        let mut call = if batch.is_empty() {
+            script::FETCH_JOBS.call().keys(k.core())
+        } else {
+            script::FINISH_JOBS.call().keys(k.core()).key(k.key("completed")).key(k.key("failed"))
+        }
+        .arg(k.base())
+        .arg(now)
+        .arg(want);
+        let token_start = self.next_token;
+        self.next_token += want as u64;
+        let limiter = self.opts.limiter;
+        call.push_arg(&self.token_prefix);
+        call.push_arg(token_start);
+        call.push_arg(self.opts.lock_duration.as_millis() as u64);
+        call.push_arg(limiter.map(|l| l.max.to_string()).unwrap_or_default());
+        call.push_arg(limiter.map(|l| l.duration.as_millis().to_string()).unwrap_or_default());
+        call.push_arg(self.opts.name.as_deref().unwrap_or(""));
+        if !batch.is_empty() {
+            call.push_arg(self.opts.metrics_max_data_points.map(|n| n.to_string()).unwrap_or_default());
+            call.push_arg(batch.len());
+            for o in batch {
+                o.push_args(&mut call);
+            }
+        }
+        let mut values: Vec<RedisValue> = call.invoke(&mut self.queue.con()).await?;
+        if !batch.is_empty() && !values.is_empty() {
+            let codes: Vec<i64> = redis::from_redis_value(values.remove(0)).unwrap_or_default();
+            for (o, code) in batch.iter().zip(codes) {
+                if let Some(code) = ScriptCode::from_reply(code) {
+                    tracing::warn!(queue = self.queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
+                }
+            }
+        }
+        let prefix = &self.token_prefix;
+        let mut n = token_start;
+        let mut tokens = || {
+            let t = format!("{prefix}{n}");
+            n += 1;
+            t
+        };
+        parse_fetched(&self.queue, values, &mut tokens)
+    }
+
+    fn dispatch(&mut self, job: Job) {
+        let Some(token) = job.token.clone() else { return };
+        if let Ok(mut held) = self.held.lock() {
+            held.insert(job.id.clone(), token.clone());
+        }
+        let id = job.id.clone();
+        let tx = self.outcome_tx.clone();
+        let processor = self.processor.clone();
+        let opts = self.opts.clone();
+        let handle = tokio::spawn(async move {
+            let result = process(&processor, job.clone(), &opts).await;
+            let _ = tx.send(Outcome::decide(&job, token, result, &opts));
+        });
+        self.running.insert(id, handle);
+    }
+
+    fn received(&mut self, outcome: Outcome, pending: &mut Vec<Outcome>) {
+        self.running.remove(&outcome.job_id);
+        pending.push(outcome);
+    }
+
+    /// Settled jobs need no more lock renewal.
+    fn settled(&mut self, batch: &[Outcome]) {
+        if let Ok(mut held) = self.held.lock() {
+            for o in batch {
+                held.remove(&o.job_id);
+            }
+        }
+    }
+
+    /// Stops every running handler and queues a hand-back for each job that
+    /// did not finish first.
+    async fn hand_back(&mut self, pending: &mut Vec<Outcome>) {
+        for handle in self.running.values() {
+            handle.abort();
+        }
+        for (_, handle) in self.running.drain() {
+            let _ = handle.await;
+        }
+        while let Ok(o) = self.outcome_rx.try_recv() {
+            pending.push(o);
+        }
+        let done: HashSet<String> = pending.iter().map(|o| o.job_id.clone()).collect();
+        let held: Vec<(String, String)> = match self.held.lock() {
+            Ok(h) => h.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
+            Err(_) => Vec::new(),
+        };
+        for (id, token) in held {
+            if !done.contains(&id) {
+                tracing::info!(queue = self.queue.name(), job_id = %id, "worker closing: handing the job back to wait");
+                pending.push(Outcome::hand_back(id, token));
+            }
+        }
+    }
+
+    async fn restore_marker(&self, member: &str) {
+        let res: redis::RedisResult<()> = redis::cmd("ZADD")
+            .arg(self.queue.keys().key("marker"))
+            .arg(0)
+            .arg(member)
+            .query_async(&mut self.queue.con())
+            .await;
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "could not put the marker back");
+        }
+    }
+}
+
+/// Signals a running worker loop to hand back its jobs.
+pub(crate) fn request_handback(stop: &watch::Sender<Stop>) {
+    let _ = stop.send(Stop::HandBack);
+}
+
+/// Runs the handler with BullMQ's guards, a timeout and panic capture.
+async fn process(processor: &Processor, job: Job, opts: &WorkerOptions) -> std::result::Result<Value, JobError> {
+    if let Some(reason) = &job.deferred_failure {
+        return Err(JobError::unrecoverable(reason.clone()));
+    }
+    if let Some(max) = opts.max_started_attempts {
+        if job.attempts_started > max {
+            return Err(JobError::unrecoverable("job started more than allowable limit"));
+        }
+    }
+    let timeout = job
+        .opts
+        .timeout
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_millis(t as u64))
+        .or(opts.job_timeout);
+    let run = AssertUnwindSafe(processor(job)).catch_unwind();
+    let result = match timeout {
+        Some(t) => match tokio::time::timeout(t, run).await {
+            Ok(r) => r,
+            Err(_) => return Err(JobError::new(format!("job timed out after {} ms", t.as_millis()))),
+        },
+        None => run.await,
+    };
+    result.unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(JobError::new(format!("handler panicked: {msg}")))
+    })
+}
+
+/// BullMQ's block timeout: the drain delay when nothing is delayed, else
+/// until the next delayed job is due, at most 10 s, at least 1 ms.
+fn block_timeout(next_delayed: f64, drain_delay: Duration) -> Duration {
+    if next_delayed <= 0.0 {
+        return drain_delay;
+    }
+    let ms = (next_delayed - now_ms() as f64).max(1.0);
+    Duration::from_secs_f64(ms / 1000.0).min(MAX_BLOCK)
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

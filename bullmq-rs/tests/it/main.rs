@@ -1,0 +1,9 @@
+//! The library's integration tests: one binary, one module per area, each
+//! test on its own redis-server (see `support`).
+
+mod support;
+
+mod admin;
+mod events;
+mod queue;
+mod worker;

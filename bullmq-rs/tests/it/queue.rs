@@ -1,0 +1,144 @@
+//! Producing jobs: the Redis state each kind of add leaves, batching, and
+//! bad input rejected before any write.
+
+use std::collections::HashMap;
+
+use bullmq_wire::{Backoff, Error, JobOptions, JobState, KeepJobs, NewJob, Queue};
+use serde_json::json;
+
+use crate::support::{ctx, queue_name, raw};
+
+#[tokio::test]
+async fn standard_add_leaves_bullmq_state() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let opts = JobOptions {
+        attempts: Some(3),
+        backoff: Some(Backoff::Exponential { delay: 1000, jitter: None }),
+        remove_on_complete: Some(KeepJobs::Count(10)),
+        keep_logs: Some(5),
+        ..Default::default()
+    };
+    let id = queue.add("std", &json!({"a": 1}), opts).await.unwrap();
+    assert_eq!(id, "1");
+
+    let hash: HashMap<String, String> = raw(&ctx, redis::cmd("HGETALL").arg(format!("bull:{q}:1"))).await;
+    assert_eq!(hash["name"], "std");
+    assert_eq!(hash["data"], r#"{"a":1}"#);
+    assert_eq!(hash["delay"], "0");
+    assert_eq!(hash["priority"], "0");
+    let stored: serde_json::Value = serde_json::from_str(&hash["opts"]).unwrap();
+    assert_eq!(stored, json!({"attempts":3,"backoff":{"type":"exponential","delay":1000},"removeOnComplete":10,"kl":5}));
+    let wait: Vec<String> = raw(&ctx, redis::cmd("LRANGE").arg(format!("bull:{q}:wait")).arg(0).arg(-1)).await;
+    assert_eq!(wait, vec!["1"]);
+    let marker: Vec<(String, f64)> =
+        raw(&ctx, redis::cmd("ZRANGE").arg(format!("bull:{q}:marker")).arg(0).arg(-1).arg("WITHSCORES")).await;
+    assert_eq!(marker, vec![("0".to_string(), 0.0)]);
+    let meta: HashMap<String, String> = raw(&ctx, redis::cmd("HGETALL").arg(format!("bull:{q}:meta"))).await;
+    assert_eq!(meta["version"], "bullmq:6.7.0");
+    assert_eq!(meta["opts.maxLenEvents"], "10000");
+    let events: Vec<(String, HashMap<String, String>)> =
+        raw(&ctx, redis::cmd("XRANGE").arg(format!("bull:{q}:events")).arg("-").arg("+")).await;
+    let names: Vec<&str> = events.iter().map(|(_, f)| f["event"].as_str()).collect();
+    assert_eq!(names, ["added", "waiting"]);
+    assert_eq!(events[0].1["name"], "std");
+}
+
+#[tokio::test]
+async fn prioritized_delayed_and_lifo_scores() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let p = queue.add("p", &json!({}), JobOptions { priority: Some(5), ..Default::default() }).await.unwrap();
+    let t = 1_795_791_213_571_i64;
+    let d = queue
+        .add("d", &json!({}), JobOptions { delay: Some(60_000), timestamp: Some(t), ..Default::default() })
+        .await
+        .unwrap();
+    queue.add("fifo", &json!({}), JobOptions::default()).await.unwrap();
+    queue.add("l", &json!({}), JobOptions { lifo: true, job_id: Some("custom".into()), ..Default::default() }).await.unwrap();
+
+    let prio: f64 = raw(&ctx, redis::cmd("ZSCORE").arg(format!("bull:{q}:prioritized")).arg(&p)).await;
+    assert_eq!(prio, 5.0 * 4_294_967_296.0 + 1.0);
+    let delayed: f64 = raw(&ctx, redis::cmd("ZSCORE").arg(format!("bull:{q}:delayed")).arg(&d)).await;
+    assert_eq!(delayed, (t + 60_000) as f64 * 4096.0);
+    let marker1: f64 = raw(&ctx, redis::cmd("ZSCORE").arg(format!("bull:{q}:marker")).arg("1")).await;
+    assert_eq!(marker1, (t + 60_000) as f64);
+    let wait: Vec<String> = raw(&ctx, redis::cmd("LRANGE").arg(format!("bull:{q}:wait")).arg(0).arg(-1)).await;
+    assert_eq!(wait, vec!["3", "custom"], "FIFO at the head, LIFO at the tail");
+    let counts = queue.get_job_counts(&[]).await.unwrap();
+    assert_eq!(counts[&JobState::Prioritized], 1);
+    assert_eq!(counts[&JobState::Delayed], 1);
+    assert_eq!(counts[&JobState::Waiting], 2);
+    assert_eq!(queue.get_job_state(&d).await.unwrap(), JobState::Delayed);
+    assert_eq!(queue.get_job_state("nope").await.unwrap(), JobState::Unknown);
+}
+
+#[tokio::test]
+async fn duplicate_custom_id_returns_the_existing_job() {
+    let ctx = ctx().await;
+    let queue = Queue::new(&queue_name(), &ctx.conn).await.unwrap();
+    let opts = JobOptions { job_id: Some("order-7".into()), ..Default::default() };
+    assert_eq!(queue.add("a", &json!({"n": 1}), opts.clone()).await.unwrap(), "order-7");
+    assert_eq!(queue.add("a", &json!({"n": 2}), opts).await.unwrap(), "order-7");
+    let job = queue.get_job("order-7").await.unwrap().unwrap();
+    assert_eq!(job.data, json!({"n": 1}), "the first add wins");
+    assert_eq!(queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting], 1);
+}
+
+#[tokio::test]
+async fn bulk_add_is_one_batch_in_order() {
+    let ctx = ctx().await;
+    let queue = Queue::new(&queue_name(), &ctx.conn).await.unwrap();
+    let jobs: Vec<NewJob> = (0..50).map(|i| NewJob::new("b", &json!({"i": i}), JobOptions::default())).collect();
+    let ids = queue.add_bulk(jobs).await.unwrap();
+    assert_eq!(ids.len(), 50);
+    assert_eq!(ids[0], "1");
+    assert_eq!(ids[49], "50");
+    let jobs = queue.get_jobs(&[JobState::Waiting], 0, -1, true).await.unwrap();
+    let order: Vec<i64> = jobs.iter().map(|j| j.data["i"].as_i64().unwrap()).collect();
+    assert_eq!(order, (0..50).collect::<Vec<_>>(), "ascending = oldest first");
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_and_writes_nothing() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let cases = [
+        JobOptions { job_id: Some("42".into()), ..Default::default() },
+        JobOptions { job_id: Some("a:b".into()), ..Default::default() },
+        JobOptions { priority: Some(2_097_153), ..Default::default() },
+        JobOptions { delay: Some(-5), ..Default::default() },
+    ];
+    for opts in cases {
+        let err = queue.add("x", &json!({}), opts.clone()).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{opts:?} -> {err}");
+    }
+    let err = queue.add_json("x", "{not json", JobOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { what: "job data", .. }), "{err}");
+    // one bad job in a batch rejects the whole batch
+    let batch = vec![
+        NewJob::new("ok", &json!({}), JobOptions::default()),
+        NewJob::new("bad", &json!({}), JobOptions { priority: Some(-1), ..Default::default() }),
+    ];
+    assert!(queue.add_bulk(batch).await.is_err());
+    let keys: Vec<String> = raw(&ctx, redis::cmd("KEYS").arg(format!("bull:{q}:*"))).await;
+    assert_eq!(keys, vec![format!("bull:{q}:meta")], "nothing but the queue's meta was written");
+    assert!(matches!(Queue::new("a:b", &ctx.conn).await, Err(Error::InvalidInput { .. })));
+}
+
+#[tokio::test]
+async fn hash_tagged_prefix_works() {
+    let ctx = ctx().await;
+    let conn = bullmq_wire::Connection::connect(bullmq_wire::RedisOptions::new(ctx.server.url()).with_prefix("{bull}"))
+        .await
+        .unwrap();
+    let q = queue_name();
+    let queue = Queue::new(&q, &conn).await.unwrap();
+    let id = queue.add("t", &json!({}), JobOptions::default()).await.unwrap();
+    let exists: bool = raw(&ctx, redis::cmd("EXISTS").arg(format!("{{bull}}:{q}:{id}"))).await;
+    assert!(exists);
+    assert_eq!(queue.qualified_name(), format!("{{bull}}:{q}"));
+}

@@ -1,0 +1,78 @@
+--[[
+  Adds a batch of jobs in one call, each exactly as a BullMQ 6 `Queue.add`
+  would: job hash, `added` event, then `wait` (LPUSH, or RPUSH for LIFO),
+  `prioritized` or `delayed`, its `waiting`/`delayed` event and the marker.
+  Queue metadata is read once per call instead of once per job.
+
+  Input:
+    KEYS[1..10] queue keys (includes/queueKeys)
+    KEYS[11]    id counter
+    ARGV[1]     job key prefix, e.g. "bull:Q:"
+    ARGV[2]     number of jobs n
+    then 8 values per job:
+      custom id ("" = next counter value), name, data JSON, opts JSON,
+      timestamp ms, delay ms, priority, lifo ("1" or "")
+  Output:
+    array of n job ids; for a custom id that already exists, the existing
+    id (and a `duplicated` event), as BullMQ does.
+]]
+local rcall = redis.call
+--- @include "includes/queueKeys"
+--- @include "includes/delayedScore"
+--- @include "includes/enqueueReady"
+--- @include "includes/isPausedOrMaxed"
+--- @include "includes/maxEvents"
+--- @include "includes/refreshDelayMarker"
+
+local k = queueKeys()
+local prefix = ARGV[1]
+local n = tonumber(ARGV[2])
+local maxLen = maxEvents(k.meta)
+local blocked = isPausedOrMaxed(k.meta, k.active)
+local ids = {}
+local ready = false
+local delayed = false
+
+for j = 0, n - 1 do
+  local base = 3 + j * 8
+  local customId, name, data, opts = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  local timestamp = ARGV[base + 4]
+  local delay = tonumber(ARGV[base + 5])
+  local priority = tonumber(ARGV[base + 6])
+  local counter = rcall("INCR", KEYS[11])
+  local jobId = customId
+  if jobId == "" then
+    jobId = tostring(counter)
+  end
+  local jobKey = prefix .. jobId
+  if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
+    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "duplicated", "jobId", jobId)
+  else
+    rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
+      "timestamp", timestamp, "delay", delay, "priority", priority)
+    rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
+    if delay > 0 then
+      local score, due = delayedScore(k.delayed, timestamp, delay)
+      rcall("ZADD", k.delayed, score, jobId)
+      rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
+      delayed = true
+    else
+      local pushCmd = "LPUSH"
+      if ARGV[base + 7] == "1" then
+        pushCmd = "RPUSH"
+      end
+      enqueueReady(k, jobId, priority, pushCmd)
+      rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "waiting", "jobId", jobId)
+      ready = true
+    end
+  end
+  ids[#ids + 1] = jobId
+end
+
+if ready and not blocked then
+  rcall("ZADD", k.marker, 0, "0")
+end
+if delayed then
+  refreshDelayMarker(k.marker, k.delayed)
+end
+return ids

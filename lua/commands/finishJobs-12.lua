@@ -1,0 +1,195 @@
+--[[
+  Settles a batch of jobs a worker has finished processing, then fetches the
+  next jobs for its free slots, all in one call. Each outcome leaves exactly
+  the state BullMQ 6 leaves for it:
+    completed -> moveToFinished (completed)
+    failed    -> moveToFinished (failed), with `retries-exhausted` when due
+    delayed   -> moveToDelayed (a retry after a backoff delay)
+    retry     -> retryJob (a retry without delay)
+    handback  -> back to the front of `wait` (or of its priority band) with
+                 no attempt counted: a closing worker returns the job
+  Stream trimming, metrics and the wake-up marker are done once per call.
+
+  Input:
+    KEYS[1..10] queue keys (includes/queueKeys)
+    KEYS[11]    completed
+    KEYS[12]    failed
+    ARGV[1]     job key prefix
+    ARGV[2]     now (ms)
+    ARGV[3]     N, how many jobs to fetch afterwards (0 = none)
+    ARGV[4..9]  worker arguments (includes/workerArgs)
+    ARGV[10]    metrics max data points ("" = metrics off)
+    ARGV[11]    number of outcomes m
+    then 10 values per outcome:
+      jobId, lock token, kind (completed|failed|delayed|retry|handback),
+      value (returnvalue JSON for completed, error message otherwise),
+      stacktrace JSON ("" = leave as is),
+      delay ms (delayed) or push command LPUSH/RPUSH (retry),
+      keep count ("" = keep all), keep age seconds ("" = none),
+      keep age limit, attempts (opts.attempts)
+  Output:
+    { {code per outcome}, rateLimitTtl, nextDelayedTimestamp, blocked, id1, hash1, ... }
+    codes: 0 ok, -1 missing job, -2 missing lock, -3 not active,
+           -4 pending children, -6 lock owned by another token,
+           -9 failed children
+]]
+local rcall = redis.call
+--- @include "includes/queueKeys"
+--- @include "includes/collectMetrics"
+--- @include "includes/completeChild"
+--- @include "includes/delayedScore"
+--- @include "includes/enqueueReady"
+--- @include "includes/isPausedOrMaxed"
+--- @include "includes/maxEvents"
+--- @include "includes/refreshDelayMarker"
+--- @include "includes/releaseDedupKey"
+--- @include "includes/releaseLock"
+--- @include "includes/removeJobKeys"
+--- @include "includes/takeJobs"
+--- @include "includes/trimFinished"
+--- @include "includes/workerArgs"
+
+local k = queueKeys()
+local prefix = ARGV[1]
+local now = tonumber(ARGV[2])
+local fetchCount = tonumber(ARGV[3])
+local maxMetrics = tonumber(ARGV[10])
+local m = tonumber(ARGV[11])
+local target = { completed = KEYS[11], failed = KEYS[12] }
+local field = { completed = "returnvalue", failed = "failedReason" }
+local codes = {}
+local finished = { completed = 0, failed = 0 }
+local trims = {}
+local maxLen = maxEvents(k.meta)
+local anyDelayed = false
+local readyBlocked = nil
+
+local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAge, keepLimit, attempts)
+  local jobKey = prefix .. jobId
+  if rcall("EXISTS", jobKey) == 0 then
+    return -1
+  end
+  if kind == "completed" then
+    if rcall("SCARD", jobKey .. ":dependencies") ~= 0 then
+      return -4
+    end
+    if rcall("ZCARD", jobKey .. ":unsuccessful") ~= 0 then
+      return -9
+    end
+  end
+  local code = releaseLock(jobKey, k.stalled, jobId, token)
+  if code < 0 then
+    return code
+  end
+  if kind == "failed" or kind == "delayed" or kind == "retry" then
+    if stack ~= "" then
+      rcall("HSET", jobKey, "failedReason", value, "stacktrace", stack)
+    else
+      rcall("HSET", jobKey, "failedReason", value)
+    end
+  end
+  if rcall("LREM", k.active, -1, jobId) < 1 then
+    return -3
+  end
+
+  if kind == "delayed" then
+    local delay = tonumber(extra)
+    local score, due = delayedScore(k.delayed, now, delay)
+    rcall("HINCRBY", jobKey, "atm", 1)
+    rcall("HSET", jobKey, "delay", delay)
+    rcall("ZADD", k.delayed, score, jobId)
+    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
+    anyDelayed = true
+    return 0
+  end
+
+  if kind == "retry" or kind == "handback" then
+    if readyBlocked == nil then
+      readyBlocked = isPausedOrMaxed(k.meta, k.active)
+    end
+    local priority = tonumber(rcall("HGET", jobKey, "priority")) or 0
+    if kind == "retry" then
+      enqueueReady(k, jobId, priority, extra)
+      rcall("HINCRBY", jobKey, "atm", 1)
+    elseif priority > 0 then
+      rcall("ZADD", k.prioritized, priority * 0x100000000, jobId)
+    else
+      rcall("RPUSH", k.wait, jobId)
+    end
+    if not readyBlocked then
+      rcall("ZADD", k.marker, 0, "0")
+    end
+    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "waiting", "jobId", jobId, "prev", "active")
+    return 0
+  end
+
+  -- completed or failed for good
+  local attrs = rcall("HMGET", jobKey, "parentKey", "deid")
+  releaseDedupKey(prefix, attrs[2], jobId)
+  if attrs[1] and kind == "completed" then
+    completeChild(attrs[1], jobKey, value, now)
+  end
+  local attemptsMade = rcall("HINCRBY", jobKey, "atm", 1)
+  local count = tonumber(keepCount)
+  if count == 0 then
+    removeJobKeys(jobKey)
+  else
+    rcall("ZADD", target[kind], now, jobId)
+    rcall("HSET", jobKey, field[kind], value, "finishedOn", now)
+    if kind == "failed" then
+      rcall("HDEL", jobKey, "defa")
+    end
+    local age = tonumber(keepAge)
+    if age or (count and count > 0) then
+      trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
+        { target[kind], count, age, tonumber(keepLimit) or 1000 }
+    end
+  end
+  rcall("XADD", k.events, "*", "event", kind, "jobId", jobId, field[kind], value, "prev", "active")
+  if kind == "failed" and attemptsMade >= (tonumber(attempts) or 0) then
+    rcall("XADD", k.events, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
+  end
+  finished[kind] = finished[kind] + 1
+  return 0
+end
+
+for j = 0, m - 1 do
+  local b = 12 + j * 10
+  codes[j + 1] = settle(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
+    ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9])
+end
+
+if finished.completed + finished.failed > 0 then
+  rcall("XTRIM", k.events, "MAXLEN", "~", maxLen)
+  for _, t in pairs(trims) do
+    trimFinished(t[1], prefix, now, t[2], t[3], t[4])
+  end
+  if maxMetrics then
+    for kind, n in pairs(finished) do
+      if n > 0 then
+        collectMetrics(prefix .. "metrics:" .. kind, n, maxMetrics, now)
+      end
+    end
+  end
+end
+
+local out = { codes, 0, "0", 0 }
+local taken, ttl, nextDelayed, blocked = 0, 0, 0, false
+if fetchCount > 0 then
+  taken, ttl, nextDelayed, blocked = takeJobs(k, prefix, now, fetchCount, workerArgs(ARGV, 4), out)
+  out[2] = ttl
+  out[3] = tostring(nextDelayed)
+  if blocked then
+    out[4] = 1
+  end
+end
+if anyDelayed then
+  refreshDelayMarker(k.marker, k.delayed)
+end
+if taken == 0 and ttl == 0 and not blocked and (fetchCount == 0 or nextDelayed == 0)
+  and finished.completed + finished.failed > 0
+  and rcall("LLEN", k.wait) == 0 and rcall("LLEN", k.active) == 0
+  and rcall("ZCARD", k.prioritized) == 0 then
+  rcall("XADD", k.events, "*", "event", "drained")
+end
+return out
