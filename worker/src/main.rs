@@ -1,0 +1,95 @@
+//! `worker`: serves built-in services on BullMQ queues.
+//!
+//! `worker --redis-url redis://127.0.0.1:6379 demo` runs queue `demo`
+//! (`echo`, `sleep`, `fail`) next to any Node or Python BullMQ workers.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bullmq_wire::{Connection, RedisOptions, WorkerOptions};
+use clap::Parser;
+use worker_runtime::{services, Registry, Runtime, RuntimeOptions};
+
+/// Runs Rust workers for `service.method` jobs on BullMQ queues.
+#[derive(Debug, Parser)]
+#[command(name = "worker", version, about, long_about = None)]
+struct Cli {
+    /// Redis URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Key prefix shared with the other BullMQ clients.
+    #[arg(long, env = "BULLMQ_PREFIX", default_value = "bull")]
+    prefix: String,
+    /// Jobs processed at once, per service.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 10)]
+    concurrency: usize,
+    /// Worker name shown by `Queue.getWorkers()` and Bull Board.
+    #[arg(long, env = "WORKER_NAME")]
+    name: Option<String>,
+    /// Seconds running jobs get to finish on shutdown before being handed back.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace: u64,
+    /// Log as JSON lines.
+    #[arg(long, env = "LOG_JSON")]
+    log_json: bool,
+    /// Services to serve: demo, data, analysis (default: all).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(services::ALL))]
+    services: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    let names: Vec<String> =
+        if cli.services.is_empty() { services::ALL.iter().map(|s| s.to_string()).collect() } else { cli.services };
+    let mut registry = Registry::new();
+    for name in &names {
+        let service = services::by_name(name).with_context(|| format!("unknown service {name}"))??;
+        registry.merge(service)?;
+    }
+    let conn = Connection::connect(RedisOptions::new(&cli.redis_url).with_prefix(&cli.prefix))
+        .await
+        .with_context(|| "cannot connect to Redis; check --redis-url / REDIS_URL".to_string())?;
+    let options = RuntimeOptions {
+        worker: WorkerOptions { concurrency: cli.concurrency, name: cli.name.clone(), ..Default::default() },
+        shutdown_grace: Duration::from_secs(cli.shutdown_grace),
+    };
+    let runtime = Runtime::start(&conn, registry.clone(), options).await?;
+    tracing::info!(methods = ?registry.methods(), concurrency = cli.concurrency, "worker ready; Ctrl-C or SIGTERM to stop");
+    runtime.run_until(shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
