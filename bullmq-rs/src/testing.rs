@@ -13,15 +13,28 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// Append-only file with fsync on every write, so a restart after
+    /// `kill` keeps every acknowledged write.
+    durable: bool,
 }
 
 impl RedisServer {
     /// Starts a server on a free port; panics with install advice when
     /// `redis-server` is missing (tests only).
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// Starts a server that keeps every write across [`RedisServer::restart`]
+    /// (AOF, fsync always): for fault tests.
+    pub fn start_durable() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(durable: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         let port = free_port();
-        let mut server = RedisServer { child: None, port, dir };
+        let mut server = RedisServer { child: None, port, dir, durable };
         server.spawn();
         server
     }
@@ -44,7 +57,7 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (append-only data kept).
+    /// Starts the server again on the same port (data kept when durable).
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
@@ -52,9 +65,10 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".to_string());
+        let aof: &[&str] = if self.durable { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
         let child = Command::new(&bin)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
-            .args(["--appendfsync", "always", "--protected-mode", "no"])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "no"])
+            .args(aof)
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())

@@ -20,15 +20,15 @@ local rcall = redis.call
 --- @include "includes/queueKeys"
 --- @include "includes/delayedScore"
 --- @include "includes/enqueueReady"
---- @include "includes/isPausedOrMaxed"
---- @include "includes/maxEvents"
+--- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
 
 local k = queueKeys()
 local prefix = ARGV[1]
 local n = tonumber(ARGV[2])
-local maxLen = maxEvents(k.meta)
-local blocked = isPausedOrMaxed(k.meta, k.active)
+local meta = readMeta(k.meta)
+local maxLen = meta.maxLen
+local blocked = meta.paused or (meta.concurrency ~= nil and rcall("LLEN", k.active) >= meta.concurrency)
 local ids = {}
 local ready = false
 local delayed = false

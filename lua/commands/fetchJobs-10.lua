@@ -13,12 +13,14 @@
 ]]
 local rcall = redis.call
 --- @include "includes/queueKeys"
+--- @include "includes/readMeta"
 --- @include "includes/takeJobs"
 --- @include "includes/workerArgs"
 
+local k = queueKeys()
 local out = { 0, 0, 0 }
-local _, ttl, nextDelayed, blocked = takeJobs(queueKeys(), ARGV[1], tonumber(ARGV[2]),
-  tonumber(ARGV[3]), workerArgs(ARGV, 4), out)
+local _, ttl, nextDelayed, blocked = takeJobs(k, ARGV[1], tonumber(ARGV[2]),
+  tonumber(ARGV[3]), workerArgs(ARGV, 4), readMeta(k.meta), out)
 out[1] = ttl
 out[2] = tostring(nextDelayed)
 if blocked then

@@ -40,7 +40,7 @@ local rcall = redis.call
 --- @include "includes/delayedScore"
 --- @include "includes/enqueueReady"
 --- @include "includes/isPausedOrMaxed"
---- @include "includes/maxEvents"
+--- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
 --- @include "includes/releaseDedupKey"
 --- @include "includes/releaseLock"
@@ -60,16 +60,19 @@ local field = { completed = "returnvalue", failed = "failedReason" }
 local codes = {}
 local finished = { completed = 0, failed = 0 }
 local trims = {}
-local maxLen = maxEvents(k.meta)
+local meta = readMeta(k.meta)
+local maxLen = meta.maxLen
 local anyDelayed = false
 local readyBlocked = nil
 
 local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAge, keepLimit, attempts)
   local jobKey = prefix .. jobId
-  if rcall("EXISTS", jobKey) == 0 then
+  -- one read for existence (every job hash has a name) and what comes later
+  local attrs = rcall("HMGET", jobKey, "name", "parentKey", "deid", "atm", "defa")
+  if not attrs[1] then
     return -1
   end
-  if kind == "completed" then
+  if kind == "completed" and rcall("EXISTS", jobKey .. ":dependencies", jobKey .. ":unsuccessful") > 0 then
     if rcall("SCARD", jobKey .. ":dependencies") ~= 0 then
       return -4
     end
@@ -81,22 +84,23 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
   if code < 0 then
     return code
   end
-  if kind == "failed" or kind == "delayed" or kind == "retry" then
-    if stack ~= "" then
-      rcall("HSET", jobKey, "failedReason", value, "stacktrace", stack)
-    else
-      rcall("HSET", jobKey, "failedReason", value)
-    end
-  end
   if rcall("LREM", k.active, -1, jobId) < 1 then
     return -3
+  end
+  local attemptsMade = (tonumber(attrs[4]) or 0) + 1
+  local failure = {}
+  if kind ~= "completed" and kind ~= "handback" then
+    failure = { "failedReason", value }
+    if stack ~= "" then
+      failure[3] = "stacktrace"
+      failure[4] = stack
+    end
   end
 
   if kind == "delayed" then
     local delay = tonumber(extra)
     local score, due = delayedScore(k.delayed, now, delay)
-    rcall("HINCRBY", jobKey, "atm", 1)
-    rcall("HSET", jobKey, "delay", delay)
+    rcall("HSET", jobKey, "atm", attemptsMade, "delay", delay, unpack(failure))
     rcall("ZADD", k.delayed, score, jobId)
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
     anyDelayed = true
@@ -110,7 +114,7 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
     local priority = tonumber(rcall("HGET", jobKey, "priority")) or 0
     if kind == "retry" then
       enqueueReady(k, jobId, priority, extra)
-      rcall("HINCRBY", jobKey, "atm", 1)
+      rcall("HSET", jobKey, "atm", attemptsMade, unpack(failure))
     elseif priority > 0 then
       rcall("ZADD", k.prioritized, priority * 0x100000000, jobId)
     else
@@ -124,20 +128,22 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
   end
 
   -- completed or failed for good
-  local attrs = rcall("HMGET", jobKey, "parentKey", "deid")
-  releaseDedupKey(prefix, attrs[2], jobId)
-  if attrs[1] and kind == "completed" then
-    completeChild(attrs[1], jobKey, value, now)
+  releaseDedupKey(prefix, attrs[3], jobId)
+  if attrs[2] and kind == "completed" then
+    completeChild(attrs[2], jobKey, value, now)
   end
-  local attemptsMade = rcall("HINCRBY", jobKey, "atm", 1)
   local count = tonumber(keepCount)
   if count == 0 then
     removeJobKeys(jobKey)
   else
     rcall("ZADD", target[kind], now, jobId)
-    rcall("HSET", jobKey, field[kind], value, "finishedOn", now)
     if kind == "failed" then
-      rcall("HDEL", jobKey, "defa")
+      rcall("HSET", jobKey, "atm", attemptsMade, "finishedOn", now, unpack(failure))
+      if attrs[5] then
+        rcall("HDEL", jobKey, "defa")
+      end
+    else
+      rcall("HSET", jobKey, "atm", attemptsMade, "returnvalue", value, "finishedOn", now)
     end
     local age = tonumber(keepAge)
     if age or (count and count > 0) then
@@ -176,7 +182,7 @@ end
 local out = { codes, 0, "0", 0 }
 local taken, ttl, nextDelayed, blocked = 0, 0, 0, false
 if fetchCount > 0 then
-  taken, ttl, nextDelayed, blocked = takeJobs(k, prefix, now, fetchCount, workerArgs(ARGV, 4), out)
+  taken, ttl, nextDelayed, blocked = takeJobs(k, prefix, now, fetchCount, workerArgs(ARGV, 4), meta, out)
   out[2] = ttl
   out[3] = tostring(nextDelayed)
   if blocked then

@@ -1,31 +1,31 @@
 --[[
-  takeJobs(k, prefix, now, wanted, w, out) -> taken, rateLimitTtl, nextDelayed, blocked
+  takeJobs(k, prefix, now, wanted, w, meta, out) -> taken, rateLimitTtl, nextDelayed, blocked
   Moves up to `wanted` jobs to `active` for one worker, in BullMQ's order:
   due delayed jobs are promoted first, then `wait` (tail first) before
   `prioritized` (lowest score first). Each job gets its lock
   (`<job>:lock` = token, PX lockDuration), an `active` event, `processedOn`,
   `pb` (worker name) and `ats` + 1, exactly like a BullMQ 6 fetch.
-  Appends `jobId, HGETALL(job)` pairs to `out`.
+  Appends `jobId, HGETALL(job)` pairs to `out` (the hash as it is after
+  those updates).
   w: {tokenPrefix, tokenStart, lockDuration, limiterMax, limiterDuration, name}
-  `blocked` is true when the queue is paused or at global concurrency.
+  meta: from readMeta. `blocked` is true when the queue is paused or at its
+  global concurrency.
 ]]
 --- @include "nextDelayedTimestamp"
 --- @include "promoteDueJobs"
 --- @include "rateLimitTtl"
-local function takeJobs(k, prefix, now, wanted, w, out)
-  local meta = rcall("HMGET", k.meta, "paused", "concurrency", "max", "duration")
-  local blocked = meta[1] and true or false
-  local concurrency = tonumber(meta[2])
+local function takeJobs(k, prefix, now, wanted, w, meta, out)
+  local blocked = meta.paused
   local room = wanted
-  if not blocked and concurrency then
-    room = concurrency - rcall("LLEN", k.active)
+  if not blocked and meta.concurrency then
+    room = meta.concurrency - rcall("LLEN", k.active)
     if room <= 0 then
       blocked = true
     end
   end
   promoteDueJobs(k, prefix, now, blocked)
-  local maxJobs = tonumber(meta[3]) or w.limiterMax
-  local limitDuration = w.limiterDuration or tonumber(meta[4])
+  local maxJobs = meta.max or w.limiterMax
+  local limitDuration = w.limiterDuration or meta.duration
   local ttl = rateLimitTtl(maxJobs, k.limiter)
   if ttl > 0 then
     return 0, ttl, 0, blocked
@@ -54,8 +54,38 @@ local function takeJobs(k, prefix, now, wanted, w, out)
       rcall("LPUSH", k.active, jobId)
     end
     local jobKey = prefix .. jobId
+    local hash = rcall("HGETALL", jobKey)
+    -- update ats, processedOn and pb in Redis and in the copy we return
+    local ats, hasDefa, slots = 1, false, {}
+    for i = 1, #hash, 2 do
+      local f = hash[i]
+      if f == "ats" then
+        ats = (tonumber(hash[i + 1]) or 0) + 1
+        slots.ats = i + 1
+      elseif f == "processedOn" or f == "pb" then
+        slots[f] = i + 1
+      elseif f == "defa" then
+        hasDefa = true
+      end
+    end
+    local function put(field, value)
+      if slots[field] then
+        hash[slots[field]] = value
+      else
+        hash[#hash + 1] = field
+        hash[#hash + 1] = value
+      end
+    end
+    put("ats", tostring(ats))
+    put("processedOn", tostring(now))
+    if w.name then
+      put("pb", w.name)
+      rcall("HSET", jobKey, "processedOn", now, "pb", w.name, "ats", ats)
+    else
+      rcall("HSET", jobKey, "processedOn", now, "ats", ats)
+    end
     local limited = false
-    if maxJobs and rcall("HEXISTS", jobKey, "defa") == 0 then
+    if maxJobs and not hasDefa then
       local used = rcall("INCR", k.limiter)
       if used == 1 then
         rcall("PEXPIRE", k.limiter, math.floor(math.abs(limitDuration)))
@@ -64,14 +94,8 @@ local function takeJobs(k, prefix, now, wanted, w, out)
     end
     rcall("SET", jobKey .. ":lock", w.tokenPrefix .. (w.tokenStart + taken), "PX", w.lockDuration)
     rcall("XADD", k.events, "*", "event", "active", "jobId", jobId, "prev", "waiting")
-    if w.name then
-      rcall("HSET", jobKey, "processedOn", now, "pb", w.name)
-    else
-      rcall("HSET", jobKey, "processedOn", now)
-    end
-    rcall("HINCRBY", jobKey, "ats", 1)
     out[#out + 1] = jobId
-    out[#out + 1] = rcall("HGETALL", jobKey)
+    out[#out + 1] = hash
     taken = taken + 1
     if limited then
       break

@@ -1,0 +1,217 @@
+//! Side-by-side benchmark: bullmq-wire ("ours"), the official Rust port
+//! (`bullmq-official`) and Node `bullmq` 6.7.0 on one Redis, in one run.
+//!
+//! Run with `cargo run --release -p interop-tests --example bench [count]`.
+//! Each peer runs each scenario in its own process (so peak RSS is its own):
+//! 10,000 sequential single adds, 10,000 adds in bulks of 50, a worker with
+//! concurrency 1, and a worker with concurrency 100 (jobs preloaded; the
+//! clock stops when Redis holds all of them in `completed`). It prints
+//! jobs/s, our ratio to each peer, and peak RSS.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bullmq_wire::{Connection, JobOptions, NewJob, Queue, Worker, WorkerOptions};
+use interop_tests::RedisServer;
+use serde_json::{json, Value};
+
+const SCENARIOS: [&str; 4] = ["add", "bulk", "worker1", "worker100"];
+const PEERS: [&str; 3] = ["ours", "official", "node"];
+
+fn data(i: usize) -> Value {
+    json!({"index": i, "payload": "x".repeat(100)})
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--peer") {
+        let (peer, scenario, url, queue, count) = (&args[2], &args[3], &args[4], &args[5], args[6].parse().unwrap());
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let seconds = rt.block_on(run_peer(peer, scenario, url, queue, count));
+        println!("{}", json!({"seconds": seconds, "maxRssKb": peak_rss_kb()}));
+        return;
+    }
+    let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    interop_tests::setup();
+    let server = RedisServer::start();
+    println!("bullmq-wire benchmark: {count} jobs per scenario, one redis-server, peers in separate processes\n");
+    println!("{:<10} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10} {:>10} {:>10}", "scenario", "ours/s", "official/s", "node/s", "x official", "x node", "rss ours", "rss offic.", "rss node");
+    let mut costs = Vec::new();
+    for scenario in SCENARIOS {
+        let mut rates = Vec::new();
+        let mut rss = Vec::new();
+        for peer in PEERS {
+            let before = redis_stats(&server.url());
+            let queue = format!("bench-{scenario}-{peer}");
+            if scenario.starts_with("worker") {
+                preload(&server.url(), &queue, count);
+            }
+            let out = if peer == "node" {
+                Command::new("node")
+                    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/node/bench.mjs"))
+                    .args([scenario, &server.url(), &queue, &count.to_string()])
+                    .output()
+            } else {
+                Command::new(std::env::current_exe().unwrap())
+                    .args(["--peer", peer, scenario, &server.url(), &queue, &count.to_string()])
+                    .output()
+            }
+            .expect("run peer");
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+                panic!("{peer} {scenario}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+            });
+            rates.push(count as f64 / v["seconds"].as_f64().unwrap());
+            rss.push(v["maxRssKb"].as_f64().unwrap_or(0.0) / 1024.0);
+            let after = redis_stats(&server.url());
+            let n = count as f64;
+            costs.push(format!(
+                "{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1}",
+                (after.1 - before.1) / n,
+                (after.2 - before.2) / n,
+                (after.0 - before.0) * 1e6 / n
+            ));
+            flushall(&server.url());
+        }
+        println!(
+            "{:<10} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>9.2} {:>8.1}MB {:>8.1}MB {:>8.1}MB",
+            scenario, rates[0], rates[1], rates[2], rates[0] / rates[1], rates[0] / rates[2], rss[0], rss[1], rss[2]
+        );
+    }
+    println!("\nRedis cost per job (script calls, all commands incl. those inside scripts, redis cpu; worker rows include the preload)");
+    println!("{:<10} {:<9} {:>8} {:>10} {:>12}", "scenario", "peer", "scripts", "commands", "cpu us");
+    for line in costs {
+        println!("{line}");
+    }
+}
+
+/// (redis cpu seconds, script calls, redis commands incl. those inside scripts)
+fn redis_stats(url: &str) -> (f64, f64, f64) {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let info: String = redis::cmd("INFO").arg("all").query(&mut con).unwrap();
+    let (mut cpu, mut scripts, mut calls) = (0.0, 0.0, 0.0);
+    for line in info.lines() {
+        if let Some(v) = line.strip_prefix("used_cpu_sys:").or_else(|| line.strip_prefix("used_cpu_user:")) {
+            cpu += v.trim().parse::<f64>().unwrap_or(0.0);
+        }
+        if let Some(rest) = line.strip_prefix("cmdstat_") {
+            let n: f64 = rest.split("calls=").nth(1).and_then(|r| r.split(',').next()).and_then(|c| c.parse().ok()).unwrap_or(0.0);
+            if rest.starts_with("evalsha:") || rest.starts_with("eval:") {
+                scripts += n;
+            }
+            if !rest.starts_with("info:") {
+                calls += n;
+            }
+        }
+    }
+    (cpu, scripts, calls)
+}
+
+fn preload(url: &str, queue: &str, count: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let conn = Connection::open(url).await.unwrap();
+        let q = Queue::new(queue, &conn).await.unwrap();
+        for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+            let jobs = chunk.iter().map(|i| NewJob::new("bench", &data(*i), JobOptions::default())).collect();
+            q.add_bulk(jobs).await.unwrap();
+        }
+    });
+}
+
+fn flushall(url: &str) {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+async fn wait_completed(url: &str, queue: &str, n: usize) {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    loop {
+        let done: usize = redis::cmd("ZCARD").arg(format!("bull:{queue}:completed")).query_async(&mut con).await.unwrap();
+        if done >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn run_peer(peer: &str, scenario: &str, url: &str, queue: &str, count: usize) -> f64 {
+    match peer {
+        "ours" => run_ours(scenario, url, queue, count).await,
+        "official" => run_official(scenario, url, queue, count).await,
+        other => panic!("unknown peer {other}"),
+    }
+}
+
+async fn run_ours(scenario: &str, url: &str, queue: &str, count: usize) -> f64 {
+    let conn = Connection::open(url).await.unwrap();
+    let q = Queue::new(queue, &conn).await.unwrap();
+    let t = Instant::now();
+    match scenario {
+        "add" => {
+            for i in 0..count {
+                q.add("bench", &data(i), JobOptions::default()).await.unwrap();
+            }
+        }
+        "bulk" => {
+            for start in (0..count).step_by(50) {
+                let jobs = (start..(start + 50).min(count)).map(|i| NewJob::new("bench", &data(i), JobOptions::default())).collect();
+                q.add_bulk(jobs).await.unwrap();
+            }
+        }
+        _ => {
+            let concurrency = if scenario == "worker1" { 1 } else { 100 };
+            let opts = WorkerOptions { concurrency, ..Default::default() };
+            let worker = Worker::start(queue, &conn, opts, |_job| async { Ok(json!({"ok": true})) }).await.unwrap();
+            wait_completed(url, queue, count).await;
+            let s = t.elapsed().as_secs_f64();
+            worker.close().await;
+            return s;
+        }
+    }
+    t.elapsed().as_secs_f64()
+}
+
+async fn run_official(scenario: &str, url: &str, queue: &str, count: usize) -> f64 {
+    use bullmq::options::RedisConnectionOptions;
+    let connection = RedisConnectionOptions { url: url.to_string(), ..Default::default() };
+    let q = bullmq::Queue::with_options(queue, bullmq::QueueOptions { connection: connection.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    let t = Instant::now();
+    match scenario {
+        "add" => {
+            for i in 0..count {
+                q.add("bench", data(i)).await.unwrap();
+            }
+        }
+        "bulk" => {
+            for start in (0..count).step_by(50) {
+                let jobs = (start..(start + 50).min(count)).map(|i| bullmq::BulkJob::new("bench", data(i))).collect();
+                q.add_bulk(jobs).await.unwrap();
+            }
+        }
+        _ => {
+            let concurrency = if scenario == "worker1" { 1 } else { 100 };
+            let processor: bullmq::worker::ProcessorFn =
+                Arc::new(|_job, _token| Box::pin(async { Ok(json!({"ok": true})) }));
+            let opts = bullmq::WorkerOptions { connection, concurrency, autorun: true, ..Default::default() };
+            let worker = bullmq::Worker::with_options(queue, processor, opts).await.unwrap();
+            wait_completed(url, queue, count).await;
+            let s = t.elapsed().as_secs_f64();
+            let _ = worker.close(5000).await;
+            return s;
+        }
+    }
+    t.elapsed().as_secs_f64()
+}

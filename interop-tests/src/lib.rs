@@ -1,0 +1,167 @@
+//! Support for the conformance suite: the pinned Node and Python BullMQ
+//! drivers (`node/driver.mjs`, `python/driver.py`) run as child processes,
+//! JSON in and JSON out, against a redis-server owned by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+pub use bullmq_wire::testing::RedisServer;
+
+/// Which real client runs a driver command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// npm `bullmq` 6.7.0.
+    Node,
+    /// PyPI `bullmq` 3.4.4.
+    Python,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Installs the pinned packages once per test process (`setup.sh` is a
+/// no-op when its stamps match).
+pub fn setup() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let status = std::process::Command::new("bash")
+            .arg(root().join("setup.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run interop-tests/setup.sh");
+        assert!(status.success(), "interop-tests/setup.sh failed: npm and PyPI packages are needed");
+    });
+}
+
+fn command(lang: Lang, cmd: &str, cfg: &Value) -> Command {
+    setup();
+    let (program, script): (PathBuf, PathBuf) = match lang {
+        Lang::Node => (PathBuf::from("node"), root().join("node/driver.mjs")),
+        Lang::Python => (root().join("python/.venv/bin/python"), root().join("python/driver.py")),
+    };
+    let mut c = Command::new(program);
+    c.arg(script).arg(cmd).arg(cfg.to_string()).kill_on_drop(true);
+    c
+}
+
+/// Runs a one-shot driver command and returns its JSON answer; panics with
+/// the driver's error otherwise (tests only).
+pub async fn run(lang: Lang, cmd: &str, cfg: Value) -> Value {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        command(lang, cmd, &cfg).stdin(Stdio::null()).stderr(Stdio::piped()).output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{lang:?} {cmd} timed out"))
+    .unwrap_or_else(|e| panic!("{lang:?} {cmd} did not start: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("{lang:?} {cmd}: bad output ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
+    assert!(out.status.success(), "{lang:?} {cmd} failed: {v}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    v
+}
+
+/// A long-running driver (worker, events) and the JSON lines it prints.
+pub struct Process {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<Value>,
+    /// Everything received so far.
+    pub seen: Vec<Value>,
+}
+
+impl Process {
+    /// Starts `cmd` and waits for its `{"ready":true}` line.
+    pub async fn start(lang: Lang, cmd: &str, cfg: Value) -> Process {
+        let mut child = command(lang, cmd, &cfg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{lang:?} {cmd} did not start: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut p = Process { child, lines, seen: Vec::new() };
+        p.wait_for(Duration::from_secs(60), |v| v.get("ready") == Some(&json!(true))).await;
+        p
+    }
+
+    /// Waits for a line matching `pred` (and returns it), keeping every line.
+    pub async fn wait_for(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(v)) => {
+                    self.seen.push(v.clone());
+                    if let Some(err) = v.get("error") {
+                        panic!("driver error: {err}");
+                    }
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Ok(None) => panic!("driver exited; lines so far: {:?}", self.seen),
+                Err(_) => panic!("timed out after {timeout:?}; lines so far: {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Collects lines until `n` of them match `pred`.
+    pub async fn wait_count(&mut self, timeout: Duration, n: usize, pred: impl Fn(&Value) -> bool) {
+        let mut count = self.seen.iter().filter(|v| pred(v)).count();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while count < n {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.wait_for(left, &pred).await;
+            count += 1;
+        }
+    }
+
+    /// Asks the driver to close (stdin EOF) and waits for it to exit.
+    pub async fn stop(mut self) -> Vec<Value> {
+        drop(self.child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        while let Ok(v) = self.lines.try_recv() {
+            self.seen.push(v);
+        }
+        self.seen
+    }
+
+    /// `kill -9`: the process dies holding whatever it holds.
+    pub async fn kill9(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// A fresh, unique queue name.
+pub fn queue_name() -> String {
+    format!("iq{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// The common driver config.
+pub fn cfg(server: &RedisServer, queue: &str, extra: Value) -> Value {
+    let mut base = json!({"redisUrl": server.url(), "queue": queue, "prefix": "bull"});
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
