@@ -165,3 +165,82 @@ pub fn cfg(server: &RedisServer, queue: &str, extra: Value) -> Value {
     }
     base
 }
+
+/// The Rust twin of the drivers' processors (`node/lib/processors.mjs`):
+/// behaviour chosen by job name, so every language does the same work.
+pub async fn behave(mut job: bullmq_wire::Job) -> Result<Value, bullmq_wire::JobError> {
+    use bullmq_wire::JobError;
+    match job.name.as_str() {
+        "echo" => Ok(json!({"echo": job.data})),
+        "sleep" => {
+            let ms = job.data["ms"].as_u64().unwrap_or(0);
+            let steps = job.data["steps"].as_u64().unwrap_or(1).max(1);
+            for i in 1..=steps {
+                tokio::time::sleep(Duration::from_millis(ms / steps)).await;
+                job.update_progress(json!(((100 * i) as f64 / steps as f64).round() as u64)).await?;
+            }
+            Ok(json!({"slept": ms}))
+        }
+        "fail" => {
+            let times = job.data["times"].as_i64().unwrap_or(0);
+            if job.attempts_made < times {
+                Err(JobError::new("demo failure"))
+            } else {
+                Ok(json!({"attempts": job.attempts_made + 1}))
+            }
+        }
+        "unrecoverable" => Err(JobError::unrecoverable("unrecoverable failure")),
+        "log" => {
+            job.log("line 1").await?;
+            job.log("line 2").await?;
+            job.update_progress(json!({"stage": "half"})).await?;
+            Ok(json!({"logged": 2}))
+        }
+        "hang" => std::future::pending().await,
+        "count" => Ok(json!({"ok": true})),
+        _ => Ok(Value::Null),
+    }
+}
+
+/// Converts the drivers' job options (BullMQ's JSON names) to ours.
+pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
+    use bullmq_wire::{Backoff, JobOptions, KeepJobs};
+    let keep = |v: &Value| -> Option<KeepJobs> {
+        match v {
+            Value::Bool(b) => Some(KeepJobs::Remove(*b)),
+            Value::Number(n) => n.as_i64().map(KeepJobs::Count),
+            Value::Object(m) => Some(KeepJobs::Policy {
+                age: m.get("age").and_then(Value::as_i64),
+                count: m.get("count").and_then(Value::as_i64),
+                limit: m.get("limit").and_then(Value::as_i64),
+            }),
+            _ => None,
+        }
+    };
+    let backoff = opts.get("backoff").and_then(|b| {
+        if let Some(d) = b.as_i64() {
+            return Some(Backoff::Fixed { delay: d, jitter: None });
+        }
+        let delay = b["delay"].as_i64().unwrap_or(0);
+        let jitter = b["jitter"].as_f64();
+        match b["type"].as_str()? {
+            "fixed" => Some(Backoff::Fixed { delay, jitter }),
+            "exponential" => Some(Backoff::Exponential { delay, jitter }),
+            other => Some(Backoff::Custom { kind: other.to_string(), delay: Some(delay) }),
+        }
+    });
+    JobOptions {
+        job_id: opts["jobId"].as_str().map(str::to_string),
+        delay: opts["delay"].as_i64(),
+        priority: opts["priority"].as_i64(),
+        lifo: opts["lifo"].as_bool().unwrap_or(false),
+        attempts: opts["attempts"].as_i64(),
+        backoff,
+        remove_on_complete: opts.get("removeOnComplete").and_then(keep),
+        remove_on_fail: opts.get("removeOnFail").and_then(keep),
+        keep_logs: opts["keepLogs"].as_i64(),
+        timestamp: opts["timestamp"].as_i64(),
+        stack_trace_limit: opts["stackTraceLimit"].as_i64(),
+        timeout: None,
+    }
+}

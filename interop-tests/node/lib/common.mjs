@@ -81,6 +81,15 @@ export function releaseStdin() {
   process.stdin.unref?.();
 }
 
+/** Reject with "<what> not ready after N ms" unless `promise` settles first. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not ready after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Milliseconds sleep. */
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -3,6 +3,7 @@ import { QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
 import {
   baseOptions, connectionFromUrl, emitLine, errorMessage, exitAfterFlush, onStopRequest, releaseStdin,
+  withTimeout,
 } from './common.mjs';
 
 export async function runEvents(cfg) {
@@ -39,7 +40,7 @@ export async function runEvents(cfg) {
   };
 
   onStopRequest(cfg, shutdown);
-  await queueEvents.waitUntilReady();
+  await withTimeout(queueEvents.waitUntilReady(), cfg.timeoutMs ?? 30000, 'queue events connection');
   emitLine({ ready: true });
 }
 

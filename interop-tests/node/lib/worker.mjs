@@ -1,14 +1,14 @@
 // `worker` command: a bullmq Worker printing one JSON line per event.
 import { Worker } from 'bullmq';
 import {
-  baseOptions, emitLine, errorMessage, exitAfterFlush, onStopRequest, releaseStdin,
+  baseOptions, emitLine, errorMessage, exitAfterFlush, onStopRequest, releaseStdin, withTimeout,
 } from './common.mjs';
 import { makeProcessor } from './processors.mjs';
 
 const WORKER_OPTION_KEYS = [
   'concurrency', 'name', 'lockDuration', 'lockRenewTime', 'stalledInterval',
   'maxStalledCount', 'drainDelay', 'removeOnComplete', 'removeOnFail', 'limiter',
-  'autorun', 'skipStalledCheck', 'skipLockRenewal', 'runRetryDelay',
+  'skipStalledCheck', 'skipLockRenewal', 'runRetryDelay',
 ];
 
 export async function runWorker(cfg) {
@@ -25,20 +25,25 @@ export async function runWorker(cfg) {
   const processor = makeProcessor((job) => {
     emitLine({ event: 'start', id: job.id, name: job.name, attemptsMade: job.attemptsMade });
   });
+  // The driver always starts the loop itself, after printing {"ready":true},
+  // so no job can start before that line (with autorun a job that is already
+  // waiting can be picked up before waitUntilReady() resolves).
+  opts.autorun = false;
   const worker = new Worker(cfg.queue, processor, opts);
 
   const shutdown = () => {
     if (closing) return closing;
     closing = (async () => {
       releaseStdin();
+      // worker.close() waits for active jobs; a second close(true) would only
+      // return the same pending promise, so after the timeout (e.g. a `hang`
+      // job) give up on the graceful close and just leave: the process exit
+      // drops the connections and the job's lock is left to expire.
       let timer;
-      const graceful = worker.close().then(() => 'graceful');
       const timeout = new Promise((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), closeTimeoutMs);
+        timer = setTimeout(resolve, closeTimeoutMs);
       });
-      if ((await Promise.race([graceful, timeout])) === 'timeout') {
-        await worker.close(true).catch(() => {});
-      }
+      await Promise.race([worker.close(cfg.forceClose === true).catch(() => {}), timeout]);
       clearTimeout(timer);
       emitLine({ closed: true });
       exitAfterFlush(0);
@@ -70,12 +75,8 @@ export async function runWorker(cfg) {
   worker.on('error', (err) => process.stderr.write(`worker error: ${errorMessage(err)}\n`));
 
   onStopRequest(cfg, shutdown);
-  await worker.waitUntilReady();
-  // With autorun:false the driver starts the loop itself, so the worker runs
-  // either way (the option only changes which code path starts it).
-  if (cfg.autorun === false) {
-    worker.run().catch((err) => process.stderr.write(`run error: ${errorMessage(err)}\n`));
-  }
+  await withTimeout(worker.waitUntilReady(), cfg.timeoutMs ?? 30000, 'worker connection');
   emitLine({ ready: true });
+  worker.run().catch((err) => process.stderr.write(`run error: ${errorMessage(err)}\n`));
   if (exitAfter === 0) shutdown();
 }
