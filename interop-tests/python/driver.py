@@ -229,7 +229,8 @@ async def cmd_worker(cfg):
         task.cancel()
 
     try:
-        await asyncio.wait_for(asyncio.shield(worker.close()), close_timeout)
+        await asyncio.wait_for(asyncio.shield(worker.close(force=cfg.get("forceClose", False))),
+                               close_timeout)
     except asyncio.TimeoutError:
         # Active jobs (e.g. `hang`) did not finish: abandon them.
         worker.forceClosing = True

@@ -21,6 +21,8 @@ pub enum Lang {
     Node,
     /// PyPI `bullmq` 3.4.4.
     Python,
+    /// This library, in its own process (`src/bin/rust_driver.rs`; workers only).
+    Rust,
 }
 
 fn root() -> &'static Path {
@@ -46,10 +48,23 @@ fn command(lang: Lang, cmd: &str, cfg: &Value) -> Command {
     let (program, script): (PathBuf, PathBuf) = match lang {
         Lang::Node => (PathBuf::from("node"), root().join("node/driver.mjs")),
         Lang::Python => (root().join("python/.venv/bin/python"), root().join("python/driver.py")),
+        Lang::Rust => {
+            let mut c = Command::new(rust_driver_path());
+            c.arg(cmd).arg(cfg.to_string()).kill_on_drop(true);
+            return c;
+        }
     };
     let mut c = Command::new(program);
     c.arg(script).arg(cmd).arg(cfg.to_string()).kill_on_drop(true);
     c
+}
+
+/// `target/<profile>/rust_driver`, built by cargo alongside the tests
+/// (tests live in `target/<profile>/deps`).
+fn rust_driver_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) }).expect("target dir");
+    dir.join("rust_driver")
 }
 
 /// Runs a one-shot driver command and returns its JSON answer; panics with

@@ -5,8 +5,9 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 
-/// BullMQ's highest priority value (`PRIORITY_LIMIT`, 2^21).
-pub const MAX_PRIORITY: u32 = 2_097_152;
+/// BullMQ's highest priority value (`PRIORITY_LIMIT`, 2^21 - 1): npm bullmq
+/// 6.7.0 rejects 2^21 ("Priority should be between 0 and 2097151").
+pub const MAX_PRIORITY: u32 = 2_097_151;
 
 /// Options for one job, named as in BullMQ's `JobsOptions`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,7 +17,7 @@ pub struct JobOptions {
     pub job_id: Option<String>,
     /// Milliseconds to wait before the job may run.
     pub delay: Option<i64>,
-    /// 1 (highest) ..= 2^21; 0 or none = no priority (runs before prioritized jobs).
+    /// 1 (highest) ..= 2^21 - 1; 0 or none = no priority (runs before prioritized jobs).
     pub priority: Option<i64>,
     /// Last in, first out.
     pub lifo: bool,
@@ -342,11 +343,11 @@ mod tests {
             assert!(validate_job_id(id).is_ok(), "{id}");
         }
         let bad = |o: JobOptions| assert!(o.validate().is_err(), "{o:?}");
-        bad(JobOptions { priority: Some(2_097_153), ..Default::default() });
+        bad(JobOptions { priority: Some(2_097_152), ..Default::default() });
         bad(JobOptions { priority: Some(-1), ..Default::default() });
         bad(JobOptions { delay: Some(-1), ..Default::default() });
         bad(JobOptions { backoff: Some(Backoff::Fixed { delay: 10, jitter: Some(1.5) }), ..Default::default() });
-        assert!(JobOptions { priority: Some(2_097_152), ..Default::default() }.validate().is_ok());
+        assert!(JobOptions { priority: Some(2_097_151), ..Default::default() }.validate().is_ok());
     }
 
     #[test]

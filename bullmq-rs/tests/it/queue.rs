@@ -109,7 +109,7 @@ async fn bad_input_is_rejected_and_writes_nothing() {
     let cases = [
         JobOptions { job_id: Some("42".into()), ..Default::default() },
         JobOptions { job_id: Some("a:b".into()), ..Default::default() },
-        JobOptions { priority: Some(2_097_153), ..Default::default() },
+        JobOptions { priority: Some(2_097_152), ..Default::default() },
         JobOptions { delay: Some(-5), ..Default::default() },
     ];
     for opts in cases {

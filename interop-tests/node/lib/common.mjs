@@ -51,8 +51,13 @@ export function exitAfterFlush(code) {
 }
 
 export function errorMessage(err) {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  if (err.message) return err.message;
+  // e.g. an AggregateError of ECONNREFUSED for 127.0.0.1 and ::1
+  if (Array.isArray(err.errors) && err.errors.length > 0) {
+    return err.errors.map(errorMessage).join('; ');
+  }
+  return err.code ?? err.name;
 }
 
 /**
