@@ -200,8 +200,10 @@ async def cmd_worker(cfg):
     for key in WORKER_OPTION_KEYS:
         if key in cfg:
             opts[key] = cfg[key]
-    # Always start the loop by hand (whatever "autorun" says) so that
-    # {"ready":true} is printed before the first job can start.
+    # The driver starts the loop by hand after {"ready":true}, so no job can
+    # start before that line. Config "autorun": false keeps bullmq's meaning:
+    # run() is never called, the worker stays connected and idle.
+    autorun = cfg.get("autorun", True)
     opts["autorun"] = False
     worker = Worker(cfg["queue"], processor, opts)
     worker.on("completed", on_completed)
@@ -215,10 +217,11 @@ async def cmd_worker(cfg):
     ready_timeout = cfg.get("timeoutMs", 30000) / 1000
     await asyncio.wait_for(worker._ensure_client_names(), ready_timeout)
     emit_line({"ready": True})
-    run_task = asyncio.ensure_future(worker.run())
-    run_task.add_done_callback(
-        lambda t: t.cancelled() or t.exception() is None
-        or log_err(f"run error: {t.exception()}"))
+    if autorun:
+        run_task = asyncio.ensure_future(worker.run())
+        run_task.add_done_callback(
+            lambda t: t.cancelled() or t.exception() is None
+            or log_err(f"run error: {t.exception()}"))
     if exit_after == 0:
         done.set()
 

@@ -25,9 +25,12 @@ export async function runWorker(cfg) {
   const processor = makeProcessor((job) => {
     emitLine({ event: 'start', id: job.id, name: job.name, attemptsMade: job.attemptsMade });
   });
-  // The driver always starts the loop itself, after printing {"ready":true},
-  // so no job can start before that line (with autorun a job that is already
-  // waiting can be picked up before waitUntilReady() resolves).
+  // The driver starts the loop itself, after printing {"ready":true}, so no
+  // job can start before that line (with bullmq's autorun a job that is
+  // already waiting can be picked up before waitUntilReady() resolves).
+  // Config `autorun: false` keeps bullmq's meaning: run() is never called, the
+  // worker stays connected and idle.
+  const autorun = cfg.autorun !== false;
   opts.autorun = false;
   const worker = new Worker(cfg.queue, processor, opts);
 
@@ -77,6 +80,8 @@ export async function runWorker(cfg) {
   onStopRequest(cfg, shutdown);
   await withTimeout(worker.waitUntilReady(), cfg.timeoutMs ?? 30000, 'worker connection');
   emitLine({ ready: true });
-  worker.run().catch((err) => process.stderr.write(`run error: ${errorMessage(err)}\n`));
+  if (autorun) {
+    worker.run().catch((err) => process.stderr.write(`run error: ${errorMessage(err)}\n`));
+  }
   if (exitAfter === 0) shutdown();
 }
