@@ -271,10 +271,12 @@ async def cmd_events(cfg):
     # Generic hook, like the Node driver: print each stream entry once, as
     # delivered; skip the per-job repeats emitted on "<event>:<jobId>".
     original_emit = queue_events.emit
+    errors = []
 
     def hooked_emit(event, *args, **kwargs):
         first = args[0] if args else None
         if event == "error":
+            errors.append(str(first))
             log_err(f"queue events error: {first}")
         elif event == "drained":
             emit_line({"event": event, "args": None, "id": first})
@@ -293,6 +295,9 @@ async def cmd_events(cfg):
     await asyncio.wait({stop_task, task}, return_when=asyncio.FIRST_COMPLETED)
     stop_task.cancel()
     await queue_events.close()
+    if task.done() and not stop.event.is_set():
+        # The consumer loop gave up on its own (it does so on any read error).
+        raise RuntimeError(errors[-1] if errors else "QueueEvents stopped")
     emit_line({"closed": True})
 
 
