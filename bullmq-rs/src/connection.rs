@@ -25,12 +25,20 @@ pub struct RedisOptions {
     /// How long one command may take before it fails (blocking reads have
     /// their own connections and no such limit).
     pub command_timeout: Duration,
+    /// PEM of the CA that signed the server's certificate, for `rediss://`
+    /// with a private CA (otherwise the system's roots are used).
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl RedisOptions {
     /// Options for `url` with the default prefix.
     pub fn new(url: impl Into<String>) -> Self {
-        RedisOptions { url: url.into(), prefix: DEFAULT_PREFIX.to_string(), command_timeout: Duration::from_secs(30) }
+        RedisOptions {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_string(),
+            command_timeout: Duration::from_secs(30),
+            tls_ca_pem: None,
+        }
     }
 
     /// The same options with another key prefix.
@@ -62,7 +70,18 @@ impl Connection {
         if options.prefix.is_empty() {
             return Err(Error::invalid("prefix", "the key prefix must not be empty"));
         }
-        let client = redis::Client::open(options.url.as_str())?;
+        if options.url.starts_with("rediss://") {
+            // Another crate of the program may have installed a provider
+            // already; either way one is in place afterwards.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = match options.tls_ca_pem {
+            Some(pem) => redis::Client::build_with_tls(
+                options.url.as_str(),
+                redis::TlsCertificates { client_tls: None, root_cert: Some(pem) },
+            )?,
+            None => redis::Client::open(options.url.as_str())?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(options.command_timeout))

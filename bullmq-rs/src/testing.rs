@@ -16,6 +16,8 @@ pub struct RedisServer {
     /// Append-only file with fsync on every write, so a restart after
     /// `kill` keeps every acknowledged write.
     durable: bool,
+    /// Serve TLS only (certificates made with the `openssl` CLI).
+    tls: bool,
 }
 
 impl RedisServer {
@@ -31,10 +33,30 @@ impl RedisServer {
         Self::launch(true)
     }
 
+    /// Starts a TLS-only server with a throwaway CA; connect with
+    /// [`RedisServer::tls_url`] and trust [`RedisServer::ca_pem`].
+    pub fn start_tls() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        make_certs(dir.path());
+        let mut server = RedisServer { child: None, port: free_port(), dir, durable: false, tls: true };
+        server.spawn();
+        server
+    }
+
+    /// `rediss://localhost:<port>` (TLS servers).
+    pub fn tls_url(&self) -> String {
+        format!("rediss://localhost:{}", self.port)
+    }
+
+    /// The CA certificate (PEM) of a TLS server.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("ca.crt")).expect("ca.crt of a TLS server")
+    }
+
     fn launch(durable: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         let port = free_port();
-        let mut server = RedisServer { child: None, port, dir, durable };
+        let mut server = RedisServer { child: None, port, dir, durable, tls: false };
         server.spawn();
         server
     }
@@ -66,8 +88,20 @@ impl RedisServer {
     fn spawn(&mut self) {
         let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".to_string());
         let aof: &[&str] = if self.durable { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
+        let port = self.port.to_string();
+        let d = |f: &str| self.dir.path().join(f).display().to_string();
+        let listen: Vec<String> = if self.tls {
+            ["--port", "0", "--tls-port", &port, "--tls-cert-file", &d("server.crt"), "--tls-key-file", &d("server.key")]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["--tls-ca-cert-file".to_string(), d("ca.crt"), "--tls-auth-clients".into(), "no".into()])
+                .collect()
+        } else {
+            vec!["--port".into(), port]
+        };
         let child = Command::new(&bin)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "no"])
+            .args(&listen)
+            .args(["--bind", "127.0.0.1", "--save", "", "--protected-mode", "no"])
             .args(aof)
             .arg("--dir")
             .arg(self.dir.path())
@@ -76,7 +110,11 @@ impl RedisServer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); install it (apt-get install redis-server) or set REDIS_SERVER_BIN"));
         self.child = Some(child);
-        wait_ready(self.port, self.dir.path());
+        if self.tls {
+            wait_listening(self.port, self.dir.path());
+        } else {
+            wait_ready(self.port, self.dir.path());
+        }
     }
 }
 
@@ -89,6 +127,36 @@ impl Drop for RedisServer {
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr").port()
+}
+
+/// A CA and a server certificate for `localhost` / 127.0.0.1.
+fn make_certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "openssl {args:?} failed; install openssl for TLS tests");
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("write ext.cnf");
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt"]);
+}
+
+fn wait_listening(port: u16, dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("TLS redis-server on port {port} (dir {}) did not start", dir.display());
 }
 
 fn wait_ready(port: u16, dir: &Path) {

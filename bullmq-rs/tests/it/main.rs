@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod connection;
 mod events;
 mod queue;
 mod worker;
