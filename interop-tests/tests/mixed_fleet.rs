@@ -15,11 +15,11 @@ const PER_PRODUCER: usize = 1000;
 /// Job `i` of a producer: plain, delayed, prioritized or failing once.
 fn job(producer: &str, i: usize) -> Value {
     let data = json!({"producer": producer, "i": i, "times": 1});
-    if i % 13 == 0 {
+    if i.is_multiple_of(13) {
         json!({"name": "fail", "data": data, "opts": {"attempts": 2, "backoff": {"type": "fixed", "delay": 20}}})
-    } else if i % 10 == 0 {
+    } else if i.is_multiple_of(10) {
         json!({"name": "count", "data": data, "opts": {"delay": 50 + (i % 150)}})
-    } else if i % 7 == 0 {
+    } else if i.is_multiple_of(7) {
         json!({"name": "count", "data": data, "opts": {"priority": 1 + (i % 5)}})
     } else {
         json!({"name": "count", "data": data})
@@ -88,7 +88,7 @@ async fn three_languages_share_one_queue_exactly_once() {
     for name in ["rust", "node", "python"] {
         assert!(by_worker.get(name).copied().unwrap_or(0) > 0, "{name} did no work: {by_worker:?}");
     }
-    let failing_once = 3 * (0..PER_PRODUCER).filter(|i| i % 13 == 0).count();
+    let failing_once = 3 * (0..PER_PRODUCER).filter(|i| i.is_multiple_of(13)).count();
     assert_eq!(starts.values().filter(|n| **n == 2).count(), failing_once, "jobs that failed once ran twice");
     assert_eq!(starts.values().sum::<usize>(), total + failing_once);
 }

@@ -28,14 +28,14 @@ impl Queue {
     /// returns how many were removed.
     pub async fn drain(&self, include_delayed: bool) -> Result<u64> {
         let k = self.keys();
-        Ok(script::DRAIN
+        script::DRAIN
             .call()
             .keys(k.core())
             .key(k.key("repeat"))
             .arg(k.base())
             .arg(if include_delayed { "1" } else { "0" })
             .invoke(&mut self.con())
-            .await?)
+            .await
     }
 
     /// Removes up to `limit` jobs (0 = all) of `state` older than `grace_ms`;
