@@ -11,7 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let lua_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lua");
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR set by cargo");
+    let lua_dir = Path::new(&manifest_dir).join("../lua");
     println!("cargo:rerun-if-changed={}", lua_dir.display());
     let commands_dir = lua_dir.join("commands");
     let includes_dir = lua_dir.join("includes");

@@ -27,9 +27,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--peer") {
         let (peer, scenario, url, queue, count) = (&args[2], &args[3], &args[4], &args[5], args[6].parse().unwrap());
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        // BENCH_RUNTIME=current_thread runs both Rust peers on one thread, like Node
+        let rt = match std::env::var("BENCH_RUNTIME").as_deref() {
+            Ok("current_thread") => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            _ => tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap(),
+        };
         let seconds = rt.block_on(run_peer(peer, scenario, url, queue, count));
-        println!("{}", json!({"seconds": seconds, "maxRssKb": peak_rss_kb()}));
+        println!("{}", json!({"seconds": seconds, "maxRssKb": peak_rss_kb(), "cpuSeconds": cpu_seconds()}));
         return;
     }
     let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
@@ -66,10 +70,11 @@ fn main() {
             let after = redis_stats(&server.url());
             let n = count as f64;
             costs.push(format!(
-                "{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1}",
+                "{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1} {:>12.1}",
                 (after.1 - before.1) / n,
                 (after.2 - before.2) / n,
-                (after.0 - before.0) * 1e6 / n
+                (after.0 - before.0) * 1e6 / n,
+                v["cpuSeconds"].as_f64().unwrap_or(0.0) * 1e6 / n
             ));
             flushall(&server.url());
         }
@@ -79,7 +84,7 @@ fn main() {
         );
     }
     println!("\nRedis cost per job (script calls, all commands incl. those inside scripts, redis cpu; worker rows include the preload)");
-    println!("{:<10} {:<9} {:>8} {:>10} {:>12}", "scenario", "peer", "scripts", "commands", "cpu us");
+    println!("{:<10} {:<9} {:>8} {:>10} {:>12} {:>12}", "scenario", "peer", "scripts", "commands", "redis cpu us", "client cpu us");
     for line in costs {
         println!("{line}");
     }
@@ -124,6 +129,18 @@ fn flushall(url: &str) {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_connection().unwrap();
     let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+}
+
+/// user + system CPU time of this process, from /proc/self/stat (ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 fn peak_rss_kb() -> u64 {

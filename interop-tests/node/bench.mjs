@@ -49,7 +49,8 @@ async function main() {
     throw new Error(`unknown scenario ${scenario}`);
   }
   await queue.close();
-  process.stdout.write(JSON.stringify({ seconds, maxRssKb: process.resourceUsage().maxRSS }) + '\n');
+  const cpu = process.cpuUsage();
+  process.stdout.write(JSON.stringify({ seconds, maxRssKb: process.resourceUsage().maxRSS, cpuSeconds: (cpu.user + cpu.system) / 1e6 }) + '\n');
 }
 
 main().then(() => process.exit(0), (err) => {

@@ -85,6 +85,10 @@ pub struct WorkerOptions {
     pub backoff_strategy: Option<BackoffStrategy>,
     /// Fail jobs started more than this many times.
     pub max_started_attempts: Option<i64>,
+    /// Run each handler in its own tokio task, so CPU-heavy handlers use
+    /// every core. Off by default: handlers are futures polled by the
+    /// worker's own task (like Node's event loop), which is cheaper per job.
+    pub spawn_handlers: bool,
 }
 
 impl Default for WorkerOptions {
@@ -105,6 +109,7 @@ impl Default for WorkerOptions {
             job_timeout: None,
             backoff_strategy: None,
             max_started_attempts: None,
+            spawn_handlers: false,
         }
     }
 }

@@ -1,16 +1,22 @@
-//! The worker's one loop: settle finished jobs and fetch new ones, in one
-//! script call whenever both are due, and wait for work when there is none.
+//! The worker's one loop. It owns the worker's jobs: it runs their handlers
+//! (as futures it polls itself, or as spawned tasks), and it keeps at most
+//! one script call in flight, which settles every job finished since the
+//! last call and fetches jobs for the free slots. While a call is in
+//! flight, handlers keep running and finished jobs queue up for the next
+//! call, so the busier the worker, the more jobs each call carries.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
 use redis::Value as RedisValue;
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::marker::{MarkerWaiter, Woken};
@@ -37,17 +43,22 @@ pub(crate) enum Stop {
 /// (BullMQ's `maximumBlockTimeout`).
 const MAX_BLOCK: Duration = Duration::from_secs(10);
 
+/// A script call in flight: gives back the outcomes it carried (to retry
+/// them if the call failed) and what it fetched.
+type Call = BoxFuture<'static, (Vec<Outcome>, usize, Result<Fetched>)>;
+
 pub(crate) struct Runner {
     queue: Queue,
     opts: Arc<WorkerOptions>,
     processor: Processor,
     stop: watch::Receiver<Stop>,
     held: Held,
-    token_prefix: String,
+    token_prefix: Arc<str>,
     next_token: u64,
-    outcome_tx: mpsc::UnboundedSender<Outcome>,
-    outcome_rx: mpsc::UnboundedReceiver<Outcome>,
-    running: HashMap<String, JoinHandle<()>>,
+    /// Handlers running now, each resolving to its job's outcome.
+    running: FuturesUnordered<BoxFuture<'static, Outcome>>,
+    /// Tasks of handlers run with `spawn_handlers`, to stop them on hand-back.
+    spawned: Vec<AbortHandle>,
     marker: MarkerWaiter,
 }
 
@@ -55,18 +66,16 @@ impl Runner {
     pub(crate) async fn new(queue: Queue, opts: WorkerOptions, processor: Processor, stop: watch::Receiver<Stop>) -> Result<Self> {
         let client_name = queue.keys().worker_client_name(opts.name.as_deref());
         let marker = MarkerWaiter::start(queue.clone(), client_name).await?;
-        let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
         Ok(Runner {
             queue,
             opts: Arc::new(opts),
             processor,
             stop,
             held: Held::default(),
-            token_prefix: format!("{}:", uuid::Uuid::new_v4()),
+            token_prefix: format!("{}:", uuid::Uuid::new_v4()).into(),
             next_token: 1,
-            outcome_tx,
-            outcome_rx,
-            running: HashMap::new(),
+            running: FuturesUnordered::new(),
+            spawned: Vec::new(),
             marker,
         })
     }
@@ -80,83 +89,86 @@ impl Runner {
         });
 
         let mut pending: Vec<Outcome> = Vec::new();
+        let mut call: Option<Call> = None;
         let mut drained = false;
         let mut next_delayed = 0.0_f64;
         let mut limited_until: Option<Instant> = None;
+        let mut retry_at: Option<Instant> = None;
         let mut failures: u32 = 0;
         let mut handed_back = false;
-        // false once the Worker handle is gone: its `changed()` would then
+        // false once the Worker handle is gone: `changed()` would then
         // return at once forever
         let mut stop_open = true;
         loop {
-            while let Ok(o) = self.outcome_rx.try_recv() {
-                self.received(o, &mut pending);
-            }
             let stop = *self.stop.borrow();
             if stop == Stop::HandBack && !handed_back {
-                self.hand_back(&mut pending).await;
+                self.hand_back(&mut pending);
                 handed_back = true;
             }
-            let free = if stop == Stop::Running { self.opts.concurrency.saturating_sub(self.running.len()) } else { 0 };
-            let limited = limited_until.is_some_and(|t| Instant::now() < t);
-            let want = if drained || limited { 0 } else { free };
+            let now = Instant::now();
+            let limited = limited_until.is_some_and(|t| now < t);
+            let backing_off = retry_at.is_some_and(|t| now < t);
+            let slots = if stop == Stop::Running { self.opts.concurrency.saturating_sub(self.running.len()) } else { 0 };
+            // jobs fetched by the call in flight will fill slots too
+            let want = if drained || limited || call.is_some() { 0 } else { slots };
 
-            if !pending.is_empty() || want > 0 {
-                let batch = std::mem::take(&mut pending);
-                match self.settle_and_fetch(&batch, want).await {
-                    Ok(fetched) => {
-                        failures = 0;
-                        self.settled(&batch);
-                        drained = want > 0 && (fetched.jobs.len() < want || fetched.blocked);
-                        next_delayed = fetched.next_delayed;
-                        limited_until = (fetched.rate_limit_ttl > 0)
-                            .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
-                        if limited_until.is_some() {
-                            drained = false;
-                        }
-                        for job in fetched.jobs {
-                            self.dispatch(job);
-                        }
-                    }
-                    Err(e) => {
-                        pending = batch;
-                        failures += 1;
-                        let pause = Duration::from_millis((100u64 << failures.min(5)).min(3_000));
-                        tracing::warn!(queue = self.queue.name(), error = %e, retry_in = ?pause, "worker cannot reach redis; results are kept and retried");
-                        tokio::select! {
-                            _ = tokio::time::sleep(pause) => {}
-                            changed = self.stop.changed(), if stop_open => stop_open = changed.is_ok(),
-                        }
-                    }
-                }
-                continue;
+            if call.is_none() && !backing_off && (!pending.is_empty() || want > 0) {
+                call = Some(self.start_call(std::mem::take(&mut pending), want));
             }
-
-            if stop != Stop::Running && self.running.is_empty() {
+            if call.is_none() && pending.is_empty() && stop != Stop::Running && self.running.is_empty() {
                 break;
             }
-            let wait_for_marker = drained && free > 0 && stop == Stop::Running;
+            let wait_for_marker = call.is_none() && drained && slots > 0 && stop == Stop::Running && !backing_off;
             if wait_for_marker {
                 self.marker.arm(block_timeout(next_delayed, self.opts.drain_delay));
             }
             let armed = self.marker.is_armed();
             tokio::select! {
-                Some(o) = self.outcome_rx.recv() => self.received(o, &mut pending),
+                (batch, wanted, result) = async { call.as_mut().expect("guarded by is_some").await }, if call.is_some() => {
+                    call = None;
+                    match result {
+                        Ok(fetched) => {
+                            failures = 0;
+                            self.settled(&batch);
+                            drained = wanted > 0 && (fetched.jobs.len() < wanted || fetched.blocked);
+                            next_delayed = fetched.next_delayed;
+                            limited_until = (fetched.rate_limit_ttl > 0)
+                                .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
+                            if limited_until.is_some() {
+                                drained = false;
+                            }
+                            for job in fetched.jobs {
+                                self.dispatch(job);
+                            }
+                        }
+                        Err(e) => {
+                            pending.splice(0..0, batch);
+                            failures += 1;
+                            let pause = Duration::from_millis((100u64 << failures.min(5)).min(3_000));
+                            tracing::warn!(queue = self.queue.name(), error = %e, retry_in = ?pause, "worker cannot reach redis; results are kept and retried");
+                            retry_at = Some(Instant::now() + pause);
+                        }
+                    }
+                }
+                Some(outcome) = self.running.next(), if !self.running.is_empty() => {
+                    pending.push(outcome);
+                    // take every other handler that is done too, for one call
+                    while let Some(Some(o)) = self.running.next().now_or_never() {
+                        pending.push(o);
+                    }
+                }
                 woken = self.marker.woken(), if armed => {
                     match woken {
-                        Woken::Marker(member, score) if score > now_ms() as f64 => {
-                            // a delayed job is not due yet: block again until it is
-                            next_delayed = score;
-                            let _ = member;
-                        }
-                        Woken::Marker(member, _) if free == 0 || stop != Stop::Running => {
+                        Woken::Marker(_, score) if score > now_ms() as f64 => next_delayed = score,
+                        Woken::Marker(member, _) if slots == 0 || stop != Stop::Running => {
                             // not ours to use any more: leave it for another worker
-                            self.restore_marker(&member).await;
+                            tokio::spawn(restore_marker(self.queue.clone(), member));
                         }
                         _ => drained = false,
                     }
                 }
                 _ = sleep_until(limited_until), if limited => {}
+                _ = sleep_until(retry_at), if backing_off => retry_at = None,
                 changed = self.stop.changed(), if stop_open => stop_open = changed.is_ok(),
             }
         }
@@ -166,51 +178,18 @@ impl Runner {
         }
     }
 
-    /// One script call: settle `batch` (when any) and fetch up to `want` jobs.
-    async fn settle_and_fetch(&mut self, batch: &[Outcome], want: usize) -> Result<Fetched> {
-        let k = self.queue.keys();
-        let now = now_ms();
-        let mut call = if batch.is_empty() {
-            script::FETCH_JOBS.call().keys(k.core())
-        } else {
-            script::FINISH_JOBS.call().keys(k.core()).key(k.key("completed")).key(k.key("failed"))
-        }
-        .arg(k.base())
-        .arg(now)
-        .arg(want);
+    /// Starts one script call: settle `batch` (when any) and fetch up to
+    /// `want` jobs.
+    fn start_call(&mut self, batch: Vec<Outcome>, want: usize) -> Call {
         let token_start = self.next_token;
         self.next_token += want as u64;
-        let limiter = self.opts.limiter;
-        call.push_arg(&self.token_prefix);
-        call.push_arg(token_start);
-        call.push_arg(self.opts.lock_duration.as_millis() as u64);
-        call.push_arg(limiter.map(|l| l.max.to_string()).unwrap_or_default());
-        call.push_arg(limiter.map(|l| l.duration.as_millis().to_string()).unwrap_or_default());
-        call.push_arg(self.opts.name.as_deref().unwrap_or(""));
-        if !batch.is_empty() {
-            call.push_arg(self.opts.metrics_max_data_points.map(|n| n.to_string()).unwrap_or_default());
-            call.push_arg(batch.len());
-            for o in batch {
-                o.push_args(&mut call);
-            }
-        }
-        let mut values: Vec<RedisValue> = call.invoke(&mut self.queue.con()).await?;
-        if !batch.is_empty() && !values.is_empty() {
-            let codes: Vec<i64> = redis::from_redis_value(values.remove(0)).unwrap_or_default();
-            for (o, code) in batch.iter().zip(codes) {
-                if let Some(code) = ScriptCode::from_reply(code) {
-                    tracing::warn!(queue = self.queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
-                }
-            }
-        }
-        let prefix = &self.token_prefix;
-        let mut n = token_start;
-        let mut tokens = || {
-            let t = format!("{prefix}{n}");
-            n += 1;
-            t
-        };
-        parse_fetched(&self.queue, values, &mut tokens)
+        let queue = self.queue.clone();
+        let opts = self.opts.clone();
+        let prefix = self.token_prefix.clone();
+        Box::pin(async move {
+            let result = settle_and_fetch(&queue, &opts, &prefix, token_start, &batch, want).await;
+            (batch, want, result)
+        })
     }
 
     fn dispatch(&mut self, job: Job) {
@@ -218,20 +197,23 @@ impl Runner {
         if let Ok(mut held) = self.held.lock() {
             held.insert(job.id.clone(), token.clone());
         }
-        let id = job.id.clone();
-        let tx = self.outcome_tx.clone();
         let processor = self.processor.clone();
         let opts = self.opts.clone();
-        let handle = tokio::spawn(async move {
+        let run = async move {
             let result = process(&processor, job.clone(), &opts).await;
-            let _ = tx.send(Outcome::decide(&job, token, result, &opts));
-        });
-        self.running.insert(id, handle);
-    }
-
-    fn received(&mut self, outcome: Outcome, pending: &mut Vec<Outcome>) {
-        self.running.remove(&outcome.job_id);
-        pending.push(outcome);
+            Outcome::decide(&job, token, result, &opts)
+        };
+        if self.opts.spawn_handlers {
+            let task = tokio::spawn(run);
+            self.spawned.retain(|h| !h.is_finished());
+            self.spawned.push(task.abort_handle());
+            self.running.push(Box::pin(async move {
+                // a panic is caught inside `process`; only hand-back aborts
+                task.await.unwrap_or_else(|e| panic!("handler task ended without an outcome: {e}"))
+            }));
+        } else {
+            self.running.push(Box::pin(run));
+        }
     }
 
     /// Settled jobs need no more lock renewal.
@@ -243,18 +225,16 @@ impl Runner {
         }
     }
 
-    /// Stops every running handler and queues a hand-back for each job that
-    /// did not finish first.
-    async fn hand_back(&mut self, pending: &mut Vec<Outcome>) {
-        for handle in self.running.values() {
-            handle.abort();
+    /// Stops every running handler and queues a hand-back for each held job
+    /// that did not finish first.
+    fn hand_back(&mut self, pending: &mut Vec<Outcome>) {
+        for h in self.spawned.drain(..) {
+            h.abort();
         }
-        for (_, handle) in self.running.drain() {
-            let _ = handle.await;
-        }
-        while let Ok(o) = self.outcome_rx.try_recv() {
+        while let Some(Some(o)) = self.running.next().now_or_never() {
             pending.push(o);
         }
+        self.running = FuturesUnordered::new();
         let done: HashSet<String> = pending.iter().map(|o| o.job_id.clone()).collect();
         let held: Vec<(String, String)> = match self.held.lock() {
             Ok(h) => h.iter().map(|(a, b)| (a.clone(), b.clone())).collect(),
@@ -268,17 +248,65 @@ impl Runner {
         }
     }
 
-    async fn restore_marker(&self, member: &str) {
-        let res: redis::RedisResult<()> = redis::cmd("ZADD")
-            .arg(self.queue.keys().key("marker"))
-            .arg(0)
-            .arg(member)
-            .query_async(&mut self.queue.con())
-            .await;
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "could not put the marker back");
+}
+
+/// Puts back a marker this worker popped but cannot use.
+async fn restore_marker(queue: Queue, member: String) {
+    let res: redis::RedisResult<()> =
+        redis::cmd("ZADD").arg(queue.keys().key("marker")).arg(0).arg(member).query_async(&mut queue.con()).await;
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "could not put the marker back");
+    }
+}
+
+/// One script call: `finishJobs` when there are outcomes, else `fetchJobs`.
+async fn settle_and_fetch(
+    queue: &Queue,
+    opts: &WorkerOptions,
+    token_prefix: &str,
+    token_start: u64,
+    batch: &[Outcome],
+    want: usize,
+) -> Result<Fetched> {
+    let k = queue.keys();
+    let mut call = if batch.is_empty() {
+        script::FETCH_JOBS.call().keys(k.core())
+    } else {
+        script::FINISH_JOBS.call().keys(k.core()).key(k.key("completed")).key(k.key("failed"))
+    }
+    .arg(k.base())
+    .arg(now_ms())
+    .arg(want);
+    let limiter = opts.limiter;
+    call.push_arg(token_prefix);
+    call.push_arg(token_start);
+    call.push_arg(opts.lock_duration.as_millis() as u64);
+    call.push_arg(limiter.map(|l| l.max.to_string()).unwrap_or_default());
+    call.push_arg(limiter.map(|l| l.duration.as_millis().to_string()).unwrap_or_default());
+    call.push_arg(opts.name.as_deref().unwrap_or(""));
+    if !batch.is_empty() {
+        call.push_arg(opts.metrics_max_data_points.map(|n| n.to_string()).unwrap_or_default());
+        call.push_arg(batch.len());
+        for o in batch {
+            o.push_args(&mut call);
         }
     }
+    let mut values: Vec<RedisValue> = call.invoke(&mut queue.con()).await?;
+    if !batch.is_empty() && !values.is_empty() {
+        let codes: Vec<i64> = redis::from_redis_value(values.remove(0)).unwrap_or_default();
+        for (o, code) in batch.iter().zip(codes) {
+            if let Some(code) = ScriptCode::from_reply(code) {
+                tracing::warn!(queue = queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
+            }
+        }
+    }
+    let mut n = token_start;
+    let mut tokens = || {
+        let t = format!("{token_prefix}{n}");
+        n += 1;
+        t
+    };
+    parse_fetched(queue, values, &mut tokens)
 }
 
 /// Signals a running worker loop to hand back its jobs.

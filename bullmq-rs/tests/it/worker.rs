@@ -293,3 +293,35 @@ async fn close_finishes_running_jobs_and_close_within_hands_back() {
     let job = queue.get_job(&stuck).await.unwrap().unwrap();
     assert_eq!(job.attempts_made, 0, "no attempt counted");
 }
+
+#[tokio::test]
+async fn spawned_handlers_complete_and_are_handed_back_on_close() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let jobs: Vec<NewJob> = (0..20).map(|i| NewJob::new("c", &json!({"i": i}), JobOptions::default())).collect();
+    queue.add_bulk(jobs).await.unwrap();
+    let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let t = threads.clone();
+    let opts = WorkerOptions { concurrency: 4, spawn_handlers: true, ..Default::default() };
+    let worker = Worker::start(&q, &ctx.conn, opts, move |job| {
+        let t = t.clone();
+        async move {
+            t.lock().unwrap().insert(std::thread::current().id());
+            if job.data["i"] == 19 {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Ok(Value::Null)
+        }
+    })
+    .await
+    .unwrap();
+    eventually(20, "19 jobs completed", || async {
+        (queue.get_job_counts(&[JobState::Completed]).await.unwrap()[&JobState::Completed] == 19).then_some(())
+    })
+    .await;
+    worker.close_within(Duration::from_millis(100)).await;
+    let counts = queue.get_job_counts(&[JobState::Waiting, JobState::Active]).await.unwrap();
+    assert_eq!((counts[&JobState::Waiting], counts[&JobState::Active]), (1, 0), "the sleeping job was handed back");
+    assert!(!threads.lock().unwrap().is_empty());
+}
