@@ -7,19 +7,24 @@ use std::time::Duration;
 use interop_tests::{cfg, queue_name, run, Lang, Process, RedisServer};
 use serde_json::{json, Value};
 
+/// The jobs, in the order they are added. Delayed jobs carry a creation
+/// time in the past, so their due times (timestamp + delay) are fixed by the
+/// input alone, not by how fast the adds happen, and all are due at once.
 fn input() -> Vec<Value> {
+    let base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - 60_000;
     let mut jobs = Vec::new();
     let mut add = |tag: &str, opts: Value| jobs.push(json!({"name": "count", "data": {"tag": tag}, "opts": opts}));
     add("plain-1", json!({}));
     add("prio-3", json!({"priority": 3}));
     add("lifo-1", json!({"lifo": true}));
-    add("delay-60", json!({"delay": 60}));
+    add("delay-60", json!({"delay": 60, "timestamp": base}));
     add("prio-1a", json!({"priority": 1}));
     add("plain-2", json!({}));
-    add("delay-20", json!({"delay": 20}));
+    add("delay-20", json!({"delay": 20, "timestamp": base}));
     add("prio-1b", json!({"priority": 1}));
     add("lifo-2", json!({"lifo": true}));
-    add("delay-40-prio-2", json!({"delay": 40, "priority": 2}));
+    add("delay-40-prio-2", json!({"delay": 40, "priority": 2, "timestamp": base}));
+    add("delay-20-again", json!({"delay": 20, "timestamp": base}));
     add("prio-max", json!({"priority": 2_097_151}));
     add("plain-3", json!({}));
     jobs
@@ -30,9 +35,6 @@ async fn start_order(server: &RedisServer, worker: Lang) -> Vec<String> {
     let jobs = input();
     let out = run(Lang::Node, "add", cfg(server, &q, json!({"jobs": jobs}))).await;
     let ids: Vec<String> = out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    // every delayed job is due before the worker starts, so the order depends
-    // only on the queue's rules, not on timing
-    tokio::time::sleep(Duration::from_millis(150)).await;
     let mut w = Process::start(worker, "worker", cfg(server, &q, json!({"concurrency": 1}))).await;
     w.wait_count(Duration::from_secs(30), ids.len(), |v| v["event"] == "start").await;
     let seen = w.stop().await;
