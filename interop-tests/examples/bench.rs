@@ -70,9 +70,10 @@ fn main() {
             let after = redis_stats(&server.url());
             let n = count as f64;
             costs.push(format!(
-                "{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1} {:>12.1}",
+                "{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1} {:>12.1} {:>12.1}",
                 (after.1 - before.1) / n,
                 (after.2 - before.2) / n,
+                (after.3 - before.3) / n,
                 (after.0 - before.0) * 1e6 / n,
                 v["cpuSeconds"].as_f64().unwrap_or(0.0) * 1e6 / n
             ));
@@ -84,18 +85,19 @@ fn main() {
         );
     }
     println!("\nRedis cost per job (script calls, all commands incl. those inside scripts, redis cpu; worker rows include the preload)");
-    println!("{:<10} {:<9} {:>8} {:>10} {:>12} {:>12}", "scenario", "peer", "scripts", "commands", "redis cpu us", "client cpu us");
+    println!("{:<10} {:<9} {:>8} {:>10} {:>12} {:>12} {:>12}", "scenario", "peer", "scripts", "commands", "script us", "redis cpu us", "client cpu us");
     for line in costs {
         println!("{line}");
     }
 }
 
-/// (redis cpu seconds, script calls, redis commands incl. those inside scripts)
-fn redis_stats(url: &str) -> (f64, f64, f64) {
+/// (redis cpu seconds, script calls, redis commands incl. those inside
+/// scripts, microseconds Redis spent executing scripts)
+fn redis_stats(url: &str) -> (f64, f64, f64, f64) {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_connection().unwrap();
     let info: String = redis::cmd("INFO").arg("all").query(&mut con).unwrap();
-    let (mut cpu, mut scripts, mut calls) = (0.0, 0.0, 0.0);
+    let (mut cpu, mut scripts, mut calls, mut script_us) = (0.0, 0.0, 0.0, 0.0);
     for line in info.lines() {
         if let Some(v) = line.strip_prefix("used_cpu_sys:").or_else(|| line.strip_prefix("used_cpu_user:")) {
             cpu += v.trim().parse::<f64>().unwrap_or(0.0);
@@ -104,13 +106,14 @@ fn redis_stats(url: &str) -> (f64, f64, f64) {
             let n: f64 = rest.split("calls=").nth(1).and_then(|r| r.split(',').next()).and_then(|c| c.parse().ok()).unwrap_or(0.0);
             if rest.starts_with("evalsha:") || rest.starts_with("eval:") {
                 scripts += n;
+                script_us += rest.split("usec=").nth(1).and_then(|r| r.split(',').next()).and_then(|c| c.parse::<f64>().ok()).unwrap_or(0.0);
             }
             if !rest.starts_with("info:") {
                 calls += n;
             }
         }
     }
-    (cpu, scripts, calls)
+    (cpu, scripts, calls, script_us)
 }
 
 fn preload(url: &str, queue: &str, count: usize) {

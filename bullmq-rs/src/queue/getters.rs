@@ -63,6 +63,8 @@ impl Queue {
     }
 
     /// Job counts per state (all states when empty), in one round trip.
+    /// A BullMQ <= 4 marker (`0:<delay>`) at the tail of `wait` is not a
+    /// job and is not counted, as `getJobCounts` does.
     pub async fn get_job_counts(&self, states: &[JobState]) -> Result<HashMap<JobState, u64>> {
         let states: Vec<JobState> = if states.is_empty() { JobState::ALL.to_vec() } else { states.to_vec() };
         let mut pipe = redis::pipe();
@@ -72,9 +74,24 @@ impl Queue {
                 Some(suffix) => pipe.cmd("ZCARD").arg(self.keys().key(suffix)),
                 None => pipe.cmd("ECHO").arg(0),
             };
+            if *s == JobState::Waiting {
+                pipe.cmd("LINDEX").arg(self.keys().key("wait")).arg(-1);
+            }
         }
-        let counts: Vec<u64> = pipe.query_async(&mut self.con()).await?;
-        Ok(states.into_iter().zip(counts).collect())
+        let replies: Vec<RedisValue> = pipe.query_async(&mut self.con()).await?;
+        let mut replies = replies.into_iter();
+        let mut counts = HashMap::with_capacity(states.len());
+        for s in states {
+            let n: u64 = redis::from_redis_value(replies.next().unwrap_or(RedisValue::Nil))
+                .map_err(|e| Error::protocol("getJobCounts", e.to_string()))?;
+            let legacy_marker = s == JobState::Waiting
+                && redis::from_redis_value::<Option<String>>(replies.next().unwrap_or(RedisValue::Nil))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|tail| tail.starts_with("0:"));
+            counts.insert(s, if legacy_marker { n.saturating_sub(1) } else { n });
+        }
+        Ok(counts)
     }
 
     /// The state of a job (`Unknown` when it does not exist).

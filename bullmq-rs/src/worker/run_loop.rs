@@ -124,7 +124,7 @@ impl Runner {
             }
             let armed = self.marker.is_armed();
             tokio::select! {
-                (batch, wanted, result) = async { call.as_mut().expect("guarded by is_some").await }, if call.is_some() => {
+                (batch, wanted, result) = in_flight(&mut call), if call.is_some() => {
                     call = None;
                     match result {
                         Ok(fetched) => {
@@ -199,6 +199,7 @@ impl Runner {
         }
         let processor = self.processor.clone();
         let opts = self.opts.clone();
+        let (job_id, lock_token) = (job.id.clone(), token.clone());
         let run = async move {
             let result = process(&processor, job.clone(), &opts).await;
             Outcome::decide(&job, token, result, &opts)
@@ -208,8 +209,12 @@ impl Runner {
             self.spawned.retain(|h| !h.is_finished());
             self.spawned.push(task.abort_handle());
             self.running.push(Box::pin(async move {
-                // a panic is caught inside `process`; only hand-back aborts
-                task.await.unwrap_or_else(|e| panic!("handler task ended without an outcome: {e}"))
+                // panics are caught inside `process`; a task can only end
+                // without an outcome when the runtime shuts down under it
+                task.await.unwrap_or_else(|e| {
+                    tracing::warn!(job_id = %job_id, error = %e, "handler task ended without a result; handing the job back");
+                    Outcome::hand_back(job_id, lock_token)
+                })
             }));
         } else {
             self.running.push(Box::pin(run));
@@ -248,6 +253,15 @@ impl Runner {
         }
     }
 
+}
+
+/// The call in flight, or never when there is none (the select! branch is
+/// disabled then anyway).
+async fn in_flight(call: &mut Option<Call>) -> (Vec<Outcome>, usize, Result<Fetched>) {
+    match call {
+        Some(c) => c.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Puts back a marker this worker popped but cannot use.
