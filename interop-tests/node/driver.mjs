@@ -11,10 +11,11 @@
 import { emitLine, errorMessage, exitAfterFlush, parseConfig, runOneShot } from './lib/common.mjs';
 import { add, control, inspect } from './lib/queue-commands.mjs';
 import { raw } from './lib/raw.mjs';
+import { flow, parent } from './lib/flow.mjs';
 import { runWorker } from './lib/worker.mjs';
 import { runEvents } from './lib/events.mjs';
 
-const oneShot = { add, inspect, control, raw };
+const oneShot = { add, inspect, control, raw, flow, parent };
 const longRunning = { worker: runWorker, events: runEvents };
 
 async function main() {

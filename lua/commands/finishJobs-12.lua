@@ -39,6 +39,7 @@ local rcall = redis.call
 --- @include "includes/completeChild"
 --- @include "includes/delayedScore"
 --- @include "includes/enqueueReady"
+--- @include "includes/failChild"
 --- @include "includes/isPausedOrMaxed"
 --- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
@@ -68,7 +69,7 @@ local readyBlocked = nil
 local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAge, keepLimit, attempts)
   local jobKey = prefix .. jobId
   -- one read for existence (every job hash has a name) and what comes later
-  local attrs = rcall("HMGET", jobKey, "name", "parentKey", "deid", "atm", "defa")
+  local attrs = rcall("HMGET", jobKey, "name", "parentKey", "deid", "atm", "defa", "parent")
   if not attrs[1] then
     return -1
   end
@@ -131,6 +132,8 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
   releaseDedupKey(prefix, attrs[3], jobId)
   if attrs[2] and kind == "completed" then
     completeChild(attrs[2], jobKey, value, now)
+  elseif attrs[6] and kind == "failed" then
+    failChild(attrs[6], jobKey, value, now)
   end
   local count = tonumber(keepCount)
   if count == 0 then

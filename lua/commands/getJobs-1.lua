@@ -2,7 +2,8 @@
   Job ids and hashes of several states in one call (what BullMQ's
   Queue.getJobs reads). Lists are read newest first (head) unless asc;
   sorted sets by score, highest first unless asc. Ids whose hash is gone are
-  skipped.
+  skipped. A BullMQ <= 4 marker (`0:<delay>`) at the tail of `wait` is
+  removed (unless it is alone), as BullMQ's getJobs does.
 
   Input:
     KEYS[1] meta (unused; keeps the script on the queue's slot)
@@ -23,6 +24,14 @@ local out = {}
 for i = 5, #ARGV do
   local key = prefix .. ARGV[i]
   local ids
+  if ARGV[i] == "wait" or ARGV[i] == "paused" then
+    -- a BullMQ <= 4 marker at the tail is dropped first, as BullMQ's
+    -- getJobs does, so that ranges count jobs only
+    local tail = rcall("LINDEX", key, -1)
+    if tail and string.sub(tail, 1, 2) == "0:" and rcall("LLEN", key) > 1 then
+      rcall("RPOP", key)
+    end
+  end
   if ARGV[i] == "wait" or ARGV[i] == "active" or ARGV[i] == "paused" then
     if asc then
       local from = -(last + 1)

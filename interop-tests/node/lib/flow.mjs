@@ -1,0 +1,36 @@
+// `flow` command: a FlowProducer tree, and what its parent sees afterwards.
+import { FlowProducer, Queue } from 'bullmq';
+import { baseOptions, normaliseJobJson } from './common.mjs';
+
+/** config.flow: {name, queueName, data, opts, children: [...]} -> {tree: {id, children}} */
+export async function flow(cfg) {
+  const producer = new FlowProducer(baseOptions(cfg));
+  try {
+    const node = await producer.add(cfg.flow);
+    return { tree: summarise(node) };
+  } finally {
+    await producer.close();
+  }
+}
+
+/** config.id (+ queue): the parent's state, children values and failures. */
+export async function parent(cfg) {
+  const queue = new Queue(cfg.queue, baseOptions(cfg));
+  try {
+    const job = await queue.getJob(String(cfg.id));
+    if (!job) return { job: null };
+    return {
+      job: normaliseJobJson(job),
+      state: await job.getState(),
+      childrenValues: await job.getChildrenValues(),
+      ignoredFailures: await job.getIgnoredChildrenFailures(),
+      dependenciesCount: await job.getDependenciesCount(),
+    };
+  } finally {
+    await queue.close();
+  }
+}
+
+function summarise(node) {
+  return { id: node.job.id, queue: node.job.queueName, children: (node.children ?? []).map(summarise) };
+}
