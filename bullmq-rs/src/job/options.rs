@@ -71,7 +71,8 @@ pub enum Backoff {
 pub enum KeepJobs {
     /// `true` removes the job at once, `false` keeps it forever.
     Remove(bool),
-    /// Keep the newest N jobs of that state.
+    /// Keep the newest N jobs of that state (0 removes the job at once; a
+    /// negative N keeps every job, as in BullMQ).
     Count(i64),
     /// Keep jobs younger than `age` seconds and/or the newest `count`.
     Policy {
@@ -98,7 +99,10 @@ impl KeepJobs {
         match *self {
             KeepJobs::Remove(true) => KeepPolicy { count: Some(0), ..Default::default() },
             KeepJobs::Remove(false) => KeepPolicy::default(),
-            KeepJobs::Count(n) => KeepPolicy { count: Some(n.max(0)), ..Default::default() },
+            // BullMQ turns a number into `{count: n}`: a negative count is
+            // not 0 (keep the job) and not positive (trim nothing)
+            KeepJobs::Count(n) if n < 0 => KeepPolicy::default(),
+            KeepJobs::Count(n) => KeepPolicy { count: Some(n), ..Default::default() },
             KeepJobs::Policy { age, count, limit } => KeepPolicy { count, age, limit },
         }
     }
@@ -355,5 +359,7 @@ mod tests {
         assert_eq!(KeepJobs::Remove(true).policy().count, Some(0));
         assert_eq!(KeepJobs::Remove(false).policy().count, None);
         assert_eq!(KeepJobs::Count(5).policy().count, Some(5));
+        assert_eq!(KeepJobs::Count(0).policy().count, Some(0));
+        assert_eq!(KeepJobs::Count(-1).policy(), KeepPolicy::default());
     }
 }

@@ -96,6 +96,8 @@ impl Runner {
         let mut retry_at: Option<Instant> = None;
         let mut failures: u32 = 0;
         let mut handed_back = false;
+        // a marker woke us while a call was in flight (see the call's result)
+        let mut woken_during_call = false;
         // false once the Worker handle is gone: `changed()` would then
         // return at once forever
         let mut stop_open = true;
@@ -130,7 +132,12 @@ impl Runner {
                         Ok(fetched) => {
                             failures = 0;
                             self.settled(&batch);
-                            drained = wanted > 0 && (fetched.jobs.len() < wanted || fetched.blocked);
+                            if wanted > 0 {
+                                // a marker popped while this call ran may be
+                                // for a job added after the call looked
+                                drained = (fetched.jobs.len() < wanted || fetched.blocked) && !woken_during_call;
+                            }
+                            woken_during_call = false;
                             next_delayed = fetched.next_delayed;
                             limited_until = (fetched.rate_limit_ttl > 0)
                                 .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
@@ -164,7 +171,10 @@ impl Runner {
                             // not ours to use any more: leave it for another worker
                             tokio::spawn(restore_marker(self.queue.clone(), member));
                         }
-                        _ => drained = false,
+                        _ => {
+                            drained = false;
+                            woken_during_call = call.is_some();
+                        }
                     }
                 }
                 _ = sleep_until(limited_until), if limited => {}

@@ -325,3 +325,28 @@ async fn spawned_handlers_complete_and_are_handed_back_on_close() {
     assert_eq!((counts[&JobState::Waiting], counts[&JobState::Active]), (1, 0), "the sleeping job was handed back");
     assert!(!threads.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_idle_worker_wakes_up_for_each_new_job() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let events = bullmq_wire::QueueEvents::start(&q, &ctx.conn, bullmq_wire::StartAt::Now).await.unwrap();
+    // a long drain delay: a missed wake-up would show as a multi-second
+    // wait; free slots left while a job runs make the worker settle and
+    // fetch while its marker wait is still pending
+    let opts = WorkerOptions { drain_delay: Duration::from_secs(20), concurrency: 8, ..Default::default() };
+    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) }).await.unwrap();
+    for i in 0..100u64 {
+        if i % 3 == 0 {
+            // let the worker go back to blocking on the marker
+            tokio::time::sleep(Duration::from_millis(i % 7)).await;
+        }
+        let started = std::time::Instant::now();
+        let id = queue.add("x", &json!(i), JobOptions::default()).await.unwrap();
+        let done = events.wait_until_finished(&id, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(done, bullmq_wire::Finished::Completed(json!(i)));
+        assert!(started.elapsed() < Duration::from_secs(2), "job {i} waited {:?}", started.elapsed());
+    }
+    worker.close().await;
+}

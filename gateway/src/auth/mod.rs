@@ -1,0 +1,341 @@
+//! JWT verification and where the token comes from.
+//!
+//! HS256 with a shared secret, or RS256 / ES256 / EdDSA with a PEM public
+//! key (the algorithm follows the key unless configured). Exactly one
+//! algorithm is accepted, so `alg: none` and algorithm confusion (an HS256
+//! token "signed" with the public key) fail. `exp` and `sub` are required;
+//! `iss` and `aud` are checked when configured. Tokens are never logged:
+//! errors name what is wrong, never the token.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+mod handshake;
+
+pub use handshake::{read_handshake, Handshake, SUBPROTOCOL};
+
+/// The verification key.
+#[derive(Clone)]
+pub enum JwtKey {
+    /// A shared secret (HS256/384/512).
+    Secret(Vec<u8>),
+    /// A PEM public key (RSA, EC or Ed25519).
+    PublicPem(Vec<u8>),
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JwtKey::Secret(_) => "Secret(..)",
+            JwtKey::PublicPem(_) => "PublicPem(..)",
+        })
+    }
+}
+
+/// How tokens are verified.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The key.
+    pub key: JwtKey,
+    /// The one accepted algorithm; `None` picks it from the key (HS256,
+    /// RS256, ES256 or EdDSA).
+    pub algorithm: Option<Algorithm>,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Required `aud`, when set.
+    pub audience: Option<String>,
+    /// Clock skew allowed on `exp`/`nbf`, seconds.
+    pub leeway_secs: u64,
+}
+
+impl AuthConfig {
+    /// HS256 with `secret`.
+    pub fn hs256(secret: Vec<u8>) -> Self {
+        AuthConfig {
+            key: JwtKey::Secret(secret),
+            algorithm: None,
+            issuer: None,
+            audience: None,
+            leeway_secs: 30,
+        }
+    }
+
+    /// A PEM public key; the algorithm follows the key type.
+    pub fn public_key_pem(pem: Vec<u8>) -> Self {
+        AuthConfig {
+            key: JwtKey::PublicPem(pem),
+            algorithm: None,
+            issuer: None,
+            audience: None,
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// Why a token was refused (the message never contains the token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token in the query, the Authorization header or the subprotocols.
+    #[error("missing token")]
+    Missing,
+    /// `exp` is in the past.
+    #[error("token expired")]
+    Expired,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// Not the configured algorithm (includes `none`).
+    #[error("algorithm not accepted")]
+    WrongAlgorithm,
+    /// Anything else: not a JWT, missing `exp`/`sub`, wrong `iss`/`aud`.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The configured key cannot be used.
+    #[error("unusable key: {0}")]
+    Key(String),
+}
+
+/// What the gateway keeps from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The user.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    sub: Option<serde_json::Value>,
+    exp: u64,
+}
+
+/// Verifies tokens with one key and one algorithm.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+    leeway_secs: u64,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("algorithms", &self.validation.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Builds the verifier; fails on an unusable key or an algorithm that
+    /// does not fit it.
+    pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        let key_err = |e: jsonwebtoken::errors::Error| AuthError::Key(e.to_string());
+        let (key, default_alg) = match &config.key {
+            JwtKey::Secret(s) if s.is_empty() => {
+                return Err(AuthError::Key("the secret is empty".into()))
+            }
+            JwtKey::Secret(s) => (DecodingKey::from_secret(s), Algorithm::HS256),
+            JwtKey::PublicPem(pem) => {
+                if let Ok(k) = DecodingKey::from_rsa_pem(pem) {
+                    (k, Algorithm::RS256)
+                } else if let Ok(k) = DecodingKey::from_ec_pem(pem) {
+                    (k, Algorithm::ES256)
+                } else {
+                    (
+                        DecodingKey::from_ed_pem(pem).map_err(key_err)?,
+                        Algorithm::EdDSA,
+                    )
+                }
+            }
+        };
+        let alg = config.algorithm.unwrap_or(default_alg);
+        let family_ok = match (&config.key, alg) {
+            (JwtKey::Secret(_), Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => true,
+            (JwtKey::PublicPem(_), a) => match default_alg {
+                Algorithm::RS256 => matches!(
+                    a,
+                    Algorithm::RS256
+                        | Algorithm::RS384
+                        | Algorithm::RS512
+                        | Algorithm::PS256
+                        | Algorithm::PS384
+                        | Algorithm::PS512
+                ),
+                Algorithm::ES256 => matches!(a, Algorithm::ES256 | Algorithm::ES384),
+                _ => a == Algorithm::EdDSA,
+            },
+            _ => false,
+        };
+        if !family_ok {
+            return Err(AuthError::Key(format!(
+                "algorithm {alg:?} does not fit the configured key"
+            )));
+        }
+        let mut validation = Validation::new(alg);
+        validation.algorithms = vec![alg];
+        validation.leeway = config.leeway_secs;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match &config.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Authenticator {
+            key,
+            validation,
+            leeway_secs: config.leeway_secs,
+        })
+    }
+
+    /// Verifies a token.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        use jsonwebtoken::errors::ErrorKind as K;
+        let data =
+            jsonwebtoken::decode::<RawClaims>(token, &self.key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    K::ExpiredSignature => AuthError::Expired,
+                    K::InvalidSignature => AuthError::BadSignature,
+                    K::InvalidAlgorithm | K::InvalidAlgorithmName => AuthError::WrongAlgorithm,
+                    K::MissingRequiredClaim(c) => AuthError::Invalid(format!("missing claim {c}")),
+                    K::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+                    K::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+                    K::ImmatureSignature => AuthError::Invalid("not valid yet (nbf)".into()),
+                    K::Json(_) => {
+                        AuthError::Invalid("claims are not valid JSON of the expected types".into())
+                    }
+                    _ => AuthError::Invalid("not a well-formed JWT".into()),
+                }
+            })?;
+        let sub = match data.claims.sub {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s,
+            _ => return Err(AuthError::Invalid("sub must be a non-empty string".into())),
+        };
+        Ok(Claims {
+            sub,
+            exp: data.claims.exp,
+        })
+    }
+
+    /// When a connection authenticated with `claims` must be closed: `exp`
+    /// plus the leeway, seconds since the epoch.
+    pub fn deadline(&self, claims: &Claims) -> u64 {
+        claims.exp.saturating_add(self.leeway_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn hs(claims: serde_json::Value, secret: &[u8]) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn hs256_accepts_valid_and_names_each_failure() {
+        let a = Authenticator::new(&AuthConfig::hs256(b"s3cret".to_vec())).unwrap();
+        let ok = hs(json!({"sub": "alice", "exp": now() + 60}), b"s3cret");
+        assert_eq!(a.verify(&ok).unwrap().sub, "alice");
+        assert_eq!(
+            a.verify(&hs(json!({"sub": "a", "exp": now() - 120}), b"s3cret")),
+            Err(AuthError::Expired)
+        );
+        assert_eq!(
+            a.verify(&hs(json!({"sub": "a", "exp": now() + 60}), b"other")),
+            Err(AuthError::BadSignature)
+        );
+        assert!(matches!(
+            a.verify(&hs(json!({"sub": "a"}), b"s3cret")),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            a.verify(&hs(json!({"exp": now() + 60}), b"s3cret")),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            a.verify(&hs(json!({"sub": 5, "exp": now() + 60}), b"s3cret")),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(a.verify("not.a.jwt"), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn alg_none_is_rejected() {
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let a = Authenticator::new(&AuthConfig::hs256(b"k".to_vec())).unwrap();
+        let token = format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "JWT"})),
+            b64(json!({"sub": "a", "exp": now() + 60}))
+        );
+        assert!(a.verify(&token).is_err());
+    }
+
+    #[test]
+    fn other_hs_algorithms_are_refused_when_hs256_is_configured() {
+        let a = Authenticator::new(&AuthConfig::hs256(b"k".to_vec())).unwrap();
+        let t = encode(
+            &Header::new(Algorithm::HS512),
+            &json!({"sub": "a", "exp": now() + 60}),
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
+        assert_eq!(a.verify(&t), Err(AuthError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn issuer_and_audience_when_configured() {
+        let mut cfg = AuthConfig::hs256(b"k".to_vec());
+        cfg.issuer = Some("me".into());
+        cfg.audience = Some("gw".into());
+        let a = Authenticator::new(&cfg).unwrap();
+        let good = hs(
+            json!({"sub": "a", "exp": now() + 60, "iss": "me", "aud": "gw"}),
+            b"k",
+        );
+        assert!(a.verify(&good).is_ok());
+        assert!(a
+            .verify(&hs(
+                json!({"sub": "a", "exp": now() + 60, "iss": "x", "aud": "gw"}),
+                b"k"
+            ))
+            .is_err());
+        assert!(a
+            .verify(&hs(
+                json!({"sub": "a", "exp": now() + 60, "iss": "me", "aud": "x"}),
+                b"k"
+            ))
+            .is_err());
+        // Without a configured audience, a token's aud is not an error.
+        let plain = Authenticator::new(&AuthConfig::hs256(b"k".to_vec())).unwrap();
+        assert!(plain.verify(&good).is_ok());
+    }
+
+    #[test]
+    fn algorithm_must_fit_the_key() {
+        let mut cfg = AuthConfig::hs256(b"k".to_vec());
+        cfg.algorithm = Some(Algorithm::RS256);
+        assert!(Authenticator::new(&cfg).is_err());
+        assert!(Authenticator::new(&AuthConfig::hs256(Vec::new())).is_err());
+        assert!(Authenticator::new(&AuthConfig::public_key_pem(b"junk".to_vec())).is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! One file per method family: each parses its params, does its Redis
+//! work and returns what the session sends. Handlers never touch the
+//! socket; the session (`session/`) owns ordering and delivery.
+
+pub mod auth;
+pub mod cancel;
+pub mod options;
+pub mod status;
+pub mod submit;
+pub mod subscribe;
+
+use serde_json::Value;
+
+use crate::ids::{JobRef, Owner};
+use crate::notifier::NotifyError;
+use crate::protocol::RpcError;
+
+/// Maps a library error: retryable ones mean Redis is unavailable (the
+/// call was not accepted), input errors are the client's, the rest is ours.
+pub fn from_queue_error(e: bullmq_wire::Error) -> RpcError {
+    if e.is_retryable() {
+        tracing::warn!(cause = %e, "redis unavailable");
+        return RpcError::redis_unavailable();
+    }
+    match e {
+        bullmq_wire::Error::InvalidInput { .. } => RpcError::invalid_params(e),
+        other => {
+            tracing::error!(cause = %other, "unexpected queue error");
+            RpcError::internal()
+        }
+    }
+}
+
+/// Notifier failures all mean Redis could not be used.
+pub fn from_notify_error(e: NotifyError) -> RpcError {
+    tracing::warn!(cause = %e, "notifier unavailable");
+    RpcError::redis_unavailable()
+}
+
+/// Reads the `jobId` of a built-in's params: `{"jobId": "..."}` or `["..."]`.
+pub fn job_id_param(params: Option<&Value>) -> Result<String, RpcError> {
+    let v = match params {
+        Some(Value::Object(m)) => m.get("jobId"),
+        Some(Value::Array(a)) => a.first(),
+        _ => None,
+    };
+    match v {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(RpcError::invalid_params("expected {\"jobId\": string}")),
+    }
+}
+
+/// The caller's job named by the params, or not-found (an unknown id and
+/// another user's id are answered the same way).
+pub fn owned_job(params: Option<&Value>, owner: &Owner) -> Result<JobRef, RpcError> {
+    let id = job_id_param(params)?;
+    JobRef::owned_by(&id, owner).ok_or_else(|| RpcError::not_found(&id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_job_ids_and_hides_foreign_ones() {
+        let alice = Owner::of("alice");
+        let mine = JobRef::for_call("demo", &alice, Some("k")).unwrap();
+        assert_eq!(
+            owned_job(Some(&json!({"jobId": mine.id})), &alice).unwrap(),
+            mine
+        );
+        assert_eq!(owned_job(Some(&json!([mine.id])), &alice).unwrap(), mine);
+        let e = owned_job(Some(&json!({"jobId": mine.id})), &Owner::of("bob")).unwrap_err();
+        assert_eq!(e, RpcError::not_found(&mine.id));
+        assert_eq!(
+            owned_job(Some(&json!({"jobId": "42"})), &alice)
+                .unwrap_err()
+                .code,
+            -32003
+        );
+        assert_eq!(
+            owned_job(Some(&json!({"id": 1})), &alice).unwrap_err().code,
+            -32602
+        );
+        assert_eq!(owned_job(None, &alice).unwrap_err().code, -32602);
+    }
+}

@@ -1,0 +1,183 @@
+//! `service.method`: the call becomes a job named `method` on queue
+//! `service`, with `params` as its data.
+//!
+//! Ordering: the job is watched before it is added (so a job that ends at
+//! once is not missed), and when the client gave a `jobId` the job is read
+//! after the add, because the add may have found an existing job (the
+//! resend of an idempotent call), possibly already finished.
+
+use bullmq_wire::{JobOptions, Queue};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{from_notify_error, from_queue_error, options};
+use crate::config::{JobPolicy, MethodConfig};
+use crate::ids::{JobRef, Owner};
+use crate::notifier::{JobEvent, Notifier, SessionId, Snapshot};
+use crate::protocol::{Request, RpcError};
+
+/// Schema errors reported back, at most.
+const MAX_SCHEMA_ERRORS: usize = 5;
+
+/// A checked call, ready to enqueue.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The job to create (or find, for a resent `jobId`).
+    pub job: JobRef,
+    /// The job name: the method.
+    pub name: String,
+    /// The job data: the params (`{}` when absent).
+    pub data: Value,
+    /// Options, clamped.
+    pub opts: JobOptions,
+    /// Read the job after adding it (the client gave a `jobId`).
+    pub read_after: bool,
+}
+
+/// Checks params against the method's schema and builds the job.
+pub fn prepare(
+    req: &mut Request,
+    owner: &Owner,
+    service: &str,
+    method: &str,
+    config: Option<&MethodConfig>,
+    policy: &JobPolicy,
+) -> Result<Prepared, RpcError> {
+    let job = JobRef::for_call(service, owner, req.job_id.as_deref())
+        .map_err(RpcError::invalid_params)?;
+    let data = req.params.take().unwrap_or_else(|| json!({}));
+    if let Some(schema) = config.and_then(|c| c.schema.as_ref()) {
+        let errors: Vec<String> = schema
+            .iter_errors(&data)
+            .take(MAX_SCHEMA_ERRORS)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                if path.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{path}: {e}")
+                }
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(RpcError::invalid_params(&errors[0]).data(json!({ "errors": errors })));
+        }
+    }
+    let opts = options::job_options(req.options.as_ref(), config, policy, job.id.clone())?;
+    Ok(Prepared {
+        job,
+        name: method.to_string(),
+        data,
+        opts,
+        read_after: req.job_id.is_some(),
+    })
+}
+
+/// Enqueues the job; with `watch`, first subscribes the session to it.
+/// Returns the job's state when it was read after the add.
+pub async fn run(
+    queue: Queue,
+    notifier: Notifier,
+    call: Prepared,
+    watch: Option<(SessionId, mpsc::Sender<JobEvent>)>,
+) -> Result<Option<Snapshot>, RpcError> {
+    let watching = watch.is_some();
+    if let Some((session, tx)) = watch {
+        notifier
+            .watch(&call.job, session, tx)
+            .await
+            .map_err(from_notify_error)?;
+    }
+    queue
+        .add(&call.name, &call.data, call.opts)
+        .await
+        .map_err(from_queue_error)?;
+    if watching && call.read_after {
+        return notifier
+            .read(&call.job)
+            .await
+            .map(Some)
+            .map_err(from_notify_error);
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FileConfig, Services};
+
+    fn method_with_schema() -> MethodConfig {
+        let file: FileConfig = serde_json::from_value(json!({"services": {"s": {"methods": {"m": {
+            "schema": {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
+        }}}}}))
+        .unwrap();
+        let mut config =
+            crate::Config::new("redis://x", crate::auth::AuthConfig::hs256(b"k".to_vec()));
+        config.services = Services::default();
+        file.apply(&mut config).unwrap();
+        config.services.lookup("s", "m").unwrap().1.unwrap().clone()
+    }
+
+    fn request(params: Value, job_id: Option<&str>) -> Request {
+        Request {
+            id: None,
+            method: "s.m".into(),
+            params: Some(params),
+            job_id: job_id.map(str::to_string),
+            options: None,
+            ack: false,
+        }
+    }
+
+    #[test]
+    fn validates_params_against_the_schema() {
+        let m = method_with_schema();
+        let owner = Owner::of("u");
+        let policy = JobPolicy::default();
+        let ok = prepare(
+            &mut request(json!({"n": 1}), Some("k")),
+            &owner,
+            "s",
+            "m",
+            Some(&m),
+            &policy,
+        )
+        .unwrap();
+        assert_eq!(ok.name, "m");
+        assert_eq!(ok.data, json!({"n": 1}));
+        assert!(ok.read_after);
+        assert_eq!(ok.opts.job_id.as_deref(), Some(ok.job.id.as_str()));
+        let err = prepare(
+            &mut request(json!({"n": "x"}), None),
+            &owner,
+            "s",
+            "m",
+            Some(&m),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, -32602);
+        assert!(err.message.contains("/n"), "{}", err.message);
+        let err = prepare(
+            &mut request(json!({}), None),
+            &owner,
+            "s",
+            "m",
+            Some(&m),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(err.data.unwrap()["errors"].as_array().unwrap().len(), 1);
+        let err = prepare(
+            &mut request(json!({"n": 1}), Some("bad key")),
+            &owner,
+            "s",
+            "m",
+            Some(&m),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, -32602);
+    }
+}

@@ -1,0 +1,340 @@
+//! The hub task: owns the pub/sub connection, the watched jobs and their
+//! subscribers, subscribes and unsubscribes in batched rounds, reads jobs
+//! when their hash changes (one read in flight per job, bursts coalesced)
+//! and fans updates out to sessions.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+mod delivery;
+mod rounds;
+
+use super::events::{Feed, FeedItem};
+use super::{Command, JobEvent, JobUpdate, Mechanism, NotifyError, SessionId, Snapshot};
+use crate::ids::JobRef;
+use crate::metrics::Metrics;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubState {
+    /// Not subscribed in Redis (new, or after a reconnect).
+    Unsubscribed,
+    /// In the round in flight.
+    Pending,
+    /// Confirmed by Redis.
+    Subscribed,
+}
+
+struct Watch {
+    job: JobRef,
+    key: String,
+    channels: Vec<String>,
+    subs: HashMap<SessionId, mpsc::Sender<JobEvent>>,
+    state: SubState,
+    waiters: Vec<oneshot::Sender<Result<(), NotifyError>>>,
+    last_progress: Option<Value>,
+    /// A read is in flight; `dirty` asks for another one after it.
+    fetching: bool,
+    dirty: bool,
+    /// The hash was seen to exist (so its absence later means removal).
+    seen: bool,
+    /// The end was delivered; later changes are ignored.
+    finished: bool,
+    /// Re-read once subscribed again (changes may have been missed).
+    catch_up: bool,
+}
+
+/// A subscription round: the connection generation it ran on, its job
+/// ids and the outcome.
+type Round = BoxFuture<'static, (u64, Vec<Arc<str>>, Result<(), NotifyError>)>;
+type Fetch = BoxFuture<'static, (Arc<str>, Result<Snapshot, NotifyError>)>;
+type Connecting = BoxFuture<'static, Result<redis::aio::PubSub, NotifyError>>;
+
+pub(crate) struct Hub {
+    client: redis::Client,
+    reader: ConnectionManager,
+    prefix: String,
+    db: i64,
+    mechanism: Mechanism,
+    watched_gauge: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+    watches: HashMap<Arc<str>, Watch>,
+    /// Channel name -> job id, for incoming messages.
+    channels: HashMap<String, Arc<str>>,
+    /// Jobs subscribed in Redis (confirmed or in flight), with their channels.
+    subscribed: HashMap<Arc<str>, Vec<String>>,
+    to_subscribe: Vec<Arc<str>>,
+    to_unsubscribe: Vec<Arc<str>>,
+    sink: Option<PubSubSink>,
+    /// Bumped on every new pub/sub connection, so a round that ran on an
+    /// old one is recognised.
+    generation: u64,
+    /// The last connection attempt failed: watches fail at once (the
+    /// client gets "Redis unavailable") instead of waiting for a timeout.
+    offline: bool,
+    fetches: FuturesUnordered<Fetch>,
+}
+
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+impl Hub {
+    pub(crate) fn new(
+        client: redis::Client,
+        reader: ConnectionManager,
+        prefix: String,
+        db: i64,
+        mechanism: Mechanism,
+        watched_gauge: Arc<AtomicUsize>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Hub {
+            client,
+            reader,
+            prefix,
+            db,
+            mechanism,
+            watched_gauge,
+            metrics,
+            watches: HashMap::new(),
+            channels: HashMap::new(),
+            subscribed: HashMap::new(),
+            to_subscribe: Vec::new(),
+            to_unsubscribe: Vec::new(),
+            sink: None,
+            generation: 0,
+            offline: false,
+            fetches: FuturesUnordered::new(),
+        }
+    }
+
+    /// Runs until every `Notifier` handle is dropped.
+    pub(crate) async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<Command>,
+        mut feed: Option<Feed>,
+    ) {
+        let mut stream: Option<PubSubStream> = None;
+        let mut connecting: Option<Connecting> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut backoff = RECONNECT_MIN;
+        let mut round: Option<Round> = None;
+        loop {
+            if self.sink.is_none() && connecting.is_none() && retry_at.is_none() {
+                let client = self.client.clone();
+                let mut reader = self.reader.clone();
+                let keyspace = self.mechanism == Mechanism::Keyspace;
+                connecting = Some(Box::pin(async move {
+                    let pubsub = client.get_async_pubsub().await?;
+                    // CONFIG SET does not survive a Redis restart: apply it
+                    // again on every (re)connection.
+                    if keyspace {
+                        super::enable_keyspace_events(&mut reader).await?;
+                    }
+                    Ok(pubsub)
+                }));
+            }
+            if round.is_none() {
+                round = self.start_round();
+            }
+            let has_feed = feed.is_some();
+            tokio::select! {
+                cmd = cmds.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    self.command(cmd);
+                    while let Ok(cmd) = cmds.try_recv() {
+                        self.command(cmd);
+                    }
+                }
+                res = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
+                    connecting = None;
+                    match res {
+                        Ok(pubsub) => {
+                            let (sink, st) = pubsub.split();
+                            self.sink = Some(sink);
+                            self.generation += 1;
+                            self.offline = false;
+                            stream = Some(st);
+                            backoff = RECONNECT_MIN;
+                        }
+                        Err(e) => {
+                            tracing::warn!(cause = %e, retry_in = ?backoff, "notifier: cannot connect to redis");
+                            retry_at = Some(Instant::now() + backoff);
+                            self.offline = true;
+                            self.fail_waiters();
+                            backoff = (backoff * 2).min(RECONNECT_MAX);
+                        }
+                    }
+                }
+                _ = async { tokio::time::sleep_until(retry_at.expect("guarded")).await }, if retry_at.is_some() => {
+                    retry_at = None;
+                }
+                msg = async { stream.as_mut().expect("guarded").next().await }, if stream.is_some() => match msg {
+                    Some(msg) => self.message(&msg),
+                    None => {
+                        tracing::warn!("notifier: pub/sub connection lost; resubscribing");
+                        stream = None;
+                        self.disconnected();
+                    }
+                },
+                res = async { round.as_mut().expect("guarded").await }, if round.is_some() => {
+                    round = None;
+                    let (generation, ids, result) = res;
+                    if generation == self.generation {
+                        if result.is_err() {
+                            stream = None;
+                        }
+                        self.round_done(ids, result);
+                    }
+                }
+                Some((id, res)) = self.fetches.next(), if !self.fetches.is_empty() => self.fetched(id, res),
+                item = async { feed.as_mut().expect("guarded").rx.recv().await }, if has_feed => match item {
+                    Some(item) => self.feed(item),
+                    None => feed = None,
+                },
+            }
+        }
+        tracing::debug!("notifier stopped");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Watch { done, .. } if self.offline => {
+                let _ = done.send(Err(NotifyError::Redis("redis unreachable".into())));
+            }
+            Command::Watch {
+                job,
+                session,
+                tx,
+                done,
+            } => {
+                let id: Arc<str> = Arc::from(job.id.as_str());
+                if !self.watches.contains_key(&id) {
+                    let mut channels = vec![job.custom_channel()];
+                    if self.mechanism == Mechanism::Keyspace {
+                        channels.push(job.keyspace_channel(&self.prefix, self.db));
+                    }
+                    for c in &channels {
+                        self.channels.insert(c.clone(), id.clone());
+                    }
+                    let key = job.hash_key(&self.prefix);
+                    self.watches.insert(
+                        id.clone(),
+                        Watch {
+                            job,
+                            key,
+                            channels,
+                            subs: HashMap::new(),
+                            state: SubState::Unsubscribed,
+                            waiters: Vec::new(),
+                            last_progress: None,
+                            fetching: false,
+                            dirty: false,
+                            seen: false,
+                            finished: false,
+                            catch_up: false,
+                        },
+                    );
+                    self.to_subscribe.push(id.clone());
+                    self.watched_gauge
+                        .store(self.watches.len(), Ordering::Relaxed);
+                }
+                let Some(w) = self.watches.get_mut(&id) else {
+                    return;
+                };
+                w.subs.insert(session, tx);
+                if w.state == SubState::Subscribed {
+                    let _ = done.send(Ok(()));
+                } else {
+                    w.waiters.push(done);
+                }
+            }
+            Command::Unwatch { job_id, session } => {
+                let id: Arc<str> = Arc::from(job_id.as_str());
+                let empty = match self.watches.get_mut(&id) {
+                    Some(w) => {
+                        w.subs.remove(&session);
+                        w.subs.is_empty()
+                    }
+                    None => false,
+                };
+                if empty {
+                    self.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &Arc<str>) {
+        if let Some(w) = self.watches.remove(id) {
+            for c in &w.channels {
+                self.channels.remove(c);
+            }
+            if self.subscribed.contains_key(id) {
+                self.to_unsubscribe.push(id.clone());
+            }
+            self.watched_gauge
+                .store(self.watches.len(), Ordering::Relaxed);
+        }
+    }
+
+    fn message(&mut self, msg: &redis::Msg) {
+        let channel = msg.get_channel_name();
+        let Some(id) = self.channels.get(channel).cloned() else {
+            return;
+        };
+        let Ok(payload) = msg.get_payload::<String>() else {
+            return;
+        };
+        if channel.starts_with("__keyspace@") {
+            match payload.as_str() {
+                "hset" => self.schedule_fetch(&id),
+                "del" | "expired" | "evicted" => self.deliver(&id, JobUpdate::Removed),
+                _ => {}
+            }
+        } else if let Some(update) = super::parse_custom(&payload) {
+            self.deliver(&id, update);
+        }
+    }
+
+    fn feed(&mut self, item: FeedItem) {
+        match item {
+            FeedItem::Changed {
+                queue,
+                job_id,
+                removed,
+            } => {
+                let id: Arc<str> = Arc::from(job_id.as_str());
+                match self.watches.get(&id) {
+                    Some(w) if w.job.queue == queue => {}
+                    _ => return,
+                }
+                if removed {
+                    self.deliver(&id, JobUpdate::Removed);
+                } else {
+                    self.schedule_fetch(&id);
+                }
+            }
+            FeedItem::Lagged { queue } => {
+                let ids: Vec<Arc<str>> = self
+                    .watches
+                    .iter()
+                    .filter(|(_, w)| w.job.queue == queue)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in ids {
+                    self.schedule_fetch(&id);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Subscription rounds: everything that changed since the last round goes
+//! out as one `UNSUBSCRIBE` and one `SUBSCRIBE`, and watchers are told once
+//! Redis confirmed; a lost connection resubscribes everything.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::{Hub, Round, SubState};
+use crate::notifier::NotifyError;
+
+impl Hub {
+    /// One batched UNSUBSCRIBE + SUBSCRIBE for everything that changed.
+    pub(super) fn start_round(&mut self) -> Option<Round> {
+        let mut sink = self.sink.clone()?;
+        let generation = self.generation;
+        let mut unsub_channels = Vec::new();
+        for id in std::mem::take(&mut self.to_unsubscribe) {
+            if self.watches.contains_key(&id) {
+                continue; // watched again meanwhile: keep the subscription
+            }
+            if let Some(chs) = self.subscribed.remove(&id) {
+                unsub_channels.extend(chs);
+            }
+        }
+        let mut ids = Vec::new();
+        let mut sub_channels = Vec::new();
+        let mut seen = HashSet::new();
+        for id in std::mem::take(&mut self.to_subscribe) {
+            let Some(w) = self.watches.get_mut(&id) else {
+                continue;
+            };
+            if w.state != SubState::Unsubscribed || !seen.insert(id.clone()) {
+                continue;
+            }
+            w.state = SubState::Pending;
+            sub_channels.extend(w.channels.iter().cloned());
+            self.subscribed.insert(id.clone(), w.channels.clone());
+            ids.push(id);
+        }
+        if ids.is_empty() && unsub_channels.is_empty() {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let result = async {
+                if !unsub_channels.is_empty() {
+                    sink.unsubscribe(unsub_channels).await?;
+                }
+                if !sub_channels.is_empty() {
+                    sink.subscribe(sub_channels).await?;
+                }
+                Ok::<(), redis::RedisError>(())
+            }
+            .await;
+            (generation, ids, result.map_err(NotifyError::from))
+        }))
+    }
+
+    pub(super) fn round_done(&mut self, ids: Vec<Arc<str>>, result: Result<(), NotifyError>) {
+        match result {
+            Ok(()) => {
+                for id in ids {
+                    let Some(w) = self.watches.get_mut(&id) else {
+                        continue;
+                    };
+                    if w.state != SubState::Pending {
+                        continue;
+                    }
+                    w.state = SubState::Subscribed;
+                    for waiter in w.waiters.drain(..) {
+                        let _ = waiter.send(Ok(()));
+                    }
+                    if std::mem::take(&mut w.catch_up) {
+                        self.schedule_fetch(&id);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, "notifier: subscribe failed; reconnecting");
+                for id in &ids {
+                    if let Some(w) = self.watches.get_mut(id) {
+                        for waiter in w.waiters.drain(..) {
+                            let _ = waiter.send(Err(e.clone()));
+                        }
+                    }
+                }
+                self.disconnected();
+            }
+        }
+    }
+
+    /// The connection is gone: everything must be subscribed again, and
+    /// read again once it is (changes may have been missed).
+    pub(super) fn disconnected(&mut self) {
+        self.sink = None;
+        self.subscribed.clear();
+        self.to_unsubscribe.clear();
+        self.to_subscribe.clear();
+        for (id, w) in self.watches.iter_mut() {
+            if w.state == SubState::Pending {
+                for waiter in w.waiters.drain(..) {
+                    let _ = waiter.send(Err(NotifyError::Redis("pub/sub connection lost".into())));
+                }
+            }
+            w.state = SubState::Unsubscribed;
+            w.catch_up = true;
+            self.to_subscribe.push(id.clone());
+        }
+    }
+
+    /// Redis cannot be reached: every watch still waiting for its
+    /// subscription fails now (its client gets "Redis unavailable").
+    pub(super) fn fail_waiters(&mut self) {
+        for w in self.watches.values_mut() {
+            for waiter in w.waiters.drain(..) {
+                let _ = waiter.send(Err(NotifyError::Redis("redis unreachable".into())));
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The notifier: pushes progress and results of the jobs sockets watch,
+//! whoever runs them, paying only for watched jobs.
+//!
+//! One task per gateway (the hub, `hub.rs`) owns a dedicated pub/sub
+//! connection. For each watched job it subscribes to two channels:
+//! - `__keyspace@<db>__:<prefix>:<queue>:<jobId>`, the keyspace channel of
+//!   the job's hash (Redis publishes there on every write when
+//!   `notify-keyspace-events` has `K` and `h`, which the gateway enables at
+//!   startup). BullMQ's scripts, in any language, write the hash on
+//!   progress and at the end, so this works for unmodified Node and Python
+//!   workers. On `hset` the hub reads six fields with `HMGET` (never the
+//!   data) and pushes progress when it changed, or the end; on `del` the
+//!   job was removed.
+//! - `job:<jobId>`, the PRD's channel for custom publishers (`snapshot.rs`
+//!   has the message format).
+//!
+//! When `CONFIG SET` is refused (managed Redis), the hub falls back to one
+//! events-stream reader per served queue (`events.rs`), which reads every
+//! event of those queues. Subscriptions change in batched rounds, so many
+//! new watches cost one `SUBSCRIBE`, and a watch returns only once Redis
+//! has confirmed it: callers subscribe first, then read the job's state,
+//! so nothing slips between.
+
+mod events;
+mod hub;
+mod snapshot;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
+
+pub use snapshot::{
+    json_or_string, merge_keyspace_flags, parse_custom, JobUpdate, Snapshot, FIELDS,
+};
+
+use crate::config::NotifyMode;
+use crate::ids::JobRef;
+use crate::metrics::Metrics;
+
+/// Identifies a socket to the notifier.
+pub type SessionId = u64;
+
+/// An update for one job, sent to each watching socket.
+#[derive(Debug, Clone)]
+pub struct JobEvent {
+    /// The job id.
+    pub job_id: Arc<str>,
+    /// What happened.
+    pub update: JobUpdate,
+}
+
+/// Why the notifier could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotifyError {
+    /// Redis failed or could not be reached.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// The subscription was not confirmed in time.
+    #[error("subscription not confirmed in time")]
+    Timeout,
+    /// The notifier has stopped.
+    #[error("notifier stopped")]
+    Stopped,
+}
+
+impl From<redis::RedisError> for NotifyError {
+    fn from(e: redis::RedisError) -> Self {
+        NotifyError::Redis(e.to_string())
+    }
+}
+
+/// How long `watch` waits for Redis to confirm a subscription.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) enum Command {
+    Watch {
+        job: JobRef,
+        session: SessionId,
+        tx: mpsc::Sender<JobEvent>,
+        done: oneshot::Sender<Result<(), NotifyError>>,
+    },
+    Unwatch {
+        job_id: String,
+        session: SessionId,
+    },
+}
+
+/// Which mechanism the notifier ended up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// Keyspace notifications on watched job hashes.
+    Keyspace,
+    /// An events-stream reader per served queue.
+    EventStreams,
+}
+
+/// A handle on the hub; clones share it. The hub stops when every handle
+/// is dropped.
+#[derive(Clone)]
+pub struct Notifier {
+    cmds: mpsc::UnboundedSender<Command>,
+    reader: ConnectionManager,
+    prefix: Arc<str>,
+    watched: Arc<AtomicUsize>,
+    mechanism: Mechanism,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("mechanism", &self.mechanism)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the notifier needs to start.
+#[derive(Debug, Clone)]
+pub struct NotifierOptions {
+    /// The Redis URL.
+    pub redis_url: String,
+    /// The BullMQ prefix.
+    pub prefix: String,
+    /// Keyspace, events, or auto.
+    pub mode: NotifyMode,
+    /// The queues served (read in events mode).
+    pub queues: Vec<String>,
+}
+
+impl Notifier {
+    /// Connects, enables keyspace notifications when allowed, and starts
+    /// the hub.
+    pub async fn start(
+        options: NotifierOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, NotifyError> {
+        let client = redis::Client::open(options.redis_url.as_str())?;
+        let db = client.get_connection_info().redis_settings().db();
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(2);
+        let mut reader = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let mechanism = match options.mode {
+            NotifyMode::Events => Mechanism::EventStreams,
+            NotifyMode::Keyspace => {
+                enable_keyspace_events(&mut reader).await?;
+                Mechanism::Keyspace
+            }
+            NotifyMode::Auto => match enable_keyspace_events(&mut reader).await {
+                Ok(()) => Mechanism::Keyspace,
+                Err(e) => {
+                    tracing::warn!(cause = %e, "cannot enable keyspace notifications; reading events streams instead");
+                    Mechanism::EventStreams
+                }
+            },
+        };
+        tracing::info!(?mechanism, db, "notifier started");
+        let (cmds, rx) = mpsc::unbounded_channel();
+        let watched = Arc::new(AtomicUsize::new(0));
+        let events = match mechanism {
+            Mechanism::EventStreams => Some(events::start(&options, &client).await?),
+            Mechanism::Keyspace => None,
+        };
+        let hub = hub::Hub::new(
+            client,
+            reader.clone(),
+            options.prefix.clone(),
+            db,
+            mechanism,
+            watched.clone(),
+            metrics,
+        );
+        tokio::spawn(hub.run(rx, events));
+        Ok(Notifier {
+            cmds,
+            reader,
+            prefix: options.prefix.into(),
+            watched,
+            mechanism,
+        })
+    }
+
+    /// Starts delivering `job`'s updates to `tx`; returns once Redis has
+    /// confirmed the subscription.
+    pub async fn watch(
+        &self,
+        job: &JobRef,
+        session: SessionId,
+        tx: mpsc::Sender<JobEvent>,
+    ) -> Result<(), NotifyError> {
+        let (done, rx) = oneshot::channel();
+        self.cmds
+            .send(Command::Watch {
+                job: job.clone(),
+                session,
+                tx,
+                done,
+            })
+            .map_err(|_| NotifyError::Stopped)?;
+        match tokio::time::timeout(WATCH_TIMEOUT, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(NotifyError::Stopped),
+            Err(_) => {
+                self.unwatch(&job.id, session);
+                Err(NotifyError::Timeout)
+            }
+        }
+    }
+
+    /// Stops delivering `job_id`'s updates to `session`.
+    pub fn unwatch(&self, job_id: &str, session: SessionId) {
+        let _ = self.cmds.send(Command::Unwatch {
+            job_id: job_id.to_string(),
+            session,
+        });
+    }
+
+    /// Reads the job's state now (the fields in [`FIELDS`]).
+    pub async fn read(&self, job: &JobRef) -> Result<Snapshot, NotifyError> {
+        read_snapshot(&mut self.reader.clone(), &job.hash_key(&self.prefix)).await
+    }
+
+    /// Jobs watched by at least one socket.
+    pub fn watched(&self) -> usize {
+        self.watched.load(Ordering::Relaxed)
+    }
+
+    /// The mechanism in use.
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+}
+
+pub(crate) async fn read_snapshot(
+    con: &mut ConnectionManager,
+    key: &str,
+) -> Result<Snapshot, NotifyError> {
+    let fields: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(key)
+        .arg(&FIELDS[..])
+        .query_async(con)
+        .await?;
+    Ok(Snapshot::from_fields(fields))
+}
+
+/// Adds `K`, `h` and `g` to `notify-keyspace-events`, keeping what is set.
+pub(crate) async fn enable_keyspace_events(con: &mut ConnectionManager) -> Result<(), NotifyError> {
+    let current: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query_async(con)
+        .await?;
+    let value = current.get(1).cloned().unwrap_or_default();
+    if let Some(merged) = merge_keyspace_flags(&value) {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("notify-keyspace-events")
+            .arg(&merged)
+            .query_async(con)
+            .await?;
+        tracing::info!(from = %value, to = %merged, "enabled keyspace notifications");
+    }
+    Ok(())
+}

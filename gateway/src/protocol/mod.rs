@@ -1,0 +1,15 @@
+//! The client contract on the wire: JSON-RPC 2.0 requests, batches,
+//! responses and notifications, the error code table and the close codes.
+//! Nothing outside this module serializes frames for the socket.
+
+mod close;
+mod error;
+mod incoming;
+mod outgoing;
+#[cfg(test)]
+mod tests;
+
+pub use close::CloseReason;
+pub use error::{ErrorCode, RpcError};
+pub use incoming::{parse, Id, Incoming, Item, Rejected, Request};
+pub use outgoing::{to_text, Notification, Outcome, Response, Version};

@@ -1,0 +1,227 @@
+//! One task per socket: it selects over the client's frames, job updates
+//! from the notifier, finished handler tasks, the heartbeat tick, the
+//! token's expiry and shutdown, and owns everything about the socket.
+//! Writes go through a bounded queue to a writer task (`writer.rs`).
+
+mod jobs;
+mod pending;
+mod requests;
+mod writer;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
+
+use crate::auth::Claims;
+use crate::ids::Owner;
+use crate::limits::{Bucket, Slot};
+use crate::notifier::{JobEvent, SessionId, Snapshot};
+use crate::protocol::{CloseReason, Response, RpcError};
+use crate::state::Shared;
+use pending::{Batches, Pending, ReplyTo};
+use writer::{Outbox, CLOSE_GRACE};
+
+/// Job updates queued for one socket before progress is dropped (ends are
+/// never dropped).
+const JOB_EVENTS: usize = 256;
+
+/// What the upgrade hands to a session.
+#[derive(Debug)]
+pub struct SessionInit {
+    /// The verified token.
+    pub claims: Claims,
+    /// The client's IP, for the per-IP rate limit.
+    pub ip: IpAddr,
+    /// The connection slot, freed when the session ends.
+    pub slot: Slot,
+}
+
+/// What a finished handler task reports.
+pub(crate) enum TaskDone {
+    /// A built-in's answer.
+    Reply {
+        reply_to: ReplyTo,
+        label: String,
+        started: Instant,
+        response: Response,
+    },
+    /// A submit or subscribe with an id: the watch is in place (and maybe
+    /// the job's current state is known), or it failed.
+    Watch {
+        job_id: Arc<str>,
+        token: u64,
+        result: Result<Option<Snapshot>, RpcError>,
+    },
+    /// A fire-and-forget submit.
+    Fired {
+        label: String,
+        result: Result<Option<Snapshot>, RpcError>,
+    },
+}
+
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    id: SessionId,
+    sub: String,
+    owner: Owner,
+    /// When the token expires (plus leeway), seconds since the epoch.
+    deadline: u64,
+    outbox: Outbox,
+    jobs_tx: mpsc::Sender<JobEvent>,
+    pending: Pending,
+    batches: Batches,
+    tasks: FuturesUnordered<BoxFuture<'static, TaskDone>>,
+    user_bucket: Option<Arc<Bucket>>,
+    ip_bucket: Option<Arc<Bucket>>,
+    limited_in_a_row: u32,
+    /// Set when the socket must close; the loop stops at the next turn.
+    closing: Option<CloseReason>,
+}
+
+fn epoch_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn instant_at(epoch: u64) -> Instant {
+    Instant::now() + Duration::from_secs(epoch.saturating_sub(epoch_secs()))
+}
+
+/// Runs a socket until it closes.
+pub async fn run<S>(ws: WebSocketStream<S>, shared: Arc<Shared>, init: SessionInit)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let id = shared.next_session_id();
+    let span = tracing::info_span!("session", conn_id = id, user = %init.claims.sub, ip = %init.ip);
+    async move {
+        let _slot = init.slot;
+        let (sink, stream) = ws.split();
+        let (outbox, writer) = writer::spawn(sink, shared.config.limits.send_queue);
+        let (jobs_tx, jobs_rx) = mpsc::channel(JOB_EVENTS);
+        let session = Session {
+            id,
+            owner: Owner::of(&init.claims.sub),
+            deadline: shared.auth.deadline(&init.claims),
+            sub: init.claims.sub,
+            outbox,
+            jobs_tx,
+            pending: Pending::default(),
+            batches: Batches::default(),
+            tasks: FuturesUnordered::new(),
+            user_bucket: None,
+            ip_bucket: shared.ip_limits.bucket(&init.ip),
+            limited_in_a_row: 0,
+            closing: None,
+            shared,
+        };
+        let mut session = session;
+        session.user_bucket = session.shared.user_limits.bucket(&session.sub);
+        tracing::debug!("connected");
+        session.serve(stream, jobs_rx, writer).await;
+    }
+    .instrument(span)
+    .await
+}
+
+impl Session {
+    async fn serve<St>(
+        mut self,
+        mut stream: St,
+        mut jobs_rx: mpsc::Receiver<JobEvent>,
+        writer: tokio::task::JoinHandle<()>,
+    ) where
+        St: Stream<Item = Result<Message, WsError>> + Unpin,
+    {
+        let limits = self.shared.config.limits.clone();
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut expiry = Box::pin(tokio::time::sleep_until(instant_at(self.deadline)));
+        let mut last_seen = Instant::now();
+        let reason: Option<CloseReason> = loop {
+            if let Some(r) = self.closing {
+                break Some(r);
+            }
+            if *shutdown.borrow() {
+                break Some(CloseReason::ServiceRestart);
+            }
+            // Not biased: a client that keeps sending must not starve its own
+            // handler tasks and job updates (shutdown and closing are checked
+            // at the top of every turn).
+            tokio::select! {
+                changed = shutdown.changed() => if changed.is_err() { break Some(CloseReason::ServiceRestart) },
+                _ = &mut expiry => {
+                    if epoch_secs() >= self.deadline {
+                        break Some(CloseReason::TokenExpired);
+                    }
+                    expiry.as_mut().reset(instant_at(self.deadline));
+                }
+                frame = stream.next() => match frame {
+                    None => break None,
+                    Some(Err(WsError::Capacity(_))) => break Some(CloseReason::MessageTooBig),
+                    Some(Err(e)) => {
+                        tracing::debug!(cause = %e, "socket error");
+                        break None;
+                    }
+                    Some(Ok(msg)) => {
+                        last_seen = Instant::now();
+                        match msg {
+                            Message::Text(text) => self.on_text(text.as_str()),
+                            Message::Binary(_) => self.on_binary(),
+                            Message::Close(_) => break None,
+                            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                        }
+                    }
+                },
+                Some(ev) = jobs_rx.recv() => self.on_job_event(ev),
+                Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.on_task_done(done),
+                _ = ping.tick() => {
+                    if last_seen.elapsed() >= limits.idle_timeout {
+                        break Some(CloseReason::HeartbeatTimeout);
+                    }
+                    if self.outbox.ping().is_err() {
+                        self.closing = Some(CloseReason::SlowConsumer);
+                    }
+                }
+                _ = self.outbox.closed() => break None,
+            }
+        };
+        tracing::debug!(close = ?reason, "disconnecting");
+        for job in self.pending.jobs() {
+            self.shared.notifier.unwatch(&job, self.id);
+        }
+        match reason {
+            Some(r) => self.outbox.close(r),
+            None => drop(self.outbox),
+        }
+        let _ = tokio::time::timeout(CLOSE_GRACE * 2, writer).await;
+        // Read on until the client's close reply, so our close frame is not
+        // lost to a reset when unread data is still on the way.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
+    }
+
+    /// Queues a frame; a full queue means the client stopped reading.
+    fn push(&mut self, text: String) {
+        if self.closing.is_none() && self.outbox.text(text).is_err() {
+            tracing::info!("send queue full; closing");
+            self.closing = Some(CloseReason::SlowConsumer);
+        }
+    }
+}

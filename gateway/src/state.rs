@@ -1,0 +1,81 @@
+//! What every session shares: configuration, the token verifier, queue
+//! handles, the notifier, limits, metrics and the shutdown signal.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bullmq_wire::Queue;
+use tokio::sync::watch;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::limits::{ConnectionSlots, Limiter};
+use crate::metrics::Metrics;
+use crate::notifier::{Notifier, SessionId};
+
+/// Shared by all sessions of one gateway.
+#[derive(Debug)]
+pub struct Shared {
+    /// The validated configuration.
+    pub config: Config,
+    /// Verifies tokens at upgrade and on `rpc.auth`.
+    pub auth: Authenticator,
+    /// One handle per configured service, opened at startup.
+    pub queues: HashMap<String, Queue>,
+    /// Watches jobs and pushes their updates to sessions.
+    pub notifier: Notifier,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Token buckets per user (`sub`).
+    pub user_limits: Limiter<String>,
+    /// Token buckets per client IP.
+    pub ip_limits: Limiter<IpAddr>,
+    /// The connection count against `max_connections`.
+    pub slots: Arc<ConnectionSlots>,
+    /// Becomes `true` when the gateway shuts down; sessions then close
+    /// with 1012.
+    pub shutdown: watch::Receiver<bool>,
+    /// A command connection for `/healthz`.
+    pub redis: redis::aio::ConnectionManager,
+    next_session: AtomicU64,
+}
+
+impl Shared {
+    /// Assembles the shared state.
+    #[allow(clippy::too_many_arguments)] // one constructor call in `run`, each part named at the call site
+    pub fn new(
+        config: Config,
+        auth: Authenticator,
+        queues: HashMap<String, Queue>,
+        notifier: Notifier,
+        metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
+        redis: redis::aio::ConnectionManager,
+    ) -> Self {
+        Shared {
+            user_limits: Limiter::new(config.limits.user_rate),
+            ip_limits: Limiter::new(config.limits.ip_rate),
+            slots: ConnectionSlots::new(config.limits.max_connections),
+            config,
+            auth,
+            queues,
+            notifier,
+            metrics,
+            shutdown,
+            redis,
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh session id.
+    pub fn next_session_id(&self) -> SessionId {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// True once shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}

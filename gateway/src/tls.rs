@@ -1,0 +1,82 @@
+//! TLS for `wss://`: a rustls acceptor from PEM files (warp 0.4 has no TLS
+//! of its own; `server.rs` runs warp's filter over this acceptor), and a
+//! generated self-signed certificate for `--dev`.
+
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsConfig;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate PEM has no usable certificate.
+    #[error("certificate: {0}")]
+    Certificate(String),
+    /// The key PEM has no usable private key.
+    #[error("private key: {0}")]
+    Key(String),
+    /// rustls refused the pair.
+    #[error("tls: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// Generating the dev certificate failed.
+    #[error("self-signed certificate: {0}")]
+    Generate(String),
+}
+
+/// Builds the acceptor (TLS 1.2 and 1.3, ring, ALPN `http/1.1`).
+pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut config.cert_pem.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TlsError::Certificate(
+            "no CERTIFICATE block in the PEM".into(),
+        ));
+    }
+    let key = rustls_pemfile::private_key(&mut config.key_pem.as_slice())
+        .map_err(|e| TlsError::Key(e.to_string()))?
+        .ok_or_else(|| TlsError::Key("no private key block in the PEM".into()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` (dev only).
+pub fn self_signed() -> Result<TlsConfig, TlsError> {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let ck =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok(TlsConfig {
+        cert_pem: ck.cert.pem().into_bytes(),
+        key_pem: ck.signing_key.serialize_pem().into_bytes(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_an_acceptor_from_pem_and_rejects_junk() {
+        let tls = self_signed().unwrap();
+        assert!(acceptor(&tls).is_ok());
+        let no_key = TlsConfig {
+            cert_pem: tls.cert_pem.clone(),
+            key_pem: b"junk".to_vec(),
+        };
+        assert!(matches!(acceptor(&no_key), Err(TlsError::Key(_))));
+        let no_cert = TlsConfig {
+            cert_pem: Vec::new(),
+            key_pem: tls.key_pem,
+        };
+        assert!(matches!(acceptor(&no_cert), Err(TlsError::Certificate(_))));
+    }
+}

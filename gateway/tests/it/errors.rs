@@ -1,0 +1,198 @@
+//! Every bad input gets its documented error, and the connection stays
+//! usable unless the documented close code says otherwise.
+
+use serde_json::json;
+
+use crate::support::{Stack, WAIT};
+
+/// Not JSON: -32700 with id null.
+#[tokio::test]
+async fn non_json_is_a_parse_error() {
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    c.send_text("{not json".into()).await;
+    let r = c.recv().await;
+    assert_eq!(r["id"], json!(null));
+    assert_eq!(r["error"]["code"], -32700);
+    assert_eq!(
+        c.call(2, "demo.echo", json!({})).await["result"],
+        json!({}),
+        "still usable"
+    );
+}
+
+/// A wrong `jsonrpc` or a missing or non-string method: -32600, keeping the id.
+#[tokio::test]
+async fn invalid_requests() {
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    c.send(json!({"jsonrpc": "1.0", "id": 1, "method": "demo.echo"}))
+        .await;
+    let r = c.recv().await;
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (json!(1), json!(-32600))
+    );
+    c.send(json!({"jsonrpc": "2.0", "id": 2})).await;
+    let r = c.recv().await;
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (json!(2), json!(-32600))
+    );
+    c.send(json!({"jsonrpc": "2.0", "id": 3, "method": 42}))
+        .await;
+    let r = c.recv().await;
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (json!(3), json!(-32600))
+    );
+    c.send_text("[]".into()).await;
+    assert_eq!(c.recv().await["error"]["code"], -32600);
+}
+
+/// Unknown services, unknown built-ins and names without a method: -32601.
+#[tokio::test]
+async fn unknown_methods() {
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    for (i, m) in ["other.echo", "rpc.nope", "demo", "demo."]
+        .iter()
+        .enumerate()
+    {
+        let r = c.call(i as i64, m, json!({})).await;
+        assert_eq!(r["error"]["code"], -32601, "{m}: {r}");
+    }
+}
+
+/// A frame over the limit gets -32002 and the socket stays open; one over
+/// twice the limit closes it with 1009.
+#[tokio::test]
+async fn oversized_frames() {
+    let s = Stack::start_with(|c| c.limits.max_message_bytes = 1024).await;
+    let mut c = s.gw.client("alice").await;
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "params": {"pad": "x".repeat(1500)}});
+    c.send(big).await;
+    let r = c.recv().await;
+    assert_eq!(r["error"]["code"], -32002, "{r}");
+    assert_eq!(r["error"]["data"]["maxBytes"], 1024);
+    assert_eq!(
+        c.call(2, "demo.echo", json!({"ok": 1})).await["result"],
+        json!({"ok": 1})
+    );
+    c.send(json!({"pad": "y".repeat(5000)})).await;
+    assert_eq!(c.closed().await, 1009);
+}
+
+/// Binary frames are refused with -32600; the socket stays open.
+#[tokio::test]
+async fn binary_frames_are_refused() {
+    use futures::SinkExt;
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    c.ws.send(tokio_tungstenite::tungstenite::Message::binary(vec![
+        1u8, 2, 3,
+    ]))
+    .await
+    .unwrap();
+    let r = c.recv().await;
+    assert_eq!(r["error"]["code"], -32600);
+    assert!(r["error"]["message"].as_str().unwrap().contains("binary"));
+    assert_eq!(c.call(2, "demo.echo", json!({})).await["result"], json!({}));
+}
+
+/// A flood past the per-user bucket gets -32001 with a retry hint.
+#[tokio::test]
+async fn floods_are_rate_limited() {
+    let s = Stack::start_with(|c| {
+        c.limits.user_rate = gateway::config::Rate {
+            per_second: 2.0,
+            burst: 5.0,
+        };
+        c.limits.rate_limit_close_after = 0;
+    })
+    .await;
+    let mut c = s.gw.client("alice").await;
+    for i in 0..20 {
+        c.send(
+            json!({"jsonrpc": "2.0", "id": i, "method": "rpc.status", "params": {"jobId": "x"}}),
+        )
+        .await;
+    }
+    let mut limited = 0;
+    for _ in 0..20 {
+        let r = c.recv().await;
+        if r["error"]["code"] == -32001 {
+            assert!(r["error"]["data"]["retryAfterMs"].as_u64().unwrap() > 0);
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "most of the flood is refused: {limited}");
+}
+
+/// A client that keeps sending while limited is cut off with 4429.
+#[tokio::test]
+async fn persistent_floods_close_the_socket() {
+    let s = Stack::start_with(|c| {
+        c.limits.user_rate = gateway::config::Rate {
+            per_second: 1.0,
+            burst: 1.0,
+        };
+        c.limits.rate_limit_close_after = 5;
+    })
+    .await;
+    let mut c = s.gw.client("alice").await;
+    for i in 0..10 {
+        c.send(json!({"jsonrpc": "2.0", "id": i, "method": "demo.echo"}))
+            .await;
+    }
+    assert_eq!(c.closed().await, 4429);
+}
+
+/// Past `max_in_flight` waiting calls, more get -32005.
+#[tokio::test]
+async fn too_many_jobs_in_flight() {
+    let s = Stack::without_worker(|c| c.limits.max_in_flight = 2).await;
+    let mut c = s.gw.client("alice").await;
+    for i in 1..=3 {
+        c.send(json!({"jsonrpc": "2.0", "id": i, "method": "demo.echo", "ack": true}))
+            .await;
+    }
+    let (r, _) = tokio::time::timeout(WAIT, c.response(json!(3)))
+        .await
+        .unwrap();
+    assert_eq!(r["error"]["code"], -32005, "{r}");
+    assert_eq!(r["error"]["data"]["limit"], 2);
+}
+
+/// With Redis down a call is refused with -32004 and `retryable: true`
+/// (nothing was enqueued); once Redis is back, retries are accepted and
+/// answered (keyspace notifications are switched on again after the
+/// restart, which does not keep CONFIG SET).
+#[tokio::test]
+async fn redis_unavailable_is_retryable() {
+    let mut s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    assert_eq!(c.call(1, "demo.echo", json!({})).await["result"], json!({}));
+    s.env.redis.kill();
+    let r = c.call(2, "demo.echo", json!({})).await;
+    assert_eq!(r["error"]["code"], -32004, "{r}");
+    assert_eq!(r["error"]["data"]["retryable"], true);
+    s.env.redis.restart();
+    // The client's side of the contract: retry with backoff until accepted.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut id = 10;
+    loop {
+        id += 1;
+        let r = c.call(id, "demo.echo", json!({"id": id})).await;
+        if r.get("result").is_some() {
+            assert_eq!(r["result"], json!({"id": id}));
+            break;
+        }
+        assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still refused after {WAIT:?}: {r}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,25 @@
+//! The gateway's integration tests, one binary: real WebSocket clients
+//! against gateways bound on 127.0.0.1:0, each test with its own
+//! redis-server and, where jobs must run, a Rust worker serving `demo`.
+//!
+//! - `calls`: results, acks, progress, retries, failures, batches,
+//!   fire-and-forget, idempotent resends, schemas.
+//! - `errors`: every bad input and the error or close code it gets.
+//! - `auth`: tokens at the upgrade (401 before upgrade), where tokens come
+//!   from, algorithms, `rpc.auth` and expiry.
+//! - `jobs`: `rpc.status`, `rpc.cancel`, `rpc.subscribe` (re-attach on a
+//!   second gateway), `rpc.unsubscribe`, other users' jobs.
+//! - `lifecycle`: heartbeats, shutdown, slow consumers, connection limits.
+//! - `interop`: unmodified Node and Python BullMQ workers behind the gateway.
+//! - `ops`: `/healthz`, `/metrics`, TLS, custom publishers, the events
+//!   fallback.
+
+mod support;
+
+mod auth;
+mod calls;
+mod errors;
+mod interop;
+mod jobs;
+mod lifecycle;
+mod ops;

@@ -1,0 +1,179 @@
+//! Operations: health, metrics, TLS, custom publishers on `job:{jobId}`,
+//! and the events-stream fallback of the notifier.
+
+use std::sync::Arc;
+
+use gateway::config::NotifyMode;
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::support::{token, Client, Env, Gw, Stack};
+
+/// `/healthz` says whether Redis answers; unknown paths are 404; `/ws`
+/// without an upgrade is 426.
+#[tokio::test]
+async fn health_and_plain_http() {
+    let s = Stack::without_worker(|_| {}).await;
+    let (status, body) = s.gw.http_get("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ok\""));
+    assert_eq!(s.gw.http_get("/nope").await.0, 404);
+    assert_eq!(s.gw.http_get("/ws").await.0, 426);
+}
+
+/// `/metrics` counts connections and calls by method and outcome, with
+/// latency histograms and queue depth.
+#[tokio::test]
+async fn metrics_in_prometheus_text() {
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    c.call(1, "demo.echo", json!({})).await;
+    c.call(2, "demo.nope", json!({})).await;
+    c.call(3, "bad.service", json!({})).await;
+    let (status, text) = s.gw.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    for needle in [
+        "gateway_connections 1",
+        "gateway_calls_total{method=\"demo.echo\",outcome=\"ok\"} 1",
+        "gateway_calls_total{method=\"unknown\",outcome=\"method_not_found\"} 1",
+        "gateway_call_duration_seconds_count{method=\"demo.echo\"} 1",
+        "gateway_queue_depth{queue=\"demo\",state=\"completed\"} 1",
+        "gateway_notify_keyspace 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
+
+/// `wss://` with a PEM certificate and key.
+#[tokio::test]
+async fn serves_tls() {
+    let env = Env::new();
+    let tls = gateway::tls::self_signed().unwrap();
+    let mut config = env.config();
+    config.tls = Some(tls.clone());
+    let gw = Gw::start(config).await;
+    let _worker = crate::support::demo_worker(&env.connection().await).await;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut tls.cert_pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let req = format!(
+        "wss://localhost:{}/ws?token={}",
+        gw.addr.port(),
+        token("alice", 600)
+    )
+    .into_client_request()
+    .unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.unwrap();
+    use futures::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "params": {"tls": true}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    let reply = loop {
+        match ws.next().await.unwrap().unwrap() {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                break serde_json::from_str::<serde_json::Value>(&t).unwrap()
+            }
+            _ => continue,
+        }
+    };
+    assert_eq!(reply["result"], json!({"tls": true}));
+}
+
+/// A custom publisher on the PRD's channel `job:{jobId}` reaches the socket:
+/// progress, then the result.
+#[tokio::test]
+async fn custom_publishers_on_the_job_channel() {
+    let s = Stack::without_worker(|_| {}).await;
+    let mut c = s.gw.client("alice").await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "ack": true}))
+        .await;
+    let job_id = c.recv().await["params"]["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = redis::Client::open(s.env.redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("job:{job_id}");
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(&channel)
+        .arg(json!({"type": "progress", "percent": 40}).to_string())
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let progress = c.recv().await;
+    assert_eq!(progress["method"], "rpc.progress");
+    assert_eq!(progress["params"]["progress"], 40);
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(&channel)
+        .arg(json!({"type": "result", "result": {"custom": true}}).to_string())
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let (r, _) = c.response(json!(1)).await;
+    assert_eq!(r["result"], json!({"custom": true}));
+}
+
+/// With keyspace notifications unavailable (here: not chosen), the events
+/// streams carry results and progress just the same.
+#[tokio::test]
+async fn events_stream_fallback() {
+    let s = Stack::start_with(|c| c.notify = NotifyMode::Events).await;
+    let mut c = s.gw.client("alice").await;
+    assert_eq!(
+        c.call(1, "demo.echo", json!({"e": 1})).await["result"],
+        json!({"e": 1})
+    );
+    c.send(json!({"jsonrpc": "2.0", "id": 2, "method": "demo.sleep", "params": {"ms": 600, "steps": 3}})).await;
+    let (r, before) = c.response(json!(2)).await;
+    assert_eq!(r["result"], json!({"slept": 600}));
+    assert!(
+        !before.is_empty(),
+        "progress arrives through the events stream too"
+    );
+    let (_, text) = s.gw.http_get("/metrics").await;
+    assert!(text.contains("gateway_notify_keyspace 0"));
+}
+
+/// Keyspace notifications are switched on at startup, keeping existing flags.
+#[tokio::test]
+async fn keyspace_flags_are_merged() {
+    let env = Env::new();
+    let client = redis::Client::open(env.redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Ex")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _gw = Gw::start(env.config()).await;
+    let flags: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    for f in ['E', 'x', 'K', 'h', 'g'] {
+        assert!(flags[1].contains(f), "{f} in {}", flags[1]);
+    }
+    let _ = Client::connect(&_gw.url(&token("a", 60))).await.unwrap();
+}
