@@ -217,21 +217,25 @@ pub async fn behave(mut job: bullmq_wire::Job) -> Result<Value, bullmq_wire::Job
     }
 }
 
+/// A BullMQ `removeOnComplete` / `removeOnFail` value (`true`, a count, or
+/// `{age, count, limit}`) as ours; None for anything else (absent).
+pub fn keep_jobs(v: &Value) -> Option<bullmq_wire::KeepJobs> {
+    use bullmq_wire::KeepJobs;
+    match v {
+        Value::Bool(b) => Some(KeepJobs::Remove(*b)),
+        Value::Number(n) => n.as_i64().map(KeepJobs::Count),
+        Value::Object(m) => Some(KeepJobs::Policy {
+            age: m.get("age").and_then(Value::as_i64),
+            count: m.get("count").and_then(Value::as_i64),
+            limit: m.get("limit").and_then(Value::as_i64),
+        }),
+        _ => None,
+    }
+}
+
 /// Converts the drivers' job options (BullMQ's JSON names) to ours.
 pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
-    use bullmq_wire::{Backoff, JobOptions, KeepJobs};
-    let keep = |v: &Value| -> Option<KeepJobs> {
-        match v {
-            Value::Bool(b) => Some(KeepJobs::Remove(*b)),
-            Value::Number(n) => n.as_i64().map(KeepJobs::Count),
-            Value::Object(m) => Some(KeepJobs::Policy {
-                age: m.get("age").and_then(Value::as_i64),
-                count: m.get("count").and_then(Value::as_i64),
-                limit: m.get("limit").and_then(Value::as_i64),
-            }),
-            _ => None,
-        }
-    };
+    use bullmq_wire::{Backoff, JobOptions};
     let backoff = opts.get("backoff").and_then(|b| {
         if let Some(d) = b.as_i64() {
             return Some(Backoff::Fixed { delay: d, jitter: None });
@@ -251,8 +255,8 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
         lifo: opts["lifo"].as_bool().unwrap_or(false),
         attempts: opts["attempts"].as_i64(),
         backoff,
-        remove_on_complete: opts.get("removeOnComplete").and_then(keep),
-        remove_on_fail: opts.get("removeOnFail").and_then(keep),
+        remove_on_complete: opts.get("removeOnComplete").and_then(keep_jobs),
+        remove_on_fail: opts.get("removeOnFail").and_then(keep_jobs),
         keep_logs: opts["keepLogs"].as_i64(),
         timestamp: opts["timestamp"].as_i64(),
         stack_trace_limit: opts["stackTraceLimit"].as_i64(),

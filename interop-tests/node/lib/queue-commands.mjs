@@ -24,7 +24,7 @@ export function inspect(cfg) {
   return withQueue(Queue, cfg, async (queue) => {
     const jobs = {};
     for (const id of cfg.ids ?? []) {
-      jobs[id] = await describeJob(queue, String(id));
+      jobs[id] = await describeJob(queue, String(id), cfg);
     }
     // getWorkers() rewrites `name` to the queue name; `rawname` is the real
     // client name (`<prefix>:<base64(queue)>[:w:<workerName>]`).
@@ -40,18 +40,26 @@ export function inspect(cfg) {
       const listed = await queue.getJobs(cfg.states, cfg.start ?? 0, cfg.end ?? -1, cfg.asc ?? false);
       result.list = listed.map((job) => job?.id ?? null);
     }
+    // Several getJobs calls in one run: [{states, start, end, asc}, ...].
+    if (cfg.lists) {
+      result.lists = [];
+      for (const l of cfg.lists) {
+        const listed = await queue.getJobs(l.states ?? [], l.start ?? 0, l.end ?? -1, l.asc ?? false);
+        result.lists.push(listed.map((job) => job?.id ?? null));
+      }
+    }
     return result;
   });
 }
 
-async function describeJob(queue, id) {
+async function describeJob(queue, id, cfg) {
   const job = await queue.getJob(id);
   if (!job) return null;
   const stacktrace = job.stacktrace;
   return {
     json: normaliseJobJson(job),
     state: await job.getState(),
-    logs: await queue.getJobLogs(id),
+    logs: await queue.getJobLogs(id, cfg.logStart ?? 0, cfg.logEnd ?? -1, cfg.logAsc ?? true),
     // The stack text differs per language; its length counts failed attempts.
     stacktraceLength: Array.isArray(stacktrace) ? stacktrace.length : null,
   };
@@ -85,6 +93,7 @@ const controlOps = {
   setGlobalRateLimit: (q, c) => q.setGlobalRateLimit(c.max, c.duration),
   rateLimit: (q, c) => q.rateLimit(c.ms),
   trimEvents: (q, c) => q.trimEvents(c.maxLength),
+  getMetrics: (q, c) => q.getMetrics(c.type ?? 'completed', c.start ?? 0, c.end ?? -1),
 };
 
 export const CONTROL_OPS = Object.keys(controlOps);

@@ -8,13 +8,22 @@ import { makeProcessor } from './processors.mjs';
 const WORKER_OPTION_KEYS = [
   'concurrency', 'name', 'lockDuration', 'lockRenewTime', 'stalledInterval',
   'maxStalledCount', 'drainDelay', 'removeOnComplete', 'removeOnFail', 'limiter',
-  'skipStalledCheck', 'skipLockRenewal', 'runRetryDelay',
+  'skipStalledCheck', 'skipLockRenewal', 'runRetryDelay', 'metrics',
 ];
 
 export async function runWorker(cfg) {
   const opts = baseOptions(cfg);
   for (const key of WORKER_OPTION_KEYS) {
     if (cfg[key] !== undefined) opts[key] = cfg[key];
+  }
+  // `backoffDelays: {type: [ms, ...]}`: a custom backoff strategy giving
+  // the n-th retry of a job with `backoff.type` the n-th delay, and -1 (fail
+  // now) past the end of the list or for a type not listed.
+  if (cfg.backoffDelays) {
+    const table = cfg.backoffDelays;
+    opts.settings = {
+      backoffStrategy: (attemptsMade, type) => table[type]?.[attemptsMade - 1] ?? -1,
+    };
   }
   const exitAfter = cfg.exitAfter ?? null;
   // Time allowed for a graceful close before active jobs are abandoned.

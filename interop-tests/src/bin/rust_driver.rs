@@ -4,10 +4,15 @@
 //! `rust_driver worker '<json config>'` prints `{"ready":true}`, then one
 //! JSON line per job event (`start`, `completed`, `failed`), and
 //! `{"closed":true}` after stdin closes or SIGTERM.
+//!
+//! Config keys, as the node driver's: `concurrency`, `name`, `lockDuration`,
+//! `stalledInterval`, `maxStalledCount`, `drainDelay` (s),
+//! `removeOnComplete` / `removeOnFail` (bool, count or `{age, count, limit}`),
+//! `limiter` (`{max, duration}`), `metrics` (`{maxDataPoints}`).
 
 use std::time::Duration;
 
-use bullmq_wire::{Connection, KeepJobs, RedisOptions, Worker, WorkerOptions};
+use bullmq_wire::{Connection, RateLimit, RedisOptions, Worker, WorkerOptions};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
@@ -33,11 +38,12 @@ async fn main() {
         Err(e) => return emit(json!({"error": e.to_string()})),
     };
     let ms = |k: &str, d: u64| Duration::from_millis(cfg[k].as_u64().unwrap_or(d));
-    let keep = |k: &str| match &cfg[k] {
-        Value::Bool(b) => Some(KeepJobs::Remove(*b)),
-        Value::Number(n) => n.as_i64().map(KeepJobs::Count),
-        _ => None,
-    };
+    let limiter = cfg["limiter"].as_object().map(|l| RateLimit {
+        max: l.get("max").and_then(Value::as_u64).unwrap_or(1),
+        duration: Duration::from_millis(l.get("duration").and_then(Value::as_u64).unwrap_or(1000)),
+    });
+    // BullMQ's `metrics: {maxDataPoints}`; a bare number is accepted too
+    let metrics = cfg["metrics"]["maxDataPoints"].as_u64().or_else(|| cfg["metrics"].as_u64()).map(|n| n as u32);
     let opts = WorkerOptions {
         concurrency: cfg["concurrency"].as_u64().unwrap_or(1) as usize,
         name: cfg["name"].as_str().map(str::to_string),
@@ -45,8 +51,10 @@ async fn main() {
         stalled_interval: ms("stalledInterval", 30_000),
         max_stalled_count: cfg["maxStalledCount"].as_u64().unwrap_or(1) as u32,
         drain_delay: Duration::from_secs(cfg["drainDelay"].as_u64().unwrap_or(5)),
-        remove_on_complete: keep("removeOnComplete"),
-        remove_on_fail: keep("removeOnFail"),
+        remove_on_complete: interop_tests::keep_jobs(&cfg["removeOnComplete"]),
+        remove_on_fail: interop_tests::keep_jobs(&cfg["removeOnFail"]),
+        limiter,
+        metrics_max_data_points: metrics,
         ..Default::default()
     };
     let worker = Worker::start(&queue, &conn, opts, |job| async move {
