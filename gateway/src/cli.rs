@@ -107,6 +107,11 @@ pub struct Cli {
     #[arg(long, env = "GATEWAY_DEV")]
     pub dev: bool,
 
+    /// Also run the built-in Rust worker services (demo, data, analysis) in
+    /// this process, on the same Redis; `--dev` turns this on.
+    #[arg(long, env = "GATEWAY_WORKER")]
+    pub with_worker: bool,
+
     /// How job changes are noticed: keyspace notifications (enabled with
     /// CONFIG SET), events streams, or auto (keyspace when allowed).
     #[arg(long, env = "NOTIFY_MODE", value_enum, default_value_t = NotifyMode::Auto)]

@@ -43,5 +43,5 @@ pub fn print_banner(addr: SocketAddr, tls: bool, secret: Option<&[u8]>) {
     println!("  url:    {url}");
     println!("  token:  {token}   (sub=dev, valid 24 h)");
     println!("  try:    {insecure}node --experimental-websocket -e \"const s=new WebSocket('{url}');s.onopen=()=>s.send(JSON.stringify({{jsonrpc:'2.0',id:1,method:'demo.echo',params:{{hello:'world'}}}}));s.onmessage=e=>{{console.log(e.data);s.close()}}\"");
-    println!("  (start a worker for the demo service: cargo run -p worker -- demo)");
+    println!("  worker: demo, data and analysis run in this process; Ctrl-C stops everything");
 }

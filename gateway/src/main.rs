@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let dev = cli.dev;
+    let worker = if cli.with_worker || dev { Some(start_worker(&redis_url, &cli.prefix).await?) } else { None };
     let setup = cli.into_setup(redis_url)?;
     let gw = gateway::Gateway::bind(setup.config)
         .await
@@ -29,7 +30,31 @@ async fn main() -> anyhow::Result<()> {
         dev::print_banner(gw.local_addr(), gw.is_tls(), setup.dev_secret.as_deref());
     }
     gw.serve(shutdown_signal()).await?;
+    if let Some(worker) = worker {
+        worker.close().await;
+    }
     Ok(())
+}
+
+/// The built-in services, in this process (see `worker --help` for a
+/// separate worker process).
+async fn start_worker(redis_url: &str, prefix: &str) -> anyhow::Result<worker_runtime::Runtime> {
+    use worker_runtime::{services, Registry, Runtime, RuntimeOptions};
+    let mut registry = Registry::new();
+    for name in services::ALL {
+        if let Some(service) = services::by_name(name) {
+            registry.merge(service?)?;
+        }
+    }
+    let conn = bullmq_wire::Connection::connect(bullmq_wire::RedisOptions::new(redis_url).with_prefix(prefix))
+        .await
+        .context("connecting the in-process worker")?;
+    let options = RuntimeOptions {
+        worker: bullmq_wire::WorkerOptions { concurrency: 16, name: Some("gateway-dev".into()), ..Default::default() },
+        ..Default::default()
+    };
+    tracing::info!(methods = ?registry.methods(), "running the built-in worker services in this process");
+    Ok(Runtime::start(&conn, registry, options).await?)
 }
 
 fn init_tracing(format: cli::LogFormat) {
