@@ -18,9 +18,12 @@ async fn add_sleepers(server: &RedisServer, q: &str, n: usize) -> Vec<String> {
     out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
 
-/// Starts a worker that takes every sleeper, then kills it with -9.
+/// Starts a worker that takes every sleeper, then kills it with -9. Its
+/// stalled check runs at start and throttles the fleet's next check for its
+/// stalledInterval (the `stalled-check` key), so that interval is short too.
 async fn take_and_die(server: &RedisServer, q: &str, lang: Lang, n: usize) {
-    let mut w = Process::start(lang, "worker", cfg(server, q, json!({"concurrency": n, "lockDuration": 1000}))).await;
+    let config = json!({"concurrency": n, "lockDuration": 1000, "stalledInterval": 300});
+    let mut w = Process::start(lang, "worker", cfg(server, q, config)).await;
     w.wait_count(T, n, |v| v["event"] == "start").await;
     w.kill9().await;
 }
