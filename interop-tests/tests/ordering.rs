@@ -50,3 +50,35 @@ async fn rust_worker_takes_jobs_in_node_order() {
     assert_eq!(node.len(), input().len());
     assert_eq!(node, rust, "start order differs");
 }
+
+/// Job tags in the order their `active` events were written.
+async fn active_order(server: &RedisServer, q: &str, ids: &[String], jobs: &[Value]) -> Vec<String> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+        redis::cmd("XRANGE").arg(format!("bull:{q}:events")).arg("-").arg("+").query_async(&mut con).await.unwrap();
+    entries
+        .into_iter()
+        .filter(|(_, f)| f.get("event").map(String::as_str) == Some("active"))
+        .map(|(_, f)| {
+            let id = &f["jobId"];
+            jobs[ids.iter().position(|i| i == id).unwrap()]["data"]["tag"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// With free slots our worker takes several jobs per call (in bulk); they
+/// must still become active in the order one-at-a-time fetching gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_fetching_keeps_the_order() {
+    let server = RedisServer::start();
+    let node = start_order(&server, Lang::Node).await;
+    let q = queue_name();
+    let jobs = input();
+    let out = run(Lang::Node, "add", cfg(&server, &q, json!({"jobs": jobs}))).await;
+    let ids: Vec<String> = out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mut w = Process::start(Lang::Rust, "worker", cfg(&server, &q, json!({"concurrency": 5}))).await;
+    w.wait_count(Duration::from_secs(30), ids.len(), |v| v["event"] == "completed").await;
+    w.stop().await;
+    assert_eq!(node, active_order(&server, &q, &ids, &jobs).await, "active order differs");
+}

@@ -44,7 +44,6 @@ local rcall = redis.call
 --- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
 --- @include "includes/releaseDedupKey"
---- @include "includes/releaseLock"
 --- @include "includes/removeJobKeys"
 --- @include "includes/takeJobs"
 --- @include "includes/trimFinished"
@@ -66,25 +65,87 @@ local maxLen = meta.maxLen
 local anyDelayed = false
 local readyBlocked = nil
 
-local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAge, keepLimit, attempts)
-  local jobKey = prefix .. jobId
-  -- one read for existence (every job hash has a name) and what comes later
-  local attrs = rcall("HMGET", jobKey, "name", "parentKey", "deid", "atm", "defa", "parent")
-  if not attrs[1] then
-    return -1
-  end
-  if kind == "completed" and rcall("EXISTS", jobKey .. ":dependencies", jobKey .. ":unsuccessful") > 0 then
-    if rcall("SCARD", jobKey .. ":dependencies") ~= 0 then
-      return -4
-    end
-    if rcall("ZCARD", jobKey .. ":unsuccessful") ~= 0 then
-      return -9
+-- Redis commands that take many members, in slices Lua's unpack can hold.
+local function callMany(cmd, key, list)
+  for i = 1, #list, 5000 do
+    if key then
+      rcall(cmd, key, unpack(list, i, math.min(i + 4999, #list)))
+    else
+      rcall(cmd, unpack(list, i, math.min(i + 4999, #list)))
     end
   end
-  local code = releaseLock(jobKey, k.stalled, jobId, token)
-  if code < 0 then
-    return code
+end
+
+-- 1. read every job once and check what BullMQ checks first: the job
+-- exists, a completing flow parent has no pending or failed children, the
+-- lock is ours. Locks are read with one MGET and released with one DEL.
+local jobs = {}
+local lockKeys, lockOwners, depKeys = {}, {}, {}
+for j = 0, m - 1 do
+  local b = 12 + j * 10
+  local o = {
+    id = ARGV[b], token = ARGV[b + 1], kind = ARGV[b + 2], value = ARGV[b + 3], stack = ARGV[b + 4],
+    extra = ARGV[b + 5], keepCount = ARGV[b + 6], keepAge = ARGV[b + 7], keepLimit = ARGV[b + 8],
+    attempts = ARGV[b + 9]
+  }
+  o.key = prefix .. o.id
+  -- every job hash has a name: one read for existence and what comes later
+  o.attrs = rcall("HMGET", o.key, "name", "parentKey", "deid", "atm", "defa", "parent", "priority")
+  if not o.attrs[1] then
+    o.code = -1
+  else
+    if o.kind == "completed" then
+      depKeys[#depKeys + 1] = o.key .. ":dependencies"
+      depKeys[#depKeys + 1] = o.key .. ":unsuccessful"
+    end
+    if o.token ~= "0" then
+      lockKeys[#lockKeys + 1] = o.key .. ":lock"
+      lockOwners[#lockOwners + 1] = o
+    end
   end
+  jobs[#jobs + 1] = o
+end
+local withChildren = 0
+for i = 1, #depKeys, 5000 do
+  withChildren = withChildren + rcall("EXISTS", unpack(depKeys, i, math.min(i + 4999, #depKeys)))
+end
+if withChildren > 0 then
+  for _, o in ipairs(jobs) do
+    if not o.code and o.kind == "completed" then
+      if rcall("SCARD", o.key .. ":dependencies") ~= 0 then
+        o.code = -4
+      elseif rcall("ZCARD", o.key .. ":unsuccessful") ~= 0 then
+        o.code = -9
+      end
+    end
+  end
+end
+local released, unstalled = {}, {}
+for i = 1, #lockKeys, 5000 do
+  local current = rcall("MGET", unpack(lockKeys, i, math.min(i + 4999, #lockKeys)))
+  for n, token in ipairs(current) do
+    local o = lockOwners[i + n - 1]
+    if not o.code then
+      if token == o.token then
+        released[#released + 1] = lockKeys[i + n - 1]
+        unstalled[#unstalled + 1] = o.id
+      elseif token then
+        o.code = -6
+      else
+        o.code = -2
+      end
+    end
+  end
+end
+if #released > 0 then
+  callMany("DEL", nil, released)
+  callMany("SREM", k.stalled, unstalled)
+end
+
+-- 2. move each job out of active to where its outcome sends it
+local finishedIds = { completed = {}, failed = {} }
+local function settle(o)
+  local jobId, jobKey, kind, value, attrs = o.id, o.key, o.kind, o.value, o.attrs
   if rcall("LREM", k.active, -1, jobId) < 1 then
     return -3
   end
@@ -92,14 +153,14 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
   local failure = {}
   if kind ~= "completed" and kind ~= "handback" then
     failure = { "failedReason", value }
-    if stack ~= "" then
+    if o.stack ~= "" then
       failure[3] = "stacktrace"
-      failure[4] = stack
+      failure[4] = o.stack
     end
   end
 
   if kind == "delayed" then
-    local delay = tonumber(extra)
+    local delay = tonumber(o.extra)
     local score, due = delayedScore(k.delayed, now, delay)
     rcall("HSET", jobKey, "atm", attemptsMade, "delay", delay, unpack(failure))
     rcall("ZADD", k.delayed, score, jobId)
@@ -112,9 +173,9 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
     if readyBlocked == nil then
       readyBlocked = isPausedOrMaxed(k.meta, k.active)
     end
-    local priority = tonumber(rcall("HGET", jobKey, "priority")) or 0
+    local priority = tonumber(attrs[7]) or 0
     if kind == "retry" then
-      enqueueReady(k, jobId, priority, extra)
+      enqueueReady(k, jobId, priority, o.extra)
       rcall("HSET", jobKey, "atm", attemptsMade, unpack(failure))
     elseif priority > 0 then
       rcall("ZADD", k.prioritized, priority * 0x100000000, jobId)
@@ -135,11 +196,13 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
   elseif attrs[6] and kind == "failed" then
     failChild(attrs[6], jobKey, value, now)
   end
-  local count = tonumber(keepCount)
+  local count = tonumber(o.keepCount)
   if count == 0 then
     removeJobKeys(jobKey)
   else
-    rcall("ZADD", target[kind], now, jobId)
+    local ids = finishedIds[kind]
+    ids[#ids + 1] = now
+    ids[#ids + 1] = jobId
     if kind == "failed" then
       rcall("HSET", jobKey, "atm", attemptsMade, "finishedOn", now, unpack(failure))
       if attrs[5] then
@@ -148,24 +211,30 @@ local function settle(jobId, token, kind, value, stack, extra, keepCount, keepAg
     else
       rcall("HSET", jobKey, "atm", attemptsMade, "returnvalue", value, "finishedOn", now)
     end
-    local age = tonumber(keepAge)
+    local age = tonumber(o.keepAge)
     if age or (count and count > 0) then
-      trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
-        { target[kind], count, age, tonumber(keepLimit) or 1000 }
+      trims[kind .. ":" .. o.keepCount .. ":" .. o.keepAge .. ":" .. o.keepLimit] =
+        { target[kind], count, age, tonumber(o.keepLimit) or 1000 }
     end
   end
   rcall("XADD", k.events, "*", "event", kind, "jobId", jobId, field[kind], value, "prev", "active")
-  if kind == "failed" and attemptsMade >= (tonumber(attempts) or 0) then
+  if kind == "failed" and attemptsMade >= (tonumber(o.attempts) or 0) then
     rcall("XADD", k.events, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
   end
   finished[kind] = finished[kind] + 1
   return 0
 end
 
-for j = 0, m - 1 do
-  local b = 12 + j * 10
-  codes[j + 1] = settle(ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4],
-    ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], ARGV[b + 9])
+for i, o in ipairs(jobs) do
+  codes[i] = o.code or settle(o)
+end
+-- 3. once per call: the finished sets, then their keep policies
+for kind, ids in pairs(finishedIds) do
+  if #ids > 0 then
+    for i = 1, #ids, 5000 do
+      rcall("ZADD", target[kind], unpack(ids, i, math.min(i + 4999, #ids)))
+    end
+  end
 end
 
 if finished.completed + finished.failed > 0 then

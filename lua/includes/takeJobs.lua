@@ -5,6 +5,8 @@
   `prioritized` (lowest score first). Each job gets its lock
   (`<job>:lock` = token, PX lockDuration), an `active` event, `processedOn`,
   `pb` (worker name) and `ats` + 1, exactly like a BullMQ 6 fetch.
+  Several jobs without a rate limit are taken in bulk (LRANGE/LTRIM,
+  ZPOPMIN n, one LPUSH), which leaves `active` as n RPOPLPUSHes would.
   Appends `jobId, HGETALL(job)` pairs to `out` (the hash as it is after
   those updates).
   w: {tokenPrefix, tokenStart, lockDuration, limiterMax, limiterDuration, name}
@@ -12,6 +14,7 @@
   global concurrency.
 ]]
 --- @include "nextDelayedTimestamp"
+--- @include "prepareJob"
 --- @include "promoteDueJobs"
 --- @include "rateLimitTtl"
 local function takeJobs(k, prefix, now, wanted, w, meta, out)
@@ -37,70 +40,69 @@ local function takeJobs(k, prefix, now, wanted, w, meta, out)
     wanted = room
   end
   local taken = 0
-  while taken < wanted do
-    local jobId = rcall("RPOPLPUSH", k.wait, k.active)
-    while jobId and string.sub(jobId, 1, 2) == "0:" do
-      -- a BullMQ <= 4 wait-list marker: drop it
-      rcall("LREM", k.active, 1, jobId)
-      jobId = rcall("RPOPLPUSH", k.wait, k.active)
+
+  if maxJobs or wanted == 1 then
+    -- one at a time: each start counts against the limit (jobs with a
+    -- deferred failure excepted) and the limit may stop us mid-way; for a
+    -- single job this is also the cheapest way
+    while taken < wanted do
+      local jobId = rcall("RPOPLPUSH", k.wait, k.active)
+      while jobId and string.sub(jobId, 1, 2) == "0:" do
+        -- a BullMQ <= 4 wait-list marker: drop it
+        rcall("LREM", k.active, 1, jobId)
+        jobId = rcall("RPOPLPUSH", k.wait, k.active)
+      end
+      if not jobId then
+        local popped = rcall("ZPOPMIN", k.prioritized)
+        if #popped == 0 then
+          rcall("DEL", k.pc)
+          break
+        end
+        jobId = popped[1]
+        rcall("LPUSH", k.active, jobId)
+      end
+      local hasDefa = prepareJob(k, prefix, now, w, jobId, taken, out)
+      taken = taken + 1
+      if maxJobs and not hasDefa then
+        local used = rcall("INCR", k.limiter)
+        if used == 1 then
+          rcall("PEXPIRE", k.limiter, math.floor(math.abs(limitDuration)))
+        end
+        if used >= maxJobs then
+          break
+        end
+      end
     end
-    if not jobId then
-      local popped = rcall("ZPOPMIN", k.prioritized)
+  elseif wanted > 0 then
+    local ids = {}
+    local tail = rcall("LRANGE", k.wait, -wanted, -1)
+    if #tail > 0 then
+      rcall("LTRIM", k.wait, 0, -(#tail + 1))
+      for i = #tail, 1, -1 do
+        -- the tail runs first; BullMQ <= 4 wait-list markers are dropped
+        if string.sub(tail[i], 1, 2) ~= "0:" then
+          ids[#ids + 1] = tail[i]
+        end
+      end
+    end
+    if #ids < wanted then
+      local popped = rcall("ZPOPMIN", k.prioritized, wanted - #ids)
       if #popped == 0 then
         rcall("DEL", k.pc)
-        break
       end
-      jobId = popped[1]
-      rcall("LPUSH", k.active, jobId)
-    end
-    local jobKey = prefix .. jobId
-    local hash = rcall("HGETALL", jobKey)
-    -- update ats, processedOn and pb in Redis and in the copy we return
-    local ats, hasDefa, slots = 1, false, {}
-    for i = 1, #hash, 2 do
-      local f = hash[i]
-      if f == "ats" then
-        ats = (tonumber(hash[i + 1]) or 0) + 1
-        slots.ats = i + 1
-      elseif f == "processedOn" or f == "pb" then
-        slots[f] = i + 1
-      elseif f == "defa" then
-        hasDefa = true
+      for i = 1, #popped, 2 do
+        ids[#ids + 1] = popped[i]
       end
     end
-    local function put(field, value)
-      if slots[field] then
-        hash[slots[field]] = value
-      else
-        hash[#hash + 1] = field
-        hash[#hash + 1] = value
+    if #ids > 0 then
+      rcall("LPUSH", k.active, unpack(ids))
+      for _, jobId in ipairs(ids) do
+        prepareJob(k, prefix, now, w, jobId, taken, out)
+        taken = taken + 1
       end
-    end
-    put("ats", tostring(ats))
-    put("processedOn", tostring(now))
-    if w.name then
-      put("pb", w.name)
-      rcall("HSET", jobKey, "processedOn", now, "pb", w.name, "ats", ats)
-    else
-      rcall("HSET", jobKey, "processedOn", now, "ats", ats)
-    end
-    local limited = false
-    if maxJobs and not hasDefa then
-      local used = rcall("INCR", k.limiter)
-      if used == 1 then
-        rcall("PEXPIRE", k.limiter, math.floor(math.abs(limitDuration)))
-      end
-      limited = used >= maxJobs
-    end
-    rcall("SET", jobKey .. ":lock", w.tokenPrefix .. (w.tokenStart + taken), "PX", w.lockDuration)
-    rcall("XADD", k.events, "*", "event", "active", "jobId", jobId, "prev", "waiting")
-    out[#out + 1] = jobId
-    out[#out + 1] = hash
-    taken = taken + 1
-    if limited then
-      break
     end
   end
+
   if taken > 0 and (rcall("LLEN", k.wait) > 0 or rcall("ZCARD", k.prioritized) > 0) then
     -- more work is ready: wake the next idle worker, whatever its language
     rcall("ZADD", k.marker, 0, "0")
