@@ -101,7 +101,12 @@ impl Connection {
         &self.prefix
     }
 
-    /// The shared command connection (clone it; clones share one socket).
+    /// The shared command connection (clones share one socket and
+    /// reconnect by themselves), for commands this library has no method for.
+    pub fn command_connection(&self) -> ConnectionManager {
+        self.manager.clone()
+    }
+
     pub(crate) fn manager(&self) -> ConnectionManager {
         self.manager.clone()
     }

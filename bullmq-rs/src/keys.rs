@@ -3,6 +3,12 @@
 
 use base64::Engine as _;
 
+/// The Redis key of a job's hash, `<prefix>:<queue>:<id>`, for code that
+/// watches jobs by key (keyspace notifications, for example).
+pub fn job_key(prefix: &str, queue: &str, job_id: &str) -> String {
+    format!("{prefix}:{queue}:{job_id}")
+}
+
 /// The keys of one queue.
 #[derive(Debug, Clone)]
 pub(crate) struct QueueKeys {
@@ -77,5 +83,6 @@ mod tests {
         assert_eq!(k.events_client_name(), "bull:UQ==:qe");
         assert_eq!(k.core()[9], "bull:Q:marker");
         assert_eq!(QueueKeys::new("{bull}", "a").base(), "{bull}:a:");
+        assert_eq!(job_key("bull", "Q", "7"), k.job("7"));
     }
 }

@@ -46,6 +46,7 @@ mod worker;
 pub use connection::{Connection, RedisOptions, DEFAULT_PREFIX};
 pub use error::{Error, Result, ScriptCode};
 pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
+pub use keys::job_key;
 pub use job::{validate_job_id, Backoff, Job, JobOptions, JobState, KeepJobs, MAX_PRIORITY};
 pub use queue::{validate_queue_name, NewJob, Queue, WorkerInfo, BULLMQ_VERSION};
 pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};

@@ -108,7 +108,7 @@ impl JobRef {
 
     /// The job's hash key, `<prefix>:<queue>:<id>` (BullMQ's layout).
     pub fn hash_key(&self, prefix: &str) -> String {
-        format!("{prefix}:{}:{}", self.queue, self.id)
+        bullmq_wire::job_key(prefix, &self.queue, &self.id)
     }
 
     /// The keyspace-notification channel of the job's hash in database `db`.
