@@ -1,9 +1,10 @@
 //! The worker's one loop. It owns the worker's jobs: it runs their handlers
-//! (as futures it polls itself, or as spawned tasks), and it keeps at most
-//! one script call in flight, which settles every job finished since the
-//! last call and fetches jobs for the free slots. While a call is in
-//! flight, handlers keep running and finished jobs queue up for the next
-//! call, so the busier the worker, the more jobs each call carries.
+//! (as futures it polls itself, or as spawned tasks), and it keeps up to two
+//! script calls in flight, each settling every job finished since the last
+//! call and fetching jobs for the free slots. While calls are in flight,
+//! handlers keep running and finished jobs queue up for the next call, so
+//! the busier the worker, the more jobs each call carries; the second call
+//! keeps Redis busy while the worker handles the first one's reply.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -42,6 +43,9 @@ pub(crate) enum Stop {
 /// The longest a worker blocks on the marker when a delayed job is pending
 /// (BullMQ's `maximumBlockTimeout`).
 const MAX_BLOCK: Duration = Duration::from_secs(10);
+
+/// Script calls one worker keeps in flight at most.
+const MAX_CALLS: usize = 2;
 
 /// A script call in flight: gives back the outcomes it carried (to retry
 /// them if the call failed) and what it fetched.
@@ -89,14 +93,16 @@ impl Runner {
         });
 
         let mut pending: Vec<Outcome> = Vec::new();
-        let mut call: Option<Call> = None;
+        let mut calls: FuturesUnordered<Call> = FuturesUnordered::new();
+        // slots the calls in flight may fill with the jobs they fetch
+        let mut reserved = 0usize;
         let mut drained = false;
         let mut next_delayed = 0.0_f64;
         let mut limited_until: Option<Instant> = None;
         let mut retry_at: Option<Instant> = None;
         let mut failures: u32 = 0;
         let mut handed_back = false;
-        // a marker woke us while a call was in flight (see the call's result)
+        // a marker woke us while calls were in flight (see their results)
         let mut woken_during_call = false;
         // false once the Worker handle is gone: `changed()` would then
         // return at once forever
@@ -110,24 +116,28 @@ impl Runner {
             let now = Instant::now();
             let limited = limited_until.is_some_and(|t| now < t);
             let backing_off = retry_at.is_some_and(|t| now < t);
-            let slots = if stop == Stop::Running { self.opts.concurrency.saturating_sub(self.running.len()) } else { 0 };
-            // jobs fetched by the call in flight will fill slots too
-            let want = if drained || limited || call.is_some() { 0 } else { slots };
+            let slots = if stop == Stop::Running {
+                self.opts.concurrency.saturating_sub(self.running.len() + reserved)
+            } else {
+                0
+            };
+            let want = if drained || limited { 0 } else { slots };
 
-            if call.is_none() && !backing_off && (!pending.is_empty() || want > 0) {
-                call = Some(self.start_call(std::mem::take(&mut pending), want));
+            if calls.len() < MAX_CALLS && !backing_off && (!pending.is_empty() || want > 0) {
+                reserved += want;
+                calls.push(self.start_call(std::mem::take(&mut pending), want));
             }
-            if call.is_none() && pending.is_empty() && stop != Stop::Running && self.running.is_empty() {
+            if calls.is_empty() && pending.is_empty() && stop != Stop::Running && self.running.is_empty() {
                 break;
             }
-            let wait_for_marker = call.is_none() && drained && slots > 0 && stop == Stop::Running && !backing_off;
+            let wait_for_marker = calls.is_empty() && drained && slots > 0 && stop == Stop::Running && !backing_off;
             if wait_for_marker {
                 self.marker.arm(block_timeout(next_delayed, self.opts.drain_delay));
             }
             let armed = self.marker.is_armed();
             tokio::select! {
-                (batch, wanted, result) = in_flight(&mut call), if call.is_some() => {
-                    call = None;
+                Some((batch, wanted, result)) = calls.next(), if !calls.is_empty() => {
+                    reserved -= wanted;
                     match result {
                         Ok(fetched) => {
                             failures = 0;
@@ -137,7 +147,9 @@ impl Runner {
                                 // for a job added after the call looked
                                 drained = (fetched.jobs.len() < wanted || fetched.blocked) && !woken_during_call;
                             }
-                            woken_during_call = false;
+                            if calls.is_empty() {
+                                woken_during_call = false;
+                            }
                             next_delayed = fetched.next_delayed;
                             limited_until = (fetched.rate_limit_ttl > 0)
                                 .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
@@ -173,7 +185,7 @@ impl Runner {
                         }
                         _ => {
                             drained = false;
-                            woken_during_call = call.is_some();
+                            woken_during_call = !calls.is_empty();
                         }
                     }
                 }
@@ -263,15 +275,6 @@ impl Runner {
         }
     }
 
-}
-
-/// The call in flight, or never when there is none (the select! branch is
-/// disabled then anyway).
-async fn in_flight(call: &mut Option<Call>) -> (Vec<Outcome>, usize, Result<Fetched>) {
-    match call {
-        Some(c) => c.await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Puts back a marker this worker popped but cannot use.
