@@ -13,12 +13,12 @@ use tokio::process::{Child, Command};
 
 use crate::support::{Env, Gw, WAIT};
 
-fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Installs the pinned npm and PyPI clients once per test process.
-fn setup() {
+pub(crate) fn setup() {
     static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         let status = std::process::Command::new("bash")

@@ -13,6 +13,8 @@
 //! - `interop`: unmodified Node and Python BullMQ workers behind the gateway.
 //! - `ops`: `/healthz`, `/metrics`, TLS, custom publishers, the events
 //!   fallback.
+//! - `prd_examples`: the PRD's JavaScript and Python client examples, run
+//!   as written with only the URL and token changed.
 
 mod support;
 
@@ -23,3 +25,4 @@ mod interop;
 mod jobs;
 mod lifecycle;
 mod ops;
+mod prd_examples;
