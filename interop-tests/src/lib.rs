@@ -263,3 +263,29 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
         timeout: None,
     }
 }
+
+/// Fails the test with every path where two job views differ (the queue's
+/// own name, `queueQualifiedName`, aside: each run uses a fresh queue).
+pub fn assert_same_json(what: &str, expected: &Value, actual: &Value) {
+    let mut diffs = Vec::new();
+    json_diff("", expected, actual, &mut diffs);
+    assert!(diffs.is_empty(), "{what} differ (expected vs actual):\n{}", diffs.join("\n"));
+}
+
+fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys.into_iter().filter(|k| k.as_str() != "queueQualifiedName") {
+                json_diff(&format!("{path}.{k}"), x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                json_diff(&format!("{path}[{i}]"), p, q, out);
+            }
+        }
+        _ if a != b => out.push(format!("  {path}: {a} vs {b}")),
+        _ => {}
+    }
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bullmq_wire::{Connection, Queue, Worker, WorkerOptions};
-use interop_tests::{behave, cfg, job_options, queue_name, run, Lang, Process, RedisServer};
+use interop_tests::{assert_same_json, behave, cfg, job_options, queue_name, run, Lang, Process, RedisServer};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -96,43 +96,15 @@ async fn run_scenario(server: &RedisServer, producer: Side, consumer: Side) -> (
     (inspect["jobs"].clone(), per_job)
 }
 
-fn assert_same(what: &str, a: &Value, b: &Value) {
-    let mut diffs = Vec::new();
-    diff("", a, b, &mut diffs);
-    assert!(diffs.is_empty(), "{what} differ (node vs rust):\n{}", diffs.join("\n"));
-}
-
-/// Paths where two JSON values differ, ignoring the queue's own name.
-fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                if k == "queueQualifiedName" {
-                    continue;
-                }
-                diff(&format!("{path}.{k}"), x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), out);
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                diff(&format!("{path}[{i}]"), p, q, out);
-            }
-        }
-        _ if a != b => out.push(format!("  {path}: {a} vs {b}")),
-        _ => {}
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_producer_rust_worker_matches_node_worker() {
     let server = RedisServer::start();
     let (node_jobs, node_events) = run_scenario(&server, Side::Node, Side::Node).await;
     let (rust_jobs, rust_events) = run_scenario(&server, Side::Node, Side::Rust).await;
-    assert_same("jobs", &node_jobs, &rust_jobs);
+    assert_same_json("jobs", &node_jobs, &rust_jobs);
     assert_eq!(node_events.len(), scenario().len());
     for (id, seq) in &node_events {
-        assert_same(&format!("events of job {id}"), &json!(seq), &json!(rust_events.get(id)));
+        assert_same_json(&format!("events of job {id}"), &json!(seq), &json!(rust_events.get(id)));
     }
 }
 
@@ -141,8 +113,8 @@ async fn rust_producer_node_worker_matches_node_producer() {
     let server = RedisServer::start();
     let (node_jobs, node_events) = run_scenario(&server, Side::Node, Side::Node).await;
     let (rust_jobs, rust_events) = run_scenario(&server, Side::Rust, Side::Node).await;
-    assert_same("jobs", &node_jobs, &rust_jobs);
+    assert_same_json("jobs", &node_jobs, &rust_jobs);
     for (id, seq) in &node_events {
-        assert_same(&format!("events of job {id}"), &json!(seq), &json!(rust_events.get(id)));
+        assert_same_json(&format!("events of job {id}"), &json!(seq), &json!(rust_events.get(id)));
     }
 }

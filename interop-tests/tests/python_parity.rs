@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use bullmq_wire::{Connection, Queue, Worker, WorkerOptions};
-use interop_tests::{behave, cfg, job_options, queue_name, run, Lang, Process, RedisServer};
+use interop_tests::{assert_same_json, behave, cfg, job_options, queue_name, run, Lang, Process, RedisServer};
 use serde_json::{json, Value};
 
 /// Each job and how it must end: state, returnvalue, failedReason,
@@ -123,38 +123,6 @@ fn assert_expected(seen: &[Value], producer: Side, consumer: Side) {
     assert_eq!(seen[3]["json"]["id"], "py-custom");
 }
 
-fn assert_same(what: &str, a: &[Value], b: &[Value]) {
-    let mut diffs = Vec::new();
-    diff("", &json!(a), &json!(b), &mut diffs);
-    assert!(diffs.is_empty(), "{what} differ:\n{}", diffs.join("\n"));
-}
-
-/// Paths where two JSON values differ, the queue's own name aside.
-fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                if k != "queueQualifiedName" {
-                    diff(
-                        &format!("{path}.{k}"),
-                        x.get(k).unwrap_or(&Value::Null),
-                        y.get(k).unwrap_or(&Value::Null),
-                        out,
-                    );
-                }
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                diff(&format!("{path}[{i}]"), p, q, out);
-            }
-        }
-        _ if a != b => out.push(format!("  {path}: {a} vs {b}")),
-        _ => {}
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_producer_rust_worker() {
     let server = RedisServer::start();
@@ -162,7 +130,7 @@ async fn python_producer_rust_worker() {
         tokio::join!(run_scenario(&server, Side::Python, Side::Node), run_scenario(&server, Side::Python, Side::Rust),);
     assert_expected(&reference, Side::Python, Side::Node);
     assert_expected(&ours, Side::Python, Side::Rust);
-    assert_same("python-added jobs run by node vs by rust", &reference, &ours);
+    assert_same_json("python-added jobs run by node vs by rust", &json!(reference), &json!(ours));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,5 +140,5 @@ async fn rust_producer_python_worker() {
         tokio::join!(run_scenario(&server, Side::Node, Side::Python), run_scenario(&server, Side::Rust, Side::Python),);
     assert_expected(&reference, Side::Node, Side::Python);
     assert_expected(&ours, Side::Rust, Side::Python);
-    assert_same("jobs run by python, added by node vs by rust", &reference, &ours);
+    assert_same_json("jobs run by python, added by node vs by rust", &json!(reference), &json!(ours));
 }
