@@ -12,7 +12,7 @@ use worker_runtime::{services, Registry, Runtime, RuntimeOptions};
 
 /// Runs Rust workers for `service.method` jobs on BullMQ queues.
 #[derive(Debug, Parser)]
-#[command(name = "worker", version, about, long_about = None)]
+#[command(name = "worker", version, long_about = None)]
 struct Cli {
     /// Redis URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
