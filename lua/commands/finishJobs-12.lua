@@ -44,6 +44,7 @@ local rcall = redis.call
 --- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
 --- @include "includes/releaseDedupKey"
+--- @include "includes/requeueDedupNext"
 --- @include "includes/removeJobKeys"
 --- @include "includes/takeJobs"
 --- @include "includes/trimFinished"
@@ -191,6 +192,9 @@ local function settle(o)
 
   -- completed or failed for good
   releaseDedupKey(prefix, attrs[3], jobId)
+  if attrs[3] then
+    requeueDedupNext(k, prefix, attrs[3], now, maxLen)
+  end
   if attrs[2] and kind == "completed" then
     completeChild(attrs[2], jobKey, value, now)
   elseif attrs[6] and kind == "failed" then
