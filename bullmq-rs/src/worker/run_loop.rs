@@ -214,7 +214,7 @@ impl Runner {
         })
     }
 
-    fn dispatch(&mut self, job: Job) {
+    fn dispatch(&mut self, mut job: Job) {
         let Some(token) = job.token.clone() else { return };
         if let Ok(mut held) = self.held.lock() {
             held.insert(job.id.clone(), token.clone());
@@ -222,9 +222,20 @@ impl Runner {
         let processor = self.processor.clone();
         let opts = self.opts.clone();
         let (job_id, lock_token) = (job.id.clone(), token.clone());
+        // What deciding the outcome needs of the job, kept while the handler
+        // owns it. The data can be large: it is kept only when a custom
+        // backoff strategy may read it.
+        let kept = if opts.backoff_strategy.is_some() {
+            job.clone()
+        } else {
+            let data = std::mem::take(&mut job.data);
+            let kept = job.clone();
+            job.data = data;
+            kept
+        };
         let run = async move {
-            let result = process(&processor, job.clone(), &opts).await;
-            Outcome::decide(&job, token, result, &opts)
+            let result = process(&processor, job, &opts).await;
+            Outcome::decide(&kept, token, result, &opts)
         };
         if self.opts.spawn_handlers {
             let task = tokio::spawn(run);
