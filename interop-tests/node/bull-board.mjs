@@ -24,25 +24,11 @@ import { Redis } from 'ioredis';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
+import { connectionFromUrl } from './lib/common.mjs';
 
 /** ioredis connection options from REDIS_URL, or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD. */
 function redisConnection(env) {
-  if (env.REDIS_URL) {
-    const url = new URL(env.REDIS_URL);
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw new Error(`REDIS_URL: unsupported scheme ${url.protocol}`);
-    }
-    const opts = {
-      host: url.hostname || '127.0.0.1',
-      port: url.port ? Number(url.port) : 6379,
-    };
-    const db = url.pathname.replace(/^\//, '');
-    if (db !== '') opts.db = Number(db);
-    if (url.username) opts.username = decodeURIComponent(url.username);
-    if (url.password) opts.password = decodeURIComponent(url.password);
-    if (url.protocol === 'rediss:') opts.tls = { servername: url.hostname };
-    return opts;
-  }
+  if (env.REDIS_URL) return connectionFromUrl(env.REDIS_URL);
   const opts = {
     host: env.REDIS_HOST || '127.0.0.1',
     port: env.REDIS_PORT ? Number(env.REDIS_PORT) : 6379,

@@ -13,10 +13,10 @@ export function parseConfig(raw) {
   return cfg;
 }
 
-/** Turn `redis://[user:pass@]host:port[/db]` into ioredis connection options. */
+/** Turn `redis[s]://[user:pass@]host:port[/db]` into ioredis connection options. */
 export function connectionFromUrl(redisUrl) {
   const url = new URL(redisUrl);
-  if (url.protocol !== 'redis:') {
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new Error(`unsupported redisUrl scheme: ${url.protocol}`);
   }
   const opts = {
@@ -27,6 +27,7 @@ export function connectionFromUrl(redisUrl) {
   if (db !== '') opts.db = Number(db);
   if (url.username) opts.username = decodeURIComponent(url.username);
   if (url.password) opts.password = decodeURIComponent(url.password);
+  if (url.protocol === 'rediss:') opts.tls = { servername: url.hostname };
   return opts;
 }
 
