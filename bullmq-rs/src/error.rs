@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Everything that can go wrong in a queue, worker or events call.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Redis could not be reached or answered with an error. Usually

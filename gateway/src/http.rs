@@ -94,7 +94,7 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     let mut names: Vec<&String> = shared.queues.keys().collect();
     names.sort();
     for name in names {
-        let queue = &shared.queues[name];
+        let queue = shared.queues[name].queue();
         if let Ok(Ok(counts)) =
             tokio::time::timeout(REDIS_TIMEOUT, queue.get_job_counts(&DEPTH_STATES)).await
         {

@@ -51,7 +51,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bullmq_wire::{Connection, Queue, RedisOptions};
+use bullmq_wire::{AddBatcher, Connection, Queue, RedisOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -133,7 +133,7 @@ impl Gateway {
         .await?;
         let mut queues = HashMap::new();
         for name in config.services.names() {
-            queues.insert(name.clone(), Queue::new(&name, &conn).await?);
+            queues.insert(name.clone(), AddBatcher::new(Queue::new(&name, &conn).await?));
         }
         let metrics = Arc::new(Metrics::default());
         let notifier = Notifier::start(

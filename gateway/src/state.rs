@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bullmq_wire::Queue;
+use bullmq_wire::AddBatcher;
 use tokio::sync::watch;
 
 use crate::auth::Authenticator;
@@ -22,8 +22,9 @@ pub struct Shared {
     pub config: Config,
     /// Verifies tokens at upgrade and on `rpc.auth`.
     pub auth: Authenticator,
-    /// One handle per configured service, opened at startup.
-    pub queues: HashMap<String, Queue>,
+    /// One handle per configured service, opened at startup; concurrent
+    /// calls' jobs go to Redis together (see `AddBatcher`).
+    pub queues: HashMap<String, AddBatcher>,
     /// Watches jobs and pushes their updates to sessions.
     pub notifier: Notifier,
     /// Counters for `/metrics`.
@@ -48,7 +49,7 @@ impl Shared {
     pub fn new(
         config: Config,
         auth: Authenticator,
-        queues: HashMap<String, Queue>,
+        queues: HashMap<String, AddBatcher>,
         notifier: Notifier,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,

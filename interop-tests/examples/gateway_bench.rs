@@ -243,12 +243,16 @@ fn main() {
             let cpu_before: Vec<f64> = procs.iter().map(|p| p.cpu_seconds()).collect();
             let client_before = cpu_seconds_of("self");
             let redis_before = redis_stats(&redis.url());
+            let commands_before = command_counts(&redis.url());
             eprintln!("{}: {label}: {calls} calls", peer.name());
             let load = rt.block_on(run_load(&base, sockets, in_flight, calls, args.payload, args.timeout));
             let mem: Vec<(u64, u64)> = procs.iter().map(|p| p.memory_kb()).collect();
             let mut cpu: Vec<f64> = procs.iter().zip(&cpu_before).map(|(p, b)| p.cpu_seconds() - b).collect();
             cpu.push(cpu_seconds_of("self") - client_before);
             let redis_after = redis_stats(&redis.url());
+            if std::env::var_os("BENCH_COMMANDS").is_some() {
+                print_command_mix(peer.name(), label, calls, &commands_before, &command_counts(&redis.url()));
+            }
             let redis = (redis_after.0 - redis_before.0, redis_after.1 - redis_before.1);
             match load {
                 Ok(load) => r.scenarios.push(Scenario { label, load, mem, cpu, redis, loadavg: loadavg() }),
@@ -529,6 +533,33 @@ fn redis_stats(url: &str) -> (f64, f64) {
         }
     }
     (cpu, calls)
+}
+
+/// Calls per Redis command (including those inside scripts), by name.
+fn command_counts(url: &str) -> HashMap<String, f64> {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut con).unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("cmdstat_")?;
+            let (name, stats) = rest.split_once(':')?;
+            let calls = stats.split("calls=").nth(1)?.split(',').next()?.parse().ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// With `BENCH_COMMANDS` set: which commands a scenario cost, per call.
+fn print_command_mix(peer: &str, label: &str, calls: usize, before: &HashMap<String, f64>, after: &HashMap<String, f64>) {
+    let mut mix: Vec<(f64, &str)> = after
+        .iter()
+        .map(|(name, n)| ((n - before.get(name).copied().unwrap_or(0.0)) / calls as f64, name.as_str()))
+        .filter(|(per_call, name)| *per_call > 0.005 && *name != "info")
+        .collect();
+    mix.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let text: Vec<String> = mix.iter().map(|(per_call, name)| format!("{name} {per_call:.2}")).collect();
+    eprintln!("{peer} {label} commands per call: {}", text.join(", "));
 }
 
 fn flushall(url: &str) {

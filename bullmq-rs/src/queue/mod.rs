@@ -2,6 +2,7 @@
 //! administering the queue and its jobs.
 
 mod admin;
+mod batcher;
 mod getters;
 mod job_ops;
 
@@ -16,6 +17,7 @@ use crate::job::JobOptions;
 use crate::keys::QueueKeys;
 use crate::script;
 
+pub use batcher::AddBatcher;
 pub use getters::WorkerInfo;
 
 /// The BullMQ release whose Redis layout this library writes; stored in
@@ -37,6 +39,15 @@ impl NewJob {
     /// A job with JSON data.
     pub fn new(name: impl Into<String>, data: &Value, opts: JobOptions) -> Self {
         NewJob { name: name.into(), data: data.to_string(), opts }
+    }
+
+    /// Checks the options, and that the data is JSON.
+    pub fn validate(&self) -> Result<()> {
+        self.opts.validate()?;
+        if serde_json::from_str::<serde::de::IgnoredAny>(&self.data).is_err() {
+            return Err(Error::invalid("job data", format!("data of job {:?} is not JSON", self.name)));
+        }
+        Ok(())
     }
 }
 
@@ -138,14 +149,16 @@ impl Queue {
     /// in order. Every job is validated first: one bad job rejects the batch
     /// and nothing is written.
     pub async fn add_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<String>> {
+        for job in &jobs {
+            job.validate()?;
+        }
+        self.add_checked(jobs).await
+    }
+
+    /// `add_bulk` for jobs already validated.
+    pub(crate) async fn add_checked(&self, jobs: Vec<NewJob>) -> Result<Vec<String>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
-        }
-        for job in &jobs {
-            job.opts.validate()?;
-            if serde_json::from_str::<serde::de::IgnoredAny>(&job.data).is_err() {
-                return Err(Error::invalid("job data", format!("data of job {:?} is not JSON", job.name)));
-            }
         }
         let now = now_ms();
         let keys = self.keys();

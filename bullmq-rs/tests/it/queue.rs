@@ -142,3 +142,52 @@ async fn hash_tagged_prefix_works() {
     assert!(exists);
     assert_eq!(queue.qualified_name(), format!("{{bull}}:{q}"));
 }
+
+/// Concurrent adds through an `AddBatcher` share script calls, and each
+/// add still gets its own answer: its id, or its own validation error.
+#[tokio::test]
+async fn batcher_coalesces_concurrent_adds() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let batcher = bullmq_wire::AddBatcher::new(queue.clone());
+    let script_calls = || async {
+        let info: String = raw(&ctx, redis::cmd("INFO").arg("commandstats")).await;
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = script_calls().await;
+    let mut tasks = Vec::new();
+    for i in 0..500 {
+        let b = batcher.clone();
+        tasks.push(tokio::spawn(async move {
+            let opts = match i {
+                7 => JobOptions { priority: Some(-1), ..Default::default() },
+                8 => JobOptions { job_id: Some("dup".into()), ..Default::default() },
+                _ => JobOptions::default(),
+            };
+            b.add("n", &json!({ "i": i }), opts).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match (i, t.await.unwrap()) {
+            (7, Err(Error::InvalidInput { what, .. })) => assert_eq!(what, "priority"),
+            (7, other) => panic!("the bad job must fail alone, got {other:?}"),
+            (_, Ok(id)) => ids.push(id),
+            (i, Err(e)) => panic!("add {i} failed: {e}"),
+        }
+    }
+    let calls = script_calls().await - before;
+    assert!(calls <= 50, "500 concurrent adds took {calls} script calls");
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 499, "every added job has its own id");
+    assert!(ids.contains(&"dup".to_string()));
+    assert_eq!(queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting], 499);
+    // a resend of a custom id finds the existing job, as `Queue::add` does
+    assert_eq!(batcher.add("n", &json!({}), JobOptions { job_id: Some("dup".into()), ..Default::default() }).await.unwrap(), "dup");
+    assert_eq!(queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting], 499);
+}

@@ -6,7 +6,7 @@
 //! after the add, because the add may have found an existing job (the
 //! resend of an idempotent call), possibly already finished.
 
-use bullmq_wire::{JobOptions, Queue};
+use bullmq_wire::{AddBatcher, JobOptions};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -76,7 +76,7 @@ pub fn prepare(
 /// Enqueues the job; with `watch`, first subscribes the session to it.
 /// Returns the job's state when it was read after the add.
 pub async fn run(
-    queue: Queue,
+    queue: AddBatcher,
     notifier: Notifier,
     call: Prepared,
     watch: Option<(SessionId, mpsc::Sender<JobEvent>)>,

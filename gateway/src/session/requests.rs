@@ -206,7 +206,7 @@ impl Session {
                     Ok(job) => job,
                     Err(e) => return self.answer(req.id, reply_to, &label, about, Err(e)),
                 };
-                let Some(queue) = shared.queues.get(&job.queue).cloned() else {
+                let Some(queue) = shared.queues.get(&job.queue).map(|b| b.queue().clone()) else {
                     return self.answer(
                         req.id,
                         reply_to,
