@@ -6,7 +6,9 @@
 //! 10,000 sequential single adds, 10,000 adds in bulks of 50, a worker with
 //! concurrency 1, and a worker with concurrency 100 (jobs preloaded; the
 //! clock stops when Redis holds all of them in `completed`). It prints
-//! jobs/s, our ratio to each peer, and peak RSS.
+//! jobs/s (the median of `BENCH_ROUNDS` rounds, 3 by default, peers
+//! interleaved), our ratio to each peer, peak RSS, what each peer cost
+//! Redis per job, and the machine's round-trip floor (a sequential `PING`).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -37,58 +39,110 @@ fn main() {
         return;
     }
     let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
     interop_tests::setup();
     let server = RedisServer::start();
-    println!("bullmq-wire benchmark: {count} jobs per scenario, one redis-server, peers in separate processes\n");
-    println!("{:<10} {:>12} {:>12} {:>12} {:>9} {:>9} {:>10} {:>10} {:>10}", "scenario", "ours/s", "official/s", "node/s", "x official", "x node", "rss ours", "rss offic.", "rss node");
+    println!("bullmq-wire benchmark: {count} jobs per scenario, {rounds} rounds (peers interleaved), one redis-server, peers in separate processes");
+    let floor = round_trip_floor(&server.url());
+    println!("round-trip floor on this machine: PING {:.0} us, EVALSHA of `return 1` {:.0} us (sequential, one connection)\n", floor.0, floor.1);
+    println!("jobs/s: median of the rounds, [min-max] in brackets; ratios are of medians");
+    println!("{:<10} {:>22} {:>22} {:>22} {:>9} {:>9} {:>9} {:>9} {:>9}", "scenario", "ours/s", "official/s", "node/s", "x offic.", "x node", "rss ours", "rss off.", "rss node");
     let mut costs = Vec::new();
     for scenario in SCENARIOS {
-        let mut rates = Vec::new();
-        let mut rss = Vec::new();
-        for peer in PEERS {
-            let before = redis_stats(&server.url());
-            let queue = format!("bench-{scenario}-{peer}");
-            if scenario.starts_with("worker") {
-                preload(&server.url(), &queue, count);
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
+        let mut rss = [0.0f64; 3];
+        let mut cost = [[0.0f64; 5]; 3];
+        for _ in 0..rounds {
+            for (p, peer) in PEERS.iter().enumerate() {
+                let before = redis_stats(&server.url());
+                let queue = format!("bench-{scenario}-{peer}");
+                if scenario.starts_with("worker") {
+                    preload(&server.url(), &queue, count);
+                }
+                let out = if *peer == "node" {
+                    Command::new("node")
+                        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/node/bench.mjs"))
+                        .args([scenario, &server.url(), &queue, &count.to_string()])
+                        .output()
+                } else {
+                    Command::new(std::env::current_exe().unwrap())
+                        .args(["--peer", peer, scenario, &server.url(), &queue, &count.to_string()])
+                        .output()
+                }
+                .expect("run peer");
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+                    panic!("{peer} {scenario}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+                });
+                rates[p].push(count as f64 / v["seconds"].as_f64().unwrap());
+                rss[p] = rss[p].max(v["maxRssKb"].as_f64().unwrap_or(0.0) / 1024.0);
+                let after = redis_stats(&server.url());
+                let n = count as f64 * rounds as f64;
+                cost[p][0] += (after.1 - before.1) / n;
+                cost[p][1] += (after.2 - before.2) / n;
+                cost[p][2] += (after.3 - before.3) / n;
+                cost[p][3] += (after.0 - before.0) * 1e6 / n;
+                cost[p][4] += v["cpuSeconds"].as_f64().unwrap_or(0.0) * 1e6 / n;
+                flushall(&server.url());
             }
-            let out = if peer == "node" {
-                Command::new("node")
-                    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/node/bench.mjs"))
-                    .args([scenario, &server.url(), &queue, &count.to_string()])
-                    .output()
-            } else {
-                Command::new(std::env::current_exe().unwrap())
-                    .args(["--peer", peer, scenario, &server.url(), &queue, &count.to_string()])
-                    .output()
-            }
-            .expect("run peer");
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-                panic!("{peer} {scenario}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-            });
-            rates.push(count as f64 / v["seconds"].as_f64().unwrap());
-            rss.push(v["maxRssKb"].as_f64().unwrap_or(0.0) / 1024.0);
-            let after = redis_stats(&server.url());
-            let n = count as f64;
-            costs.push(format!(
-                "{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1} {:>12.1} {:>12.1}",
-                (after.1 - before.1) / n,
-                (after.2 - before.2) / n,
-                (after.3 - before.3) / n,
-                (after.0 - before.0) * 1e6 / n,
-                v["cpuSeconds"].as_f64().unwrap_or(0.0) * 1e6 / n
-            ));
-            flushall(&server.url());
         }
+        for (p, peer) in PEERS.iter().enumerate() {
+            let c = cost[p];
+            costs.push(format!("{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1} {:>12.1} {:>12.1}", c[0], c[1], c[2], c[3], c[4]));
+        }
+        let med: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+        let cell = |r: &Vec<f64>, m: f64| format!("{m:.0} [{:.0}-{:.0}]", r[0], r[r.len() - 1]);
         println!(
-            "{:<10} {:>12.0} {:>12.0} {:>12.0} {:>9.2} {:>9.2} {:>8.1}MB {:>8.1}MB {:>8.1}MB",
-            scenario, rates[0], rates[1], rates[2], rates[0] / rates[1], rates[0] / rates[2], rss[0], rss[1], rss[2]
+            "{:<10} {:>22} {:>22} {:>22} {:>9.2} {:>9.2} {:>7.1}MB {:>7.1}MB {:>7.1}MB",
+            scenario,
+            cell(&rates[0], med[0]),
+            cell(&rates[1], med[1]),
+            cell(&rates[2], med[2]),
+            med[0] / med[1],
+            med[0] / med[2],
+            rss[0],
+            rss[1],
+            rss[2]
         );
     }
-    println!("\nRedis cost per job (script calls, all commands incl. those inside scripts, redis cpu; worker rows include the preload)");
+    println!("\nRedis cost per job, mean over the rounds (script calls, all commands incl. those inside scripts, redis cpu; worker rows include the preload)");
     println!("{:<10} {:<9} {:>8} {:>10} {:>12} {:>12} {:>12}", "scenario", "peer", "scripts", "commands", "script us", "redis cpu us", "client cpu us");
     for line in costs {
         println!("{line}");
     }
+}
+
+/// Sorts `values` and returns their median.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Microseconds per sequential round trip of `PING` and of a script that
+/// does nothing, on one connection: no peer's sequential add or
+/// concurrency-1 worker can beat one such round trip per job.
+fn round_trip_floor(url: &str) -> (f64, f64) {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg("return 1").query(&mut con).unwrap();
+    let n = 5000;
+    let t = Instant::now();
+    for _ in 0..n {
+        let _: String = redis::cmd("PING").query(&mut con).unwrap();
+    }
+    let ping = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = Instant::now();
+    for _ in 0..n {
+        let _: i64 = redis::cmd("EVALSHA").arg(&sha).arg(0).query(&mut con).unwrap();
+    }
+    let eval = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    flushall(url);
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+    (ping, eval)
 }
 
 /// (redis cpu seconds, script calls, redis commands incl. those inside

@@ -8,7 +8,8 @@
     retry     -> retryJob (a retry without delay)
     handback  -> back to the front of `wait` (or of its priority band) with
                  no attempt counted: a closing worker returns the job
-  Stream trimming, metrics and the wake-up marker are done once per call.
+  Metrics and the wake-up marker are done once per call; each finishing
+  event trims the stream (MAXLEN ~) as it is added.
 
   Input:
     KEYS[1..10] queue keys (includes/queueKeys)
@@ -221,9 +222,11 @@ local function settle(o)
         { target[kind], count, age, tonumber(o.keepLimit) or 1000 }
     end
   end
-  rcall("XADD", k.events, "*", "event", kind, "jobId", jobId, field[kind], value, "prev", "active")
+  -- the stream is trimmed by the finishing events themselves (BullMQ
+  -- trims once more with XTRIM; approximate trimming leaves the same)
+  rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", kind, "jobId", jobId, field[kind], value, "prev", "active")
   if kind == "failed" and attemptsMade >= (tonumber(o.attempts) or 0) then
-    rcall("XADD", k.events, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
+    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
   end
   finished[kind] = finished[kind] + 1
   return 0
@@ -242,7 +245,6 @@ for kind, ids in pairs(finishedIds) do
 end
 
 if finished.completed + finished.failed > 0 then
-  rcall("XTRIM", k.events, "MAXLEN", "~", maxLen)
   for _, t in pairs(trims) do
     trimFinished(t[1], prefix, now, t[2], t[3], t[4])
   end

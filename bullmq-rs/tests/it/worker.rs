@@ -350,3 +350,30 @@ async fn an_idle_worker_wakes_up_for_each_new_job() {
     }
     worker.close().await;
 }
+
+/// The events stream stays near `opts.maxLenEvents` while jobs finish
+/// (BullMQ trims it with `MAXLEN ~`, whole stream nodes at a time).
+#[tokio::test]
+async fn finishing_jobs_keeps_the_events_stream_trimmed() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let _: () = raw(&ctx, redis::cmd("HSET").arg(format!("bull:{q}:meta")).arg("opts.maxLenEvents").arg(10)).await;
+    let jobs = (0..600).map(|i| NewJob::new("n", &json!({ "i": i }), JobOptions::default())).collect();
+    queue.add_bulk(jobs).await.unwrap();
+    let opts = WorkerOptions { concurrency: 20, ..Default::default() };
+    let worker = Worker::start(&q, &ctx.conn, opts, |_job| async { Ok(json!(1)) }).await.unwrap();
+    eventually(30, "600 completed jobs", || async {
+        let n = queue.get_job_counts(&[JobState::Completed]).await.unwrap()[&JobState::Completed];
+        (n == 600).then_some(())
+    })
+    .await;
+    worker.close().await;
+    // 2,400 events were written (added, waiting, active, completed); a
+    // stream node holds 100 entries, so a trimmed stream keeps a few hundred
+    let len: u64 = raw(&ctx, redis::cmd("XLEN").arg(format!("bull:{q}:events"))).await;
+    assert!(len < 400, "events stream not trimmed: {len} entries");
+    let newest: Vec<(String, HashMap<String, String>)> =
+        raw(&ctx, redis::cmd("XREVRANGE").arg(format!("bull:{q}:events")).arg("+").arg("-").arg("COUNT").arg(5)).await;
+    assert!(newest.iter().any(|(_, e)| e["event"] == "completed"), "the newest events are kept: {newest:?}");
+}

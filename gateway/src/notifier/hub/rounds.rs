@@ -1,5 +1,5 @@
 //! Subscription rounds: everything that changed since the last round goes
-//! out as one `UNSUBSCRIBE` and one `SUBSCRIBE`, and watchers are told once
+//! out as one `UNSUBSCRIBE` and one `SUBSCRIBE`, pipelined, and watchers are told once
 //! Redis confirmed; a lost connection resubscribes everything.
 
 use std::collections::HashSet;
@@ -40,17 +40,24 @@ impl Hub {
         if ids.is_empty() && unsub_channels.is_empty() {
             return None;
         }
+        // Both go out in one write and cost one round trip: a channel is
+        // never in both lists (an id watched again is not unsubscribed).
+        let mut sub_sink = sink.clone();
         Some(Box::pin(async move {
-            let result = async {
-                if !unsub_channels.is_empty() {
-                    sink.unsubscribe(unsub_channels).await?;
+            let unsubscribe = async {
+                if unsub_channels.is_empty() {
+                    return Ok(());
                 }
-                if !sub_channels.is_empty() {
-                    sink.subscribe(sub_channels).await?;
+                sink.unsubscribe(unsub_channels).await
+            };
+            let subscribe = async {
+                if sub_channels.is_empty() {
+                    return Ok(());
                 }
-                Ok::<(), redis::RedisError>(())
-            }
-            .await;
+                sub_sink.subscribe(sub_channels).await
+            };
+            let (unsubscribed, subscribed) = futures::future::join(unsubscribe, subscribe).await;
+            let result = unsubscribed.and(subscribed);
             (generation, ids, result.map_err(NotifyError::from))
         }))
     }
