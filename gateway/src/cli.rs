@@ -145,6 +145,11 @@ pub struct Cli {
     #[arg(long, env = "RATE_LIMIT_IP")]
     pub rate_limit_ip: Option<String>,
 
+    /// Proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For
+    /// names the client for per-IP limits and logs; others' is ignored [default: none].
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+
     /// Server ping interval, seconds [default: 30].
     #[arg(long, env = "PING_INTERVAL_SECS")]
     pub ping_interval_secs: Option<f64>,
@@ -244,6 +249,10 @@ impl Cli {
         }
         if let Some(r) = &self.rate_limit_ip {
             l.ip_rate = Rate::parse(r).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(list) = &self.trusted_proxies {
+            l.trusted_proxies =
+                gateway::client_ip::TrustedProxies::parse(list).map_err(anyhow::Error::msg)?;
         }
         if let Some(s) = self.ping_interval_secs {
             l.ping_interval = std::time::Duration::try_from_secs_f64(s).context("ping interval")?;

@@ -29,6 +29,7 @@
 //! ```
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod dispatch;
 pub mod embedded_redis;
@@ -133,7 +134,10 @@ impl Gateway {
         .await?;
         let mut queues = HashMap::new();
         for name in config.services.names() {
-            queues.insert(name.clone(), AddBatcher::new(Queue::new(&name, &conn).await?));
+            queues.insert(
+                name.clone(),
+                AddBatcher::new(Queue::new(&name, &conn).await?),
+            );
         }
         let metrics = Arc::new(Metrics::default());
         let notifier = Notifier::start(

@@ -21,7 +21,11 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let dev = cli.dev;
-    let worker = if cli.with_worker || dev { Some(start_worker(&redis_url, &cli.prefix).await?) } else { None };
+    let worker = if cli.with_worker || dev {
+        Some(start_worker(&redis_url, &cli.prefix).await?)
+    } else {
+        None
+    };
     let setup = cli.into_setup(redis_url)?;
     let gw = gateway::Gateway::bind(setup.config)
         .await
@@ -46,11 +50,17 @@ async fn start_worker(redis_url: &str, prefix: &str) -> anyhow::Result<worker_ru
             registry.merge(service?)?;
         }
     }
-    let conn = bullmq_wire::Connection::connect(bullmq_wire::RedisOptions::new(redis_url).with_prefix(prefix))
-        .await
-        .context("connecting the in-process worker")?;
+    let conn = bullmq_wire::Connection::connect(
+        bullmq_wire::RedisOptions::new(redis_url).with_prefix(prefix),
+    )
+    .await
+    .context("connecting the in-process worker")?;
     let options = RuntimeOptions {
-        worker: bullmq_wire::WorkerOptions { concurrency: 16, name: Some("gateway-dev".into()), ..Default::default() },
+        worker: bullmq_wire::WorkerOptions {
+            concurrency: 16,
+            name: Some("gateway-dev".into()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     tracing::info!(methods = ?registry.methods(), "running the built-in worker services in this process");

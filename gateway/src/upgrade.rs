@@ -157,9 +157,14 @@ fn accept(
         .metrics
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
-    let ip = addr
+    let peer = addr
         .map(|a| a.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = shared
+        .config
+        .limits
+        .trusted_proxies
+        .client_ip(peer, headers);
     let config = websocket_config(shared.config.limits.max_message_bytes);
     let shared = shared.clone();
     tokio::spawn(async move {

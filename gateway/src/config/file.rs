@@ -39,6 +39,7 @@ pub struct FileLimits {
     pub send_queue: Option<usize>,
     pub user_rate: Option<String>,
     pub ip_rate: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
     pub rate_limit_close_after: Option<u32>,
     pub ping_interval_secs: Option<f64>,
     pub idle_timeout_secs: Option<f64>,
@@ -105,6 +106,11 @@ impl FileConfig {
         }
         if let Some(r) = f.ip_rate {
             l.ip_rate = Rate::parse(&r).map_err(ConfigError::Invalid)?;
+        }
+        if let Some(list) = f.trusted_proxies {
+            l.trusted_proxies =
+                crate::client_ip::TrustedProxies::from_entries(list.iter().map(String::as_str))
+                    .map_err(ConfigError::Invalid)?;
         }
         if let Some(s) = f.ping_interval_secs {
             l.ping_interval = secs(s)?;

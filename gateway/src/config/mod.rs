@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::AuthConfig;
+pub use crate::client_ip::TrustedProxies;
 
 mod file;
 
@@ -92,6 +93,8 @@ pub struct Limits {
     pub user_rate: Rate,
     /// Requests per second and burst per client IP; rate 0 = no limit.
     pub ip_rate: Rate,
+    /// Proxies whose `X-Forwarded-For` names the client IP (none by default).
+    pub trusted_proxies: TrustedProxies,
     /// Rate-limited requests in a row before the socket is closed (4429); 0 = never.
     pub rate_limit_close_after: u32,
     /// How often the server pings.
@@ -118,6 +121,7 @@ impl Default for Limits {
                 per_second: 1000.0,
                 burst: 2000.0,
             },
+            trusted_proxies: TrustedProxies::default(),
             rate_limit_close_after: 1000,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{Stack, WAIT};
+use crate::support::{token, Client, Stack, WAIT};
 
 /// Not JSON: -32700 with id null.
 #[tokio::test]
@@ -127,6 +127,53 @@ async fn floods_are_rate_limited() {
         }
     }
     assert!(limited >= 10, "most of the flood is refused: {limited}");
+}
+
+/// Behind a trusted proxy each forwarded client has its own per-IP bucket;
+/// without that trust the header is ignored and everyone shares the
+/// proxy's.
+#[tokio::test]
+async fn per_ip_limits_follow_x_forwarded_for_only_from_trusted_proxies() {
+    async fn limited_calls(trusted: &str) -> Vec<usize> {
+        let trusted = gateway::config::TrustedProxies::parse(trusted).unwrap();
+        let s = Stack::start_with(move |c| {
+            c.limits.user_rate.per_second = 0.0;
+            c.limits.ip_rate = gateway::config::Rate {
+                per_second: 0.001,
+                burst: 3.0,
+            };
+            c.limits.rate_limit_close_after = 0;
+            c.limits.trusted_proxies = trusted;
+        })
+        .await;
+        let mut counts = Vec::new();
+        for (user, client_ip) in [("alice", "198.51.100.1"), ("bob", "198.51.100.2")] {
+            let url = s.gw.url(&token(user, 600));
+            let mut c = Client::connect_with(&url, &[("x-forwarded-for", client_ip)])
+                .await
+                .expect("connects");
+            let mut limited = 0;
+            for i in 0..3 {
+                let r = c.call(i, "rpc.status", json!({"jobId": "x"})).await;
+                if r["error"]["code"] == -32001 {
+                    limited += 1;
+                }
+            }
+            counts.push(limited);
+        }
+        counts
+    }
+    // the test's connections come from 127.0.0.1
+    assert_eq!(
+        limited_calls("127.0.0.1").await,
+        [0, 0],
+        "each forwarded client has its own bucket"
+    );
+    assert_eq!(
+        limited_calls("10.0.0.0/8").await,
+        [0, 3],
+        "an untrusted peer's header is ignored"
+    );
 }
 
 /// A client that keeps sending while limited is cut off with 4429.

@@ -15,16 +15,26 @@ use crate::support::{token, Env, Gw, WAIT};
 
 /// The example's source with its placeholder URL replaced.
 fn example(file: &str, placeholder: &str, url: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prd_examples").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/prd_examples")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(placeholder), "{file} no longer has the PRD's URL");
+    assert!(
+        text.contains(placeholder),
+        "{file} no longer has the PRD's URL"
+    );
     text.replace(placeholder, url)
 }
 
 /// Runs a client until it prints a line starting with "Result:"; returns
 /// everything it printed.
 async fn run_until_result(mut cmd: Command) -> Vec<String> {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     let found = tokio::time::timeout(WAIT, async {
@@ -50,8 +60,12 @@ async fn stack(env: &Env) -> (Gw, Runtime) {
     let gw = Gw::start(config).await;
     let mut registry = Registry::new();
     registry.merge(services::data::registry().unwrap()).unwrap();
-    registry.merge(services::analysis::registry().unwrap()).unwrap();
-    let runtime = Runtime::start(&env.connection().await, registry, RuntimeOptions::default()).await.unwrap();
+    registry
+        .merge(services::analysis::registry().unwrap())
+        .unwrap();
+    let runtime = Runtime::start(&env.connection().await, registry, RuntimeOptions::default())
+        .await
+        .unwrap();
     (gw, runtime)
 }
 
@@ -62,14 +76,25 @@ async fn javascript_example_prints_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("client.js");
     let url = gw.url(&token("prd-js", 600));
-    std::fs::write(&script, example("client.js", "wss://api.example.com/ws?token=jwt-token-here", &url)).unwrap();
+    std::fs::write(
+        &script,
+        example(
+            "client.js",
+            "wss://api.example.com/ws?token=jwt-token-here",
+            &url,
+        ),
+    )
+    .unwrap();
     let mut cmd = Command::new("node");
     // Node 20 has the browser WebSocket behind this flag (on by default from Node 22)
     cmd.arg("--experimental-websocket").arg(&script);
     let out = run_until_result(cmd).await;
     assert_eq!(out[0], "Connected");
     let result = out.last().unwrap();
-    assert!(result.contains("processed: 'large-dataset'") && result.contains("bytes: 15"), "{result}");
+    assert!(
+        result.contains("processed: 'large-dataset'") && result.contains("bytes: 15"),
+        "{result}"
+    );
     runtime.close().await;
     gw.shutdown().await;
 }
@@ -82,13 +107,24 @@ async fn python_example_prints_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("client.py");
     let url = gw.url(&token("prd-py", 600));
-    std::fs::write(&script, example("client.py", "wss://api.example.com/ws?token=jwt-token", &url)).unwrap();
+    std::fs::write(
+        &script,
+        example(
+            "client.py",
+            "wss://api.example.com/ws?token=jwt-token",
+            &url,
+        ),
+    )
+    .unwrap();
     let mut cmd = Command::new(workspace().join("interop-tests/python/.venv/bin/python"));
     cmd.arg(&script);
     let out = run_until_result(cmd).await;
     assert_eq!(out[0], "Connected");
     let result = out.last().unwrap();
-    assert!(result.contains("'model': 'demo-v1'") && result.contains("'input': 'input'"), "{result}");
+    assert!(
+        result.contains("'model': 'demo-v1'") && result.contains("'input': 'input'"),
+        "{result}"
+    );
     runtime.close().await;
     gw.shutdown().await;
 }
