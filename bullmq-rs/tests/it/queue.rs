@@ -191,3 +191,38 @@ async fn batcher_coalesces_concurrent_adds() {
     assert_eq!(batcher.add("n", &json!({}), JobOptions { job_id: Some("dup".into()), ..Default::default() }).await.unwrap(), "dup");
     assert_eq!(queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting], 499);
 }
+
+/// With Redis down every add waiting in the batcher gets a retryable
+/// error, and the batcher works again once Redis is back.
+#[tokio::test]
+async fn batcher_reports_redis_outages_and_recovers() {
+    let mut ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let batcher = bullmq_wire::AddBatcher::new(queue.clone());
+    assert_eq!(batcher.add("n", &json!({}), JobOptions::default()).await.unwrap(), "1");
+    ctx.server.kill();
+    let adds: Vec<_> = (0..5)
+        .map(|i| {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.add("n", &json!({ "i": i }), JobOptions::default()).await })
+        })
+        .collect();
+    for add in adds {
+        let err = add.await.unwrap().expect_err("redis is down");
+        assert!(err.is_retryable(), "a refused add says it may be retried: {err}");
+    }
+    ctx.server.restart();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let id = loop {
+        match batcher.add("n", &json!({"after": true}), JobOptions::default()).await {
+            Ok(id) => break id,
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("batcher did not recover: {e}"),
+        }
+    };
+    let job = queue.get_job(&id).await.unwrap().expect("the job added after the restart exists");
+    assert_eq!(job.data, json!({"after": true}));
+}
