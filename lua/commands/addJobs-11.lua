@@ -48,8 +48,9 @@ for j = 0, n - 1 do
   if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "duplicated", "jobId", jobId)
   else
+    -- the numbers as given: Redis would format number arguments itself
     rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
-      "timestamp", timestamp, "delay", delay, "priority", priority)
+      "timestamp", timestamp, "delay", ARGV[base + 5], "priority", ARGV[base + 6])
     rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
     if delay > 0 then
       local score, due = delayedScore(k.delayed, timestamp, delay)

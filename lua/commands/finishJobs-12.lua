@@ -54,6 +54,8 @@ local rcall = redis.call
 local k = queueKeys()
 local prefix = ARGV[1]
 local now = tonumber(ARGV[2])
+-- `now` as Redis arguments take it (a number would be formatted per call)
+local nowText = ARGV[2]
 local fetchCount = tonumber(ARGV[3])
 local maxMetrics = tonumber(ARGV[10])
 local m = tonumber(ARGV[11])
@@ -206,15 +208,15 @@ local function settle(o)
     removeJobKeys(jobKey)
   else
     local ids = finishedIds[kind]
-    ids[#ids + 1] = now
+    ids[#ids + 1] = nowText
     ids[#ids + 1] = jobId
     if kind == "failed" then
-      rcall("HSET", jobKey, "atm", attemptsMade, "finishedOn", now, unpack(failure))
+      rcall("HSET", jobKey, "atm", attemptsMade, "finishedOn", nowText, unpack(failure))
       if attrs[5] then
         rcall("HDEL", jobKey, "defa")
       end
     else
-      rcall("HSET", jobKey, "atm", attemptsMade, "returnvalue", value, "finishedOn", now)
+      rcall("HSET", jobKey, "atm", attemptsMade, "returnvalue", value, "finishedOn", nowText)
     end
     local age = tonumber(o.keepAge)
     if age or (count and count > 0) then

@@ -28,15 +28,18 @@ local function prepareJob(k, prefix, now, w, jobId, n, out)
       hash[#hash + 1] = value
     end
   end
-  put("ats", tostring(ats))
-  put("processedOn", tostring(now))
+  -- numbers go to Redis as text made once: Redis would format each
+  -- number argument itself, with a costly "%.17g"
+  local atsText = tostring(ats)
+  put("ats", atsText)
+  put("processedOn", w.nowText)
   if w.name then
     put("pb", w.name)
-    rcall("HSET", jobKey, "processedOn", now, "pb", w.name, "ats", ats)
+    rcall("HSET", jobKey, "processedOn", w.nowText, "pb", w.name, "ats", atsText)
   else
-    rcall("HSET", jobKey, "processedOn", now, "ats", ats)
+    rcall("HSET", jobKey, "processedOn", w.nowText, "ats", atsText)
   end
-  rcall("SET", jobKey .. ":lock", w.tokenPrefix .. (w.tokenStart + n), "PX", w.lockDuration)
+  rcall("SET", jobKey .. ":lock", w.tokenPrefix .. (w.tokenStart + n), "PX", w.lockDurationText)
   rcall("XADD", k.events, "*", "event", "active", "jobId", jobId, "prev", "waiting")
   out[#out + 1] = jobId
   out[#out + 1] = hash

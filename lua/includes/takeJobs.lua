@@ -18,6 +18,7 @@
 --- @include "promoteDueJobs"
 --- @include "rateLimitTtl"
 local function takeJobs(k, prefix, now, wanted, w, meta, out)
+  w.nowText = string.format("%d", now)
   local blocked = meta.paused
   local room = wanted
   if not blocked and meta.concurrency then

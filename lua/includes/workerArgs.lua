@@ -1,13 +1,15 @@
 --[[
   workerArgs(a, i) -> w: reads the six worker arguments that start at ARGV
   index i (token prefix, first token number, lock duration ms, limiter max,
-  limiter duration, worker name; "" = none) into the table takeJobs expects.
+  limiter duration, worker name; "" = none) into the table takeJobs expects
+  (takeJobs adds nowText).
 ]]
 local function workerArgs(a, i)
   local w = {
     tokenPrefix = a[i],
     tokenStart = tonumber(a[i + 1]),
     lockDuration = tonumber(a[i + 2]),
+    lockDurationText = a[i + 2],
     limiterMax = tonumber(a[i + 3]),
     limiterDuration = tonumber(a[i + 4]),
     name = a[i + 5]
