@@ -71,7 +71,7 @@ for j = 0, n - 1 do
 end
 
 if ready and not blocked then
-  rcall("ZADD", k.marker, 0, "0")
+  rcall("ZADD", k.marker, "0", "0")
 end
 if delayed then
   refreshDelayMarker(k.marker, k.delayed)

@@ -150,7 +150,7 @@ end
 local finishedIds = { completed = {}, failed = {} }
 local function settle(o)
   local jobId, jobKey, kind, value, attrs = o.id, o.key, o.kind, o.value, o.attrs
-  if rcall("LREM", k.active, -1, jobId) < 1 then
+  if rcall("LREM", k.active, "-1", jobId) < 1 then
     return -3
   end
   local attemptsMade = (tonumber(attrs[4]) or 0) + 1
@@ -187,7 +187,7 @@ local function settle(o)
       rcall("RPUSH", k.wait, jobId)
     end
     if not readyBlocked then
-      rcall("ZADD", k.marker, 0, "0")
+      rcall("ZADD", k.marker, "0", "0")
     end
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "waiting", "jobId", jobId, "prev", "active")
     return 0

@@ -53,7 +53,7 @@ if #candidates > 0 then
         end
         rcall("RPUSH", k.wait, jobId)
         if not isPausedOrMaxed(k.meta, k.active) then
-          rcall("ZADD", k.marker, 0, "0")
+          rcall("ZADD", k.marker, "0", "0")
         end
         rcall("XADD", k.events, "*", "event", "waiting", "jobId", jobId, "prev", "active")
         rcall("XADD", k.events, "*", "event", "stalled", "jobId", jobId)

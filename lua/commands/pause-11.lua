@@ -29,7 +29,7 @@ else
     end
   end
   if rcall("LLEN", k.wait) + rcall("ZCARD", k.prioritized) > 0 then
-    rcall("ZADD", k.marker, 0, "0")
+    rcall("ZADD", k.marker, "0", "0")
   else
     refreshDelayMarker(k.marker, k.delayed)
   end

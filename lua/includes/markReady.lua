@@ -4,6 +4,6 @@
 ]]
 local function markReady(markerKey, pausedOrMaxed)
   if not pausedOrMaxed then
-    rcall("ZADD", markerKey, 0, "0")
+    rcall("ZADD", markerKey, "0", "0")
   end
 end

@@ -106,7 +106,7 @@ local function takeJobs(k, prefix, now, wanted, w, meta, out)
 
   if taken > 0 and (rcall("LLEN", k.wait) > 0 or rcall("ZCARD", k.prioritized) > 0) then
     -- more work is ready: wake the next idle worker, whatever its language
-    rcall("ZADD", k.marker, 0, "0")
+    rcall("ZADD", k.marker, "0", "0")
   end
   local nextDelayed = 0
   if taken < wanted then
