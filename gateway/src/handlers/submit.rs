@@ -84,7 +84,7 @@ pub async fn run(
     let watching = watch.is_some();
     if let Some((session, tx)) = watch {
         notifier
-            .watch(&call.job, session, tx)
+            .watch(&call.job, session, tx, !call.read_after)
             .await
             .map_err(from_notify_error)?;
     }

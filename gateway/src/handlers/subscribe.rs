@@ -21,7 +21,7 @@ pub async fn run(
     tx: mpsc::Sender<JobEvent>,
 ) -> Result<Option<Snapshot>, RpcError> {
     notifier
-        .watch(&job, session, tx)
+        .watch(&job, session, tx, false)
         .await
         .map_err(from_notify_error)?;
     let snapshot = notifier.read(&job).await.map_err(from_notify_error)?;

@@ -80,6 +80,8 @@ pub(crate) enum Command {
         job: JobRef,
         session: SessionId,
         tx: mpsc::Sender<JobEvent>,
+        /// The job does not exist yet and the caller is about to create it.
+        new_job: bool,
         done: oneshot::Sender<Result<(), NotifyError>>,
     },
     Unwatch {
@@ -184,12 +186,15 @@ impl Notifier {
     }
 
     /// Starts delivering `job`'s updates to `tx`; returns once Redis has
-    /// confirmed the subscription.
+    /// confirmed the subscription. `new_job`: the job cannot exist yet (its
+    /// id is fresh) and the caller creates it next, so the hash write that
+    /// creates it needs no read.
     pub async fn watch(
         &self,
         job: &JobRef,
         session: SessionId,
         tx: mpsc::Sender<JobEvent>,
+        new_job: bool,
     ) -> Result<(), NotifyError> {
         let (done, rx) = oneshot::channel();
         self.cmds
@@ -197,6 +202,7 @@ impl Notifier {
                 job: job.clone(),
                 session,
                 tx,
+                new_job,
                 done,
             })
             .map_err(|_| NotifyError::Stopped)?;

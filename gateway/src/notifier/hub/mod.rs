@@ -51,6 +51,9 @@ struct Watch {
     finished: bool,
     /// Re-read once subscribed again (changes may have been missed).
     catch_up: bool,
+    /// The next `hset` is the job's creation (a call's fresh job, watched
+    /// before it is added): nothing to read or push yet.
+    creation_pending: bool,
 }
 
 /// A subscription round: the connection generation it ran on, its job
@@ -215,6 +218,7 @@ impl Hub {
                 job,
                 session,
                 tx,
+                new_job,
                 done,
             } => {
                 let id: Arc<str> = Arc::from(job.id.as_str());
@@ -242,6 +246,8 @@ impl Hub {
                             seen: false,
                             finished: false,
                             catch_up: false,
+                            creation_pending: new_job
+                                && self.mechanism == Mechanism::Keyspace,
                         },
                     );
                     self.to_subscribe.push(id.clone());
@@ -297,7 +303,13 @@ impl Hub {
         };
         if channel.starts_with("__keyspace@") {
             match payload.as_str() {
-                "hset" => self.schedule_fetch(&id),
+                "hset" => match self.watches.get_mut(&id) {
+                    Some(w) if w.creation_pending => {
+                        w.creation_pending = false;
+                        w.seen = true;
+                    }
+                    _ => self.schedule_fetch(&id),
+                },
                 "del" | "expired" | "evicted" => self.deliver(&id, JobUpdate::Removed),
                 _ => {}
             }

@@ -110,6 +110,8 @@ impl Hub {
             }
             w.state = SubState::Unsubscribed;
             w.catch_up = true;
+            // the creation may have happened unseen: read on the next change
+            w.creation_pending = false;
             self.to_subscribe.push(id.clone());
         }
     }
