@@ -8,6 +8,7 @@
 //! one call per interval, `stalled` runs BullMQ's stalled-job sweep.
 
 mod backoff;
+mod in_flight;
 mod job_error;
 mod locks;
 mod marker;

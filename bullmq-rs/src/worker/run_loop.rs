@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::in_flight::InFlight;
 use super::marker::{MarkerWaiter, Woken};
 use super::outcome::Outcome;
 use super::reply::{parse_fetched, Fetched};
@@ -93,7 +94,7 @@ impl Runner {
         });
 
         let mut pending: Vec<Outcome> = Vec::new();
-        let mut calls: FuturesUnordered<Call> = FuturesUnordered::new();
+        let mut calls: InFlight<(Vec<Outcome>, usize, Result<Fetched>)> = InFlight::new();
         // slots the calls in flight may fill with the jobs they fetch
         let mut reserved = 0usize;
         let mut drained = false;
