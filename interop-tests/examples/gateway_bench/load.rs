@@ -1,0 +1,165 @@
+//! The load client: sockets that keep a fixed number of calls in flight and
+//! record each round trip.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::SECRET;
+
+pub(crate) fn token(sub: &str) -> String {
+    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 6 * 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": sub, "exp": exp}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub(crate) async fn connect(base: &str, sub: &str, config: WebSocketConfig) -> Result<Ws, String> {
+    let url = format!("{base}?token={}", token(sub));
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await.map_err(|e| format!("connect: {e}"))?;
+    Ok(ws)
+}
+
+pub(crate) fn call(id: u64, text: &str) -> Message {
+    Message::text(json!({"jsonrpc": "2.0", "id": id, "method": "demo.echo", "params": {"i": id, "text": text}}).to_string())
+}
+
+/// Both peers up: one call answered (retried while the worker starts).
+pub(crate) async fn ready_call(base: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            let mut ws = connect(base, "bench-ready", WebSocketConfig::default()).await?;
+            ws.send(call(1, "ready")).await.map_err(|e| e.to_string())?;
+            while let Some(m) = ws.next().await {
+                if let Message::Text(t) = m.map_err(|e| e.to_string())? {
+                    let v: Value = serde_json::from_str(&t).map_err(|e| e.to_string())?;
+                    if v["id"] == json!(1) {
+                        return if v["result"]["echo"]["i"] == json!(1) { Ok(()) } else { Err(format!("unexpected answer {v}")) };
+                    }
+                }
+            }
+            Err("closed".to_string())
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) if Instant::now() > deadline => return Err(e),
+            Err(_) if Instant::now() > deadline => return Err("no answer to a call in 30 s".into()),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+pub(crate) struct Load {
+    pub(crate) calls: usize,
+    pub(crate) errors: usize,
+    pub(crate) first_error: Option<String>,
+    pub(crate) seconds: f64,
+    /// Round trips in microseconds.
+    pub(crate) hist: Histogram<u64>,
+}
+
+impl Load {
+    pub(crate) fn rate(&self) -> f64 {
+        self.calls as f64 / self.seconds
+    }
+    pub(crate) fn ms(&self, q: f64) -> f64 {
+        self.hist.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// `sockets` sockets (connected before the clock starts), each keeping
+/// `in_flight` calls outstanding, `calls` calls in all.
+pub(crate) async fn run_load(base: &str, sockets: usize, in_flight: usize, calls: usize, payload: usize, timeout: Duration) -> Result<Load, String> {
+    let config = WebSocketConfig::default().write_buffer_size(0);
+    let mut conns = Vec::with_capacity(sockets);
+    for s in 0..sockets {
+        conns.push(connect(base, &format!("bench-{s}"), config).await?);
+    }
+    let text = "x".repeat(payload);
+    let start = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let n = calls / sockets + usize::from(i < calls % sockets);
+            tokio::spawn(drive(ws, n, in_flight, text.clone()))
+        })
+        .collect();
+    let joined = tokio::time::timeout(timeout, futures::future::join_all(tasks))
+        .await
+        .map_err(|_| format!("not done after {} s", timeout.as_secs()))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut load = Load { calls, errors: 0, first_error: None, seconds, hist: new_hist() };
+    for r in joined {
+        let (hist, errors, first_error) = r.map_err(|e| e.to_string())??;
+        load.hist.add(&hist).unwrap();
+        load.errors += errors;
+        load.first_error = load.first_error.or(first_error);
+    }
+    Ok(load)
+}
+
+pub(crate) fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()
+}
+
+pub(crate) type Drive = Result<(Histogram<u64>, usize, Option<String>), String>;
+
+/// One socket: keeps `in_flight` calls outstanding until `n` are answered.
+pub(crate) async fn drive(ws: Ws, n: usize, in_flight: usize, text: String) -> Drive {
+    let (mut tx, mut rx) = ws.split();
+    let mut hist = new_hist();
+    let mut sent: HashMap<u64, Instant> = HashMap::with_capacity(in_flight * 2);
+    let (mut next, mut done, mut errors, mut first_error) = (0u64, 0usize, 0usize, None);
+    while (next as usize) < n.min(in_flight) {
+        sent.insert(next, Instant::now());
+        tx.feed(call(next, &text)).await.map_err(|e| e.to_string())?;
+        next += 1;
+    }
+    tx.flush().await.map_err(|e| e.to_string())?;
+    while done < n {
+        let msg = rx.next().await.ok_or("socket closed by the server")?.map_err(|e| e.to_string())?;
+        let Message::Text(t) = msg else {
+            if let Message::Close(f) = msg {
+                return Err(format!("closed by the server: {f:?}"));
+            }
+            continue;
+        };
+        let v: Value = serde_json::from_str(&t).map_err(|e| format!("bad JSON from the server: {e}"))?;
+        // Notifications (rpc.accepted, rpc.progress) carry their id in params.
+        let Some(id) = v.get("id").and_then(Value::as_u64) else {
+            if v.get("method").is_none() {
+                errors += 1;
+                first_error.get_or_insert_with(|| t.to_string());
+            }
+            continue;
+        };
+        let Some(t0) = sent.remove(&id) else {
+            return Err(format!("answer to an unknown id: {t}"));
+        };
+        hist.record(t0.elapsed().as_micros().max(1) as u64).unwrap();
+        if v["result"]["echo"]["i"] != json!(id) {
+            errors += 1;
+            first_error.get_or_insert_with(|| t.to_string());
+        }
+        done += 1;
+        if (next as usize) < n {
+            sent.insert(next, Instant::now());
+            tx.send(call(next, &text)).await.map_err(|e| e.to_string())?;
+            next += 1;
+        }
+    }
+    let _ = tx.send(Message::Close(None)).await;
+    Ok((hist, errors, first_error))
+}
