@@ -86,7 +86,11 @@ timeout 60 "${NODE[@]}" worker "$(cfg ev '"exitAfter":2,"watchStdin":false')" >/
 check "control pause" "$tmp/pause" 'd == {"ok": True, "result": None}'
 "${NODE[@]}" inspect "$(cfg ev)" >"$tmp/paused"
 check "inspect isPaused" "$tmp/paused" 'd["isPaused"] is True and d["meta"]["paused"] is True'
-sleep 1.5
+# wait until both readers have seen the last event, then stop them
+for _ in $(seq 100); do
+  grep -q '"paused"' "$tmp/ev.node.raw" && grep -q '"paused"' "$tmp/ev.py.raw" && break
+  sleep 0.1
+done
 kill -TERM "$ev_node" "$ev_py"
 wait "$ev_node" "$ev_py"
 expected='["added","waiting","added","waiting","active","progress","completed","active","delayed","waiting","active","failed","retries-exhausted","drained","paused"]'
