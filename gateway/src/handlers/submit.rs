@@ -135,49 +135,27 @@ mod tests {
         let m = method_with_schema();
         let owner = Owner::of("u");
         let policy = JobPolicy::default();
-        let ok = prepare(
-            &mut request(json!({"n": 1}), Some("k")),
-            &owner,
-            "s",
-            "m",
-            Some(&m),
-            &policy,
-        )
-        .unwrap();
+        let prepare_call = |params: Value, job_id: Option<&str>| {
+            prepare(
+                &mut request(params, job_id),
+                &owner,
+                "s",
+                "m",
+                Some(&m),
+                &policy,
+            )
+        };
+        let ok = prepare_call(json!({"n": 1}), Some("k")).unwrap();
         assert_eq!(ok.name, "m");
         assert_eq!(ok.data, json!({"n": 1}));
         assert!(ok.read_after);
         assert_eq!(ok.opts.job_id.as_deref(), Some(ok.job.id.as_str()));
-        let err = prepare(
-            &mut request(json!({"n": "x"}), None),
-            &owner,
-            "s",
-            "m",
-            Some(&m),
-            &policy,
-        )
-        .unwrap_err();
+        let err = prepare_call(json!({"n": "x"}), None).unwrap_err();
         assert_eq!(err.code, -32602);
         assert!(err.message.contains("/n"), "{}", err.message);
-        let err = prepare(
-            &mut request(json!({}), None),
-            &owner,
-            "s",
-            "m",
-            Some(&m),
-            &policy,
-        )
-        .unwrap_err();
+        let err = prepare_call(json!({}), None).unwrap_err();
         assert_eq!(err.data.unwrap()["errors"].as_array().unwrap().len(), 1);
-        let err = prepare(
-            &mut request(json!({"n": 1}), Some("bad key")),
-            &owner,
-            "s",
-            "m",
-            Some(&m),
-            &policy,
-        )
-        .unwrap_err();
+        let err = prepare_call(json!({"n": 1}), Some("bad key")).unwrap_err();
         assert_eq!(err.code, -32602);
     }
 }

@@ -246,8 +246,7 @@ impl Hub {
                             seen: false,
                             finished: false,
                             catch_up: false,
-                            creation_pending: new_job
-                                && self.mechanism == Mechanism::Keyspace,
+                            creation_pending: new_job && self.mechanism == Mechanism::Keyspace,
                         },
                     );
                     self.to_subscribe.push(id.clone());
