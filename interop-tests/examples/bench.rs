@@ -9,6 +9,7 @@
 //! jobs/s (the median of `BENCH_ROUNDS` rounds, 3 by default, peers
 //! interleaved), our ratio to each peer, peak RSS, what each peer cost
 //! Redis per job, and the machine's round-trip floor (a sequential `PING`).
+//! `BENCH_SCENARIOS=add,worker1` runs only the scenarios named.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -48,7 +49,9 @@ fn main() {
     println!("jobs/s: median of the rounds, [min-max] in brackets; ratios are of medians");
     println!("{:<10} {:>22} {:>22} {:>22} {:>9} {:>9} {:>9} {:>9} {:>9}", "scenario", "ours/s", "official/s", "node/s", "x offic.", "x node", "rss ours", "rss off.", "rss node");
     let mut costs = Vec::new();
-    for scenario in SCENARIOS {
+    // BENCH_SCENARIOS=add,worker1 runs only those
+    let only: Option<Vec<String>> = std::env::var("BENCH_SCENARIOS").ok().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    for scenario in SCENARIOS.into_iter().filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s))) {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
         let mut rss = [0.0f64; 3];
         let mut cost = [[0.0f64; 5]; 3];

@@ -42,7 +42,7 @@ for j = 0, n - 1 do
   local counter = rcall("INCR", KEYS[11])
   local jobId = customId
   if jobId == "" then
-    jobId = tostring(counter)
+    jobId = string.format("%d", counter)
   end
   local jobKey = prefix .. jobId
   if customId ~= "" and rcall("EXISTS", jobKey) == 1 then

@@ -18,11 +18,13 @@ local rcall = redis.call
 --- @include "includes/workerArgs"
 
 local k = queueKeys()
-local out = { 0, 0, 0 }
+local out = { 0, "0", 0 }
 local _, ttl, nextDelayed, blocked = takeJobs(k, ARGV[1], tonumber(ARGV[2]),
-  tonumber(ARGV[3]), workerArgs(ARGV, 4), readMeta(k.meta), out)
+  tonumber(ARGV[3]), workerArgs(ARGV, 4, ARGV[2]), readMeta(k.meta), out)
 out[1] = ttl
-out[2] = tostring(nextDelayed)
+if nextDelayed ~= 0 then
+  out[2] = tostring(nextDelayed)
+end
 if blocked then
   out[3] = 1
 end

@@ -154,6 +154,7 @@ local function settle(o)
     return -3
   end
   local attemptsMade = (tonumber(attrs[4]) or 0) + 1
+  local atm = string.format("%d", attemptsMade)
   local failure = {}
   if kind ~= "completed" and kind ~= "handback" then
     failure = { "failedReason", value }
@@ -166,7 +167,7 @@ local function settle(o)
   if kind == "delayed" then
     local delay = tonumber(o.extra)
     local score, due = delayedScore(k.delayed, now, delay)
-    rcall("HSET", jobKey, "atm", attemptsMade, "delay", delay, unpack(failure))
+    rcall("HSET", jobKey, "atm", atm, "delay", o.extra, unpack(failure))
     rcall("ZADD", k.delayed, score, jobId)
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
     anyDelayed = true
@@ -180,7 +181,7 @@ local function settle(o)
     local priority = tonumber(attrs[7]) or 0
     if kind == "retry" then
       enqueueReady(k, jobId, priority, o.extra)
-      rcall("HSET", jobKey, "atm", attemptsMade, unpack(failure))
+      rcall("HSET", jobKey, "atm", atm, unpack(failure))
     elseif priority > 0 then
       rcall("ZADD", k.prioritized, priority * 0x100000000, jobId)
     else
@@ -211,12 +212,12 @@ local function settle(o)
     ids[#ids + 1] = nowText
     ids[#ids + 1] = jobId
     if kind == "failed" then
-      rcall("HSET", jobKey, "atm", attemptsMade, "finishedOn", nowText, unpack(failure))
+      rcall("HSET", jobKey, "atm", atm, "finishedOn", nowText, unpack(failure))
       if attrs[5] then
         rcall("HDEL", jobKey, "defa")
       end
     else
-      rcall("HSET", jobKey, "atm", attemptsMade, "returnvalue", value, "finishedOn", nowText)
+      rcall("HSET", jobKey, "atm", atm, "returnvalue", value, "finishedOn", nowText)
     end
     local age = tonumber(o.keepAge)
     if age or (count and count > 0) then
@@ -228,7 +229,7 @@ local function settle(o)
   -- trims once more with XTRIM; approximate trimming leaves the same)
   rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", kind, "jobId", jobId, field[kind], value, "prev", "active")
   if kind == "failed" and attemptsMade >= (tonumber(o.attempts) or 0) then
-    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", attemptsMade)
+    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", atm)
   end
   finished[kind] = finished[kind] + 1
   return 0
@@ -262,9 +263,11 @@ end
 local out = { codes, 0, "0", 0 }
 local taken, ttl, nextDelayed, blocked = 0, 0, 0, false
 if fetchCount > 0 then
-  taken, ttl, nextDelayed, blocked = takeJobs(k, prefix, now, fetchCount, workerArgs(ARGV, 4), meta, out)
+  taken, ttl, nextDelayed, blocked = takeJobs(k, prefix, now, fetchCount, workerArgs(ARGV, 4, nowText), meta, out)
   out[2] = ttl
-  out[3] = tostring(nextDelayed)
+  if nextDelayed ~= 0 then
+    out[3] = tostring(nextDelayed)
+  end
   if blocked then
     out[4] = 1
   end

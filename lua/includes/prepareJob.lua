@@ -8,38 +8,40 @@
 local function prepareJob(k, prefix, now, w, jobId, n, out)
   local jobKey = prefix .. jobId
   local hash = rcall("HGETALL", jobKey)
-  local ats, hasDefa, slots = 1, false, {}
+  -- where the fields this fetch changes already are in `hash` (0 = absent);
+  -- plain locals, as this runs for every job a worker takes
+  local ats, hasDefa, atsAt, processedAt, pbAt = 1, false, 0, 0, 0
   for i = 1, #hash, 2 do
     local f = hash[i]
     if f == "ats" then
       ats = (tonumber(hash[i + 1]) or 0) + 1
-      slots.ats = i + 1
-    elseif f == "processedOn" or f == "pb" then
-      slots[f] = i + 1
+      atsAt = i + 1
+    elseif f == "processedOn" then
+      processedAt = i + 1
+    elseif f == "pb" then
+      pbAt = i + 1
     elseif f == "defa" then
       hasDefa = true
     end
   end
-  local function put(field, value)
-    if slots[field] then
-      hash[slots[field]] = value
-    else
-      hash[#hash + 1] = field
-      hash[#hash + 1] = value
-    end
+  -- "%d" formats an integer; tostring would go through "%.14g"
+  local atsText = string.format("%d", ats)
+  if atsAt > 0 then hash[atsAt] = atsText else hash[#hash + 1] = "ats"; hash[#hash + 1] = atsText end
+  if processedAt > 0 then
+    hash[processedAt] = w.nowText
+  else
+    hash[#hash + 1] = "processedOn"
+    hash[#hash + 1] = w.nowText
   end
-  -- numbers go to Redis as text made once: Redis would format each
-  -- number argument itself, with a costly "%.17g"
-  local atsText = tostring(ats)
-  put("ats", atsText)
-  put("processedOn", w.nowText)
   if w.name then
-    put("pb", w.name)
+    if pbAt > 0 then hash[pbAt] = w.name else hash[#hash + 1] = "pb"; hash[#hash + 1] = w.name end
     rcall("HSET", jobKey, "processedOn", w.nowText, "pb", w.name, "ats", atsText)
   else
     rcall("HSET", jobKey, "processedOn", w.nowText, "ats", atsText)
   end
-  rcall("SET", jobKey .. ":lock", w.tokenPrefix .. (w.tokenStart + n), "PX", w.lockDurationText)
+  -- the first token of the call is sent as text: no number to format
+  local token = n == 0 and w.tokenPrefix .. w.tokenStartText or w.tokenPrefix .. string.format("%d", w.tokenStart + n)
+  rcall("SET", jobKey .. ":lock", token, "PX", w.lockDurationText)
   rcall("XADD", k.events, "*", "event", "active", "jobId", jobId, "prev", "waiting")
   out[#out + 1] = jobId
   out[#out + 1] = hash

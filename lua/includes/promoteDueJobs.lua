@@ -6,7 +6,8 @@
 --- @include "enqueueReady"
 --- @include "markReady"
 local function promoteDueJobs(k, prefix, now, pausedOrMaxed)
-  local due = rcall("ZRANGEBYSCORE", k.delayed, 0, (now + 1) * 0x1000 - 1, "LIMIT", 0, 1000)
+  -- numbers go to Redis as text: it would format each with %.17g
+  local due = rcall("ZRANGEBYSCORE", k.delayed, "0", string.format("%d", (now + 1) * 0x1000 - 1), "LIMIT", "0", "1000")
   if #due == 0 then
     return
   end

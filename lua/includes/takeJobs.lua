@@ -9,7 +9,8 @@
   ZPOPMIN n, one LPUSH), which leaves `active` as n RPOPLPUSHes would.
   Appends `jobId, HGETALL(job)` pairs to `out` (the hash as it is after
   those updates).
-  w: {tokenPrefix, tokenStart, lockDuration, limiterMax, limiterDuration, name}
+  w: from workerArgs {nowText, tokenPrefix, tokenStart(Text), lockDuration(Text),
+     limiterMax, limiterDuration, name}
   meta: from readMeta. `blocked` is true when the queue is paused or at its
   global concurrency.
 ]]
@@ -18,7 +19,6 @@
 --- @include "promoteDueJobs"
 --- @include "rateLimitTtl"
 local function takeJobs(k, prefix, now, wanted, w, meta, out)
-  w.nowText = string.format("%d", now)
   local blocked = meta.paused
   local room = wanted
   if not blocked and meta.concurrency then

@@ -1,13 +1,16 @@
 --[[
-  workerArgs(a, i) -> w: reads the six worker arguments that start at ARGV
-  index i (token prefix, first token number, lock duration ms, limiter max,
-  limiter duration, worker name; "" = none) into the table takeJobs expects
-  (takeJobs adds nowText).
+  workerArgs(a, i, nowText) -> w: reads the six worker arguments that start
+  at ARGV index i (token prefix, first token number, lock duration ms,
+  limiter max, limiter duration, worker name; "" = none) into the table
+  takeJobs expects, with `nowText`, the call's time as the client sent it
+  (integer ms as text, so no number is formatted per job).
 ]]
-local function workerArgs(a, i)
+local function workerArgs(a, i, nowText)
   local w = {
+    nowText = nowText,
     tokenPrefix = a[i],
     tokenStart = tonumber(a[i + 1]),
+    tokenStartText = a[i + 1],
     lockDuration = tonumber(a[i + 2]),
     lockDurationText = a[i + 2],
     limiterMax = tonumber(a[i + 3]),
