@@ -35,6 +35,8 @@
            -9 failed children
 ]]
 local rcall = redis.call
+-- an empty list shared by every use in this call
+local noFields = {}
 --- @include "includes/queueKeys"
 --- @include "includes/collectMetrics"
 --- @include "includes/completeChild"
@@ -59,11 +61,10 @@ local nowText = ARGV[2]
 local fetchCount = tonumber(ARGV[3])
 local maxMetrics = tonumber(ARGV[10])
 local m = tonumber(ARGV[11])
-local target = { completed = KEYS[11], failed = KEYS[12] }
-local field = { completed = "returnvalue", failed = "failedReason" }
 local codes = {}
 local finished = { completed = 0, failed = 0 }
-local trims = {}
+-- keep policies met in this call, by kind and limits (made when first needed)
+local trims
 local meta = readMeta(k.meta)
 local maxLen = meta.maxLen
 local anyDelayed = false
@@ -86,12 +87,10 @@ end
 local jobs = {}
 local lockKeys, lockOwners, depKeys = {}, {}, {}
 for j = 0, m - 1 do
+  -- the outcome's values stay in ARGV from index b on (a table of all ten
+  -- per job would cost an allocation the size of the rest of the call)
   local b = 12 + j * 10
-  local o = {
-    id = ARGV[b], token = ARGV[b + 1], kind = ARGV[b + 2], value = ARGV[b + 3], stack = ARGV[b + 4],
-    extra = ARGV[b + 5], keepCount = ARGV[b + 6], keepAge = ARGV[b + 7], keepLimit = ARGV[b + 8],
-    attempts = ARGV[b + 9]
-  }
+  local o = { b = b, id = ARGV[b], kind = ARGV[b + 2], token = ARGV[b + 1] }
   o.key = prefix .. o.id
   -- every job hash has a name: one read for existence and what comes later
   o.attrs = rcall("HMGET", o.key, "name", "parentKey", "deid", "atm", "defa", "parent", "priority")
@@ -149,25 +148,26 @@ end
 -- 2. move each job out of active to where its outcome sends it
 local finishedIds = { completed = {}, failed = {} }
 local function settle(o)
-  local jobId, jobKey, kind, value, attrs = o.id, o.key, o.kind, o.value, o.attrs
+  local jobId, jobKey, kind, attrs, b = o.id, o.key, o.kind, o.attrs, o.b
+  local value, stack, extra = ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   if rcall("LREM", k.active, "-1", jobId) < 1 then
     return -3
   end
   local attemptsMade = (tonumber(attrs[4]) or 0) + 1
   local atm = string.format("%d", attemptsMade)
-  local failure = {}
+  local failure = noFields
   if kind ~= "completed" and kind ~= "handback" then
     failure = { "failedReason", value }
-    if o.stack ~= "" then
+    if stack ~= "" then
       failure[3] = "stacktrace"
-      failure[4] = o.stack
+      failure[4] = stack
     end
   end
 
   if kind == "delayed" then
-    local delay = tonumber(o.extra)
+    local delay = tonumber(extra)
     local score, due = delayedScore(k.delayed, now, delay)
-    rcall("HSET", jobKey, "atm", atm, "delay", o.extra, unpack(failure))
+    rcall("HSET", jobKey, "atm", atm, "delay", extra, unpack(failure))
     rcall("ZADD", k.delayed, score, jobId)
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
     anyDelayed = true
@@ -180,7 +180,7 @@ local function settle(o)
     end
     local priority = tonumber(attrs[7]) or 0
     if kind == "retry" then
-      enqueueReady(k, jobId, priority, o.extra)
+      enqueueReady(k, jobId, priority, extra)
       rcall("HSET", jobKey, "atm", atm, unpack(failure))
     elseif priority > 0 then
       rcall("ZADD", k.prioritized, priority * 0x100000000, jobId)
@@ -204,7 +204,8 @@ local function settle(o)
   elseif attrs[6] and kind == "failed" then
     failChild(attrs[6], jobKey, value, now)
   end
-  local count = tonumber(o.keepCount)
+  local keepCount, keepAge, keepLimit = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
+  local count = tonumber(keepCount)
   if count == 0 then
     removeJobKeys(jobKey)
   else
@@ -219,16 +220,18 @@ local function settle(o)
     else
       rcall("HSET", jobKey, "atm", atm, "returnvalue", value, "finishedOn", nowText)
     end
-    local age = tonumber(o.keepAge)
+    local age = tonumber(keepAge)
     if age or (count and count > 0) then
-      trims[kind .. ":" .. o.keepCount .. ":" .. o.keepAge .. ":" .. o.keepLimit] =
-        { target[kind], count, age, tonumber(o.keepLimit) or 1000 }
+      trims = trims or {}
+      trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
+        { kind == "completed" and KEYS[11] or KEYS[12], count, age, tonumber(keepLimit) or 1000 }
     end
   end
   -- the stream is trimmed by the finishing events themselves (BullMQ
   -- trims once more with XTRIM; approximate trimming leaves the same)
-  rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", kind, "jobId", jobId, field[kind], value, "prev", "active")
-  if kind == "failed" and attemptsMade >= (tonumber(o.attempts) or 0) then
+  rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", kind, "jobId", jobId,
+    kind == "completed" and "returnvalue" or "failedReason", value, "prev", "active")
+  if kind == "failed" and attemptsMade >= (tonumber(ARGV[b + 9]) or 0) then
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", atm)
   end
   finished[kind] = finished[kind] + 1
@@ -242,13 +245,13 @@ end
 for kind, ids in pairs(finishedIds) do
   if #ids > 0 then
     for i = 1, #ids, 5000 do
-      rcall("ZADD", target[kind], unpack(ids, i, math.min(i + 4999, #ids)))
+      rcall("ZADD", kind == "completed" and KEYS[11] or KEYS[12], unpack(ids, i, math.min(i + 4999, #ids)))
     end
   end
 end
 
 if finished.completed + finished.failed > 0 then
-  for _, t in pairs(trims) do
+  for _, t in pairs(trims or noFields) do
     trimFinished(t[1], prefix, now, t[2], t[3], t[4])
   end
   if maxMetrics then

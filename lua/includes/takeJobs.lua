@@ -9,7 +9,7 @@
   ZPOPMIN n, one LPUSH), which leaves `active` as n RPOPLPUSHes would.
   Appends `jobId, HGETALL(job)` pairs to `out` (the hash as it is after
   those updates).
-  w: from workerArgs {nowText, tokenPrefix, tokenStart(Text), lockDuration(Text),
+  w: from workerArgs {nowText, tokenPrefix, tokenStart(Text), lockDurationText,
      limiterMax, limiterDuration, name}
   meta: from readMeta. `blocked` is true when the queue is paused or at its
   global concurrency.

@@ -11,7 +11,6 @@ local function workerArgs(a, i, nowText)
     tokenPrefix = a[i],
     tokenStart = tonumber(a[i + 1]),
     tokenStartText = a[i + 1],
-    lockDuration = tonumber(a[i + 2]),
     lockDurationText = a[i + 2],
     limiterMax = tonumber(a[i + 3]),
     limiterDuration = tonumber(a[i + 4]),
