@@ -8,7 +8,10 @@
 //! clock stops when Redis holds all of them in `completed`). It prints
 //! jobs/s (the median of `BENCH_ROUNDS` rounds, 3 by default, peers
 //! interleaved), our ratio to each peer, peak RSS, what each peer cost
-//! Redis per job, and the machine's round-trip floor (a sequential `PING`).
+//! Redis per job, and the machine's round-trip floor (a sequential `PING`;
+//! on a VM mostly the time an idle core takes to wake, see BENCHMARKS.md;
+//! `taskset -c 0` puts Redis and every peer on one core and measures the
+//! peers' own cost per job instead).
 //! `BENCH_SCENARIOS=add,worker1` runs only the scenarios named.
 
 use std::process::Command;
