@@ -2,7 +2,7 @@
 # Instructions redis-server executes inside scripts per job, for each peer
 # (ours, the official Rust port, Node bullmq) and each benchmark scenario,
 # counted by valgrind's callgrind. Unlike jobs/s on a shared 2-core VM these
-# counts repeat exactly from run to run, so small differences in script
+# counts repeat within ~0.5 % from run to run, so small differences in script
 # cost show up.
 #
 #   cargo build --release -p interop-tests --example bench

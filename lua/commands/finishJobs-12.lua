@@ -61,6 +61,10 @@ local nowText = ARGV[2]
 local fetchCount = tonumber(ARGV[3])
 local maxMetrics = tonumber(ARGV[10])
 local m = tonumber(ARGV[11])
+-- the sorted set a finished job of `kind` goes to
+local function finishedSet(kind)
+  return kind == "completed" and KEYS[11] or KEYS[12]
+end
 local codes = {}
 local finished = { completed = 0, failed = 0 }
 -- keep policies met in this call, by kind and limits (made when first needed)
@@ -224,7 +228,7 @@ local function settle(o)
     if age or (count and count > 0) then
       trims = trims or {}
       trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
-        { kind == "completed" and KEYS[11] or KEYS[12], count, age, tonumber(keepLimit) or 1000 }
+        { finishedSet(kind), count, age, tonumber(keepLimit) or 1000 }
     end
   end
   -- the stream is trimmed by the finishing events themselves (BullMQ
@@ -245,7 +249,7 @@ end
 for kind, ids in pairs(finishedIds) do
   if #ids > 0 then
     for i = 1, #ids, 5000 do
-      rcall("ZADD", kind == "completed" and KEYS[11] or KEYS[12], unpack(ids, i, math.min(i + 4999, #ids)))
+      rcall("ZADD", finishedSet(kind), unpack(ids, i, math.min(i + 4999, #ids)))
     end
   end
 end

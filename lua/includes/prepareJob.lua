@@ -5,11 +5,12 @@
   and an `active` event. Appends `jobId, hash` to `out`, the hash as it is
   after those updates.
 ]]
+--- @include "setReplyField"
 local function prepareJob(k, prefix, now, w, jobId, n, out)
   local jobKey = prefix .. jobId
   local hash = rcall("HGETALL", jobKey)
-  -- where the fields this fetch changes already are in `hash` (0 = absent);
-  -- plain locals, as this runs for every job a worker takes
+  -- where the fields this fetch changes already are in `hash` (0 = absent),
+  -- in locals: no table per job
   local ats, hasDefa, atsAt, processedAt, pbAt = 1, false, 0, 0, 0
   for i = 1, #hash, 2 do
     local f = hash[i]
@@ -26,15 +27,10 @@ local function prepareJob(k, prefix, now, w, jobId, n, out)
   end
   -- "%d" formats an integer; tostring would go through "%.14g"
   local atsText = string.format("%d", ats)
-  if atsAt > 0 then hash[atsAt] = atsText else hash[#hash + 1] = "ats"; hash[#hash + 1] = atsText end
-  if processedAt > 0 then
-    hash[processedAt] = w.nowText
-  else
-    hash[#hash + 1] = "processedOn"
-    hash[#hash + 1] = w.nowText
-  end
+  setReplyField(hash, atsAt, "ats", atsText)
+  setReplyField(hash, processedAt, "processedOn", w.nowText)
   if w.name then
-    if pbAt > 0 then hash[pbAt] = w.name else hash[#hash + 1] = "pb"; hash[#hash + 1] = w.name end
+    setReplyField(hash, pbAt, "pb", w.name)
     rcall("HSET", jobKey, "processedOn", w.nowText, "pb", w.name, "ats", atsText)
   else
     rcall("HSET", jobKey, "processedOn", w.nowText, "ats", atsText)
