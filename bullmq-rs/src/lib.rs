@@ -38,6 +38,7 @@ mod events;
 mod job;
 mod keys;
 mod queue;
+mod scheduler;
 mod script;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -28,7 +28,7 @@ use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
 use crate::error::{Result, ScriptCode};
 use crate::job::Job;
 use crate::queue::{now_ms, Queue};
-use crate::script;
+use crate::{scheduler, script};
 
 /// Where the worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +235,11 @@ impl Runner {
             kept
         };
         let run = async move {
+            if job.repeat_job_key.is_some() {
+                // as a BullMQ worker does: the scheduler's next iteration
+                // first, then the handler (a failure here does not stop it)
+                schedule_next_iteration(&job).await;
+            }
             let result = process(&processor, job, &opts).await;
             Outcome::decide(&kept, token, result, &opts)
         };
@@ -346,6 +351,29 @@ async fn settle_and_fetch(
         t
     };
     parse_fetched(queue, values, &mut tokens)
+}
+
+/// Adds the next iteration of the scheduler that produced `job`, retrying
+/// while Redis is unreachable for a short while; failures are logged.
+async fn schedule_next_iteration(job: &Job) {
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match scheduler::add_next_iteration(job).await {
+            Ok(next) => {
+                tracing::debug!(job_id = %job.id, next = ?next, "job scheduler: next iteration");
+                return;
+            }
+            Err(e) if e.is_retryable() && attempt < 5 => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => {
+                tracing::error!(job_id = %job.id, scheduler = ?job.repeat_job_key, error = %e,
+                    "failed to add the job scheduler's next iteration; it stops until the scheduler is upserted again");
+                return;
+            }
+        }
+    }
 }
 
 /// Signals a running worker loop to hand back its jobs.

@@ -94,6 +94,7 @@ const controlOps = {
   rateLimit: (q, c) => q.rateLimit(c.ms),
   trimEvents: (q, c) => q.trimEvents(c.maxLength),
   getMetrics: (q, c) => q.getMetrics(c.type ?? 'completed', c.start ?? 0, c.end ?? -1),
+  upsertJobScheduler: (q, c) => q.upsertJobScheduler(c.id, c.repeat, c.template),
 };
 
 export const CONTROL_OPS = Object.keys(controlOps);

@@ -1,0 +1,176 @@
+//! Job schedulers (BullMQ's repeatable jobs) served by our worker: Node
+//! upserts an `every` scheduler and a cron scheduler (seconds field, time
+//! zone, iteration limit); the same run is made once with a Node worker and
+//! once with ours. The iterations each worker adds (ids, times, options,
+//! scheduler hashes, events) must be alike, and with both workers on one
+//! queue every iteration must run exactly once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bullmq_wire::{Connection, Worker, WorkerOptions};
+use interop_tests::{assert_same_json, behave, cfg, queue_name, run, Lang, Process, RedisServer};
+use serde_json::{json, Value};
+
+const EVERY: &str = "every-1s";
+const CRON: &str = "cron-2s";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Side {
+    Node,
+    Rust,
+    Both,
+}
+
+async fn upsert(server: &RedisServer, q: &str) {
+    for (id, repeat, template) in [
+        (EVERY, json!({"every": 1000}), json!({"name": "echo", "data": {"t": 1}, "opts": {"attempts": 2, "removeOnFail": 10}})),
+        (
+            CRON,
+            json!({"pattern": "*/2 * * * * *", "tz": "Europe/Madrid", "limit": 3}),
+            json!({"name": "echo", "data": {"c": 1}}),
+        ),
+    ] {
+        run(Lang::Node, "control", cfg(server, q, json!({"op": "upsertJobScheduler", "id": id, "repeat": repeat, "template": template})))
+            .await;
+    }
+}
+
+fn is_completed_of(v: &Value, scheduler: &str) -> bool {
+    v["event"] == "completed" && v["args"]["jobId"].as_str().is_some_and(|id| id.starts_with(&format!("repeat:{scheduler}:")))
+}
+
+/// Runs both schedulers until the cron one is done (3 iterations) and the
+/// `every` one has completed 3; returns the queue's raw keys and the events.
+async fn run_schedulers(server: &RedisServer, side: Side) -> (BTreeMap<String, Value>, Vec<Value>) {
+    let q = queue_name();
+    let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
+    upsert(server, &q).await;
+    let node = if side != Side::Rust {
+        Some(Process::start(Lang::Node, "worker", cfg(server, &q, json!({"name": "node-w", "concurrency": 2}))).await)
+    } else {
+        None
+    };
+    let rust = if side != Side::Node {
+        let conn = Connection::open(&server.url()).await.unwrap();
+        let opts = WorkerOptions { name: Some("rust-w".into()), concurrency: 2, ..Default::default() };
+        Some(Worker::start(&q, &conn, opts, behave).await.unwrap())
+    } else {
+        None
+    };
+    events.wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, CRON)).await;
+    events.wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, EVERY)).await;
+    if let Some(w) = node {
+        w.stop().await;
+    }
+    if let Some(w) = rust {
+        w.close().await;
+    }
+    let raw = run(Lang::Node, "raw", cfg(server, &q, json!({}))).await;
+    let prefix = format!("bull:{q}:");
+    let keys = raw["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.strip_prefix(&prefix).unwrap_or(k).to_string(), v["value"].clone()))
+        .collect();
+    (keys, events.stop().await)
+}
+
+/// One scheduler's iterations (in order), each checked for what must hold
+/// whoever added it, and reduced to what does not depend on the clock.
+fn iterations(keys: &BTreeMap<String, Value>, scheduler: &str) -> Vec<Value> {
+    let mut found: Vec<(i64, Value)> = Vec::new();
+    let head = format!("repeat:{scheduler}:");
+    for (key, hash) in keys {
+        let Some(millis) = key.strip_prefix(&head).and_then(|m| m.parse::<i64>().ok()) else { continue };
+        let opts: Value = serde_json::from_str(hash["opts"].as_str().unwrap()).unwrap();
+        assert_eq!(opts["jobId"], key.as_str(), "opts.jobId of {key}");
+        assert_eq!(hash["rjk"], scheduler, "rjk of {key}");
+        let mut o = opts.clone();
+        for f in ["jobId", "delay", "timestamp", "prevMillis"] {
+            o.as_object_mut().unwrap().remove(f);
+        }
+        if scheduler == CRON {
+            assert_eq!(millis % 2000, 0, "cron slot of {key}");
+            assert_eq!(opts["prevMillis"], millis, "prevMillis of {key}");
+        } else {
+            assert!(opts.get("prevMillis").is_none(), "no prevMillis for `every` ({key})");
+        }
+        found.push((
+            millis,
+            json!({
+                "name": hash["name"], "data": hash["data"], "priority": hash["priority"], "opts": o,
+                "returnvalue": hash.get("returnvalue"), "atm": hash.get("atm"),
+            }),
+        ));
+    }
+    found.sort_by_key(|(m, _)| *m);
+    if scheduler == EVERY {
+        for pair in found.windows(2) {
+            assert_eq!(pair[1].0 - pair[0].0, 1000, "`every` iterations one slot apart");
+        }
+    } else {
+        for pair in found.windows(2) {
+            assert!(pair[1].0 > pair[0].0);
+        }
+    }
+    found.into_iter().map(|(_, v)| v).collect()
+}
+
+fn scheduler_hash(keys: &BTreeMap<String, Value>, scheduler: &str) -> Value {
+    let mut h = keys[&format!("repeat:{scheduler}")].clone();
+    if scheduler == EVERY {
+        h.as_object_mut().unwrap().remove("offset");
+        h.as_object_mut().unwrap().remove("ic");
+    }
+    h
+}
+
+/// The checks every run must pass; returns what two runs must share.
+fn check_run(side: Side, keys: &BTreeMap<String, Value>, events: &[Value]) -> Value {
+    let cron = iterations(keys, CRON);
+    let every = iterations(keys, EVERY);
+    // the cron scheduler stops at its limit: three iterations, none pending
+    assert_eq!(cron.len(), 3, "{side:?}: cron iterations {cron:?}");
+    assert_eq!(keys[&format!("repeat:{CRON}")]["ic"], "3");
+    // `every`: one iteration pending beyond the completed ones, counted in ic
+    let ic: usize = keys[&format!("repeat:{EVERY}")]["ic"].as_str().unwrap().parse().unwrap();
+    assert_eq!(ic, every.len(), "{side:?}: ic against iterations");
+    let pending: Vec<&Value> = every.iter().filter(|j| j["returnvalue"].is_null()).collect();
+    assert_eq!(pending.len(), 1, "{side:?}: one pending `every` iteration: {every:?}");
+    // the repeat zset points at the newest iteration of each
+    let repeat = keys["repeat"].as_array().unwrap();
+    assert_eq!(repeat.len(), 2);
+    // each iteration ran exactly once
+    let mut completed: BTreeMap<String, usize> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["event"] == "completed") {
+        *completed.entry(e["args"]["jobId"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert!(completed.values().all(|n| *n == 1), "{side:?}: an iteration completed twice: {completed:?}");
+    assert!(events.iter().all(|e| e["event"] != "duplicated" && e["event"] != "failed"), "{side:?}: {events:?}");
+    // per iteration: added, then delayed (or waiting when already due)
+    json!({
+        "cron": cron,
+        "every": every.iter().take(3).collect::<Vec<_>>(),
+        "cronScheduler": scheduler_hash(keys, CRON),
+        "everyScheduler": scheduler_hash(keys, EVERY),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_worker_adds_the_iterations_a_node_worker_adds() {
+    let server = RedisServer::start();
+    let (node_keys, node_events) = run_schedulers(&server, Side::Node).await;
+    let node = check_run(Side::Node, &node_keys, &node_events);
+    let (rust_keys, rust_events) = run_schedulers(&server, Side::Rust).await;
+    let rust = check_run(Side::Rust, &rust_keys, &rust_events);
+    assert_same_json("scheduler iterations", &node, &rust);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_rust_workers_on_one_scheduler_run_each_iteration_once() {
+    let server = RedisServer::start();
+    let (keys, events) = run_schedulers(&server, Side::Both).await;
+    check_run(Side::Both, &keys, &events);
+}
