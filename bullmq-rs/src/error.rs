@@ -97,6 +97,11 @@ pub enum ScriptCode {
     JobBelongsToJobScheduler,
     /// -9: the job has failed children.
     JobHasFailedChildren,
+    /// -10: a cron scheduler's next iteration id is taken by a job that is
+    /// active or finished.
+    SchedulerJobIdCollision,
+    /// -11: an `every` scheduler found no free slot in the next 32.
+    SchedulerJobSlotsBusy,
     /// Any other negative code.
     Other(i64),
 }
@@ -115,6 +120,8 @@ impl ScriptCode {
             -7 => ScriptCode::ParentJobCannotBeReplaced,
             -8 => ScriptCode::JobBelongsToJobScheduler,
             -9 => ScriptCode::JobHasFailedChildren,
+            -10 => ScriptCode::SchedulerJobIdCollision,
+            -11 => ScriptCode::SchedulerJobSlotsBusy,
             c => ScriptCode::Other(c),
         })
     }
@@ -132,6 +139,8 @@ impl fmt::Display for ScriptCode {
             ScriptCode::ParentJobCannotBeReplaced => "parent job cannot be replaced",
             ScriptCode::JobBelongsToJobScheduler => "job belongs to a job scheduler",
             ScriptCode::JobHasFailedChildren => "job has failed children",
+            ScriptCode::SchedulerJobIdCollision => "the scheduler's next job id is taken by an active or finished job",
+            ScriptCode::SchedulerJobSlotsBusy => "the scheduler's next 32 slots are all taken",
             ScriptCode::Other(c) => return write!(f, "script status {c}"),
         };
         f.write_str(text)

@@ -1,8 +1,9 @@
-//! Job schedulers (BullMQ's repeatable jobs), worker side: when a worker
-//! takes a job a scheduler produced (`rjk` set), it adds the scheduler's
-//! next iteration before running the handler, as a BullMQ 6 worker does.
-//! Without this a scheduler would stop after the first iteration a Rust
-//! worker took.
+//! Job schedulers (BullMQ's repeatable jobs): the rule and template types,
+//! planning an upsert (`Queue::upsert_job_scheduler`), and the worker side:
+//! when a worker takes a job a scheduler produced (`rjk` set), it adds the
+//! scheduler's next iteration before running the handler, as a BullMQ 6
+//! worker does. Without this a scheduler would stop after the first
+//! iteration a Rust worker took.
 //!
 //! The next time of a cron `pattern` is computed here (5 or 6 fields,
 //! seconds optional, in the scheduler's `tz` or else the process's local
@@ -19,6 +20,169 @@ use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::queue::now_ms;
 use crate::script;
+
+/// How a job scheduler repeats (BullMQ's `RepeatOptions`): exactly one of
+/// `every` (ms) and `pattern` (cron, 5 or 6 fields).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Repeat {
+    /// Run every this many ms, in slots aligned to `offset`.
+    pub every: Option<u64>,
+    /// A cron pattern; a sixth, leading field gives seconds.
+    pub pattern: Option<String>,
+    /// IANA time zone of the pattern (default: the process's local zone).
+    pub tz: Option<String>,
+    /// At most this many iterations.
+    pub limit: Option<u64>,
+    /// No iteration before this time (ms since the epoch).
+    pub start_date: Option<i64>,
+    /// No iteration after this time (ms since the epoch).
+    pub end_date: Option<i64>,
+    /// Cron: run the first iteration now rather than at the next match.
+    pub immediately: bool,
+    /// `every`: the slots' offset from multiples of `every`, ms.
+    pub offset: Option<i64>,
+}
+
+impl Repeat {
+    /// Every `ms` milliseconds.
+    pub fn every(ms: u64) -> Self {
+        Repeat { every: Some(ms), ..Default::default() }
+    }
+
+    /// On a cron pattern, in the process's local zone unless [`Repeat::tz`].
+    pub fn cron(pattern: impl Into<String>) -> Self {
+        Repeat { pattern: Some(pattern.into()), ..Default::default() }
+    }
+
+    /// The pattern's time zone (an IANA name such as `Europe/Madrid`).
+    pub fn tz(mut self, tz: impl Into<String>) -> Self {
+        self.tz = Some(tz.into());
+        self
+    }
+
+    /// At most `n` iterations.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = Some(n);
+        self
+    }
+}
+
+/// The job each iteration of a scheduler creates.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct JobTemplate {
+    /// Job name (default: the scheduler id).
+    pub name: Option<String>,
+    /// Job data.
+    pub data: Value,
+    /// Job options (`jobId`, `delay` and `timestamp` are the scheduler's).
+    pub opts: crate::JobOptions,
+}
+
+impl JobTemplate {
+    /// A template with this name and data and default options.
+    pub fn new(name: impl Into<String>, data: Value) -> Self {
+        JobTemplate { name: Some(name.into()), data, opts: Default::default() }
+    }
+}
+
+/// A job scheduler as stored (`repeat:<id>`), for reading.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JobScheduler {
+    /// Scheduler id.
+    pub id: String,
+    /// Name of the jobs it creates.
+    pub name: String,
+    /// When its pending iteration runs (ms), if it has one.
+    pub next: Option<i64>,
+    /// The repeat rule.
+    pub repeat: Repeat,
+    /// Iterations created so far (`ic`).
+    pub iteration_count: i64,
+    /// Template data (JSON).
+    pub template_data: Value,
+    /// Template options, as stored (JSON).
+    pub template_opts: Value,
+}
+
+/// The first iteration of a scheduler being upserted.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FirstIteration {
+    /// Cron: when it runs; `every`: `None` (the script computes it).
+    pub(crate) at: Option<i64>,
+    /// The scheduler's stored fields (JSON for the script).
+    pub(crate) scheduler: Value,
+    /// The iteration job's options.
+    pub(crate) opts: Value,
+}
+
+/// Plans an upsert as BullMQ's `Queue.upsertJobScheduler` does; `None`
+/// when the scheduler would never run (a zero `limit`, or a cron pattern
+/// with no match before `end_date`).
+pub(crate) fn plan_upsert(id: &str, repeat: &Repeat, name: &str, template_opts: &Value, now: i64) -> Result<Option<FirstIteration>> {
+    let invalid = |reason: String| Error::InvalidInput { what: "job scheduler", reason };
+    if repeat.end_date.is_some_and(|end| end < now) {
+        return Err(invalid("end date must be greater than current timestamp".into()));
+    }
+    let pattern = repeat.pattern.as_deref().filter(|p| !p.is_empty());
+    let every = repeat.every.filter(|e| *e > 0);
+    match (pattern, every) {
+        (Some(_), Some(_)) => return Err(invalid(format!("scheduler {id:?}: both a pattern and `every` are given"))),
+        (None, None) => return Err(invalid(format!("scheduler {id:?}: give a pattern or `every`"))),
+        _ => {}
+    }
+    if repeat.immediately && repeat.start_date.is_some() {
+        return Err(invalid(format!("scheduler {id:?}: both `immediately` and a start date are given")));
+    }
+    if repeat.limit == Some(0) {
+        return Ok(None);
+    }
+    let at = match pattern {
+        Some(pattern) => {
+            let next = if repeat.immediately {
+                Some(now)
+            } else {
+                next_cron_millis(pattern, repeat.tz.as_deref(), now.max(repeat.start_date.unwrap_or(0)))?
+            };
+            match next.filter(|t| repeat.end_date.is_none_or(|end| *t <= end)) {
+                Some(t) => Some(t.max(now)),
+                None => return Ok(None),
+            }
+        }
+        None => None,
+    };
+    let offset = repeat.offset.filter(|o| every.is_some() && *o != 0);
+    let mut rule = Map::new();
+    let put = |m: &mut Map<String, Value>, k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    };
+    put(&mut rule, "pattern", pattern.map(Value::from));
+    put(&mut rule, "every", every.map(Value::from));
+    put(&mut rule, "tz", repeat.tz.clone().map(Value::from));
+    put(&mut rule, "limit", repeat.limit.map(Value::from));
+    put(&mut rule, "startDate", repeat.start_date.map(Value::from));
+    put(&mut rule, "endDate", repeat.end_date.map(Value::from));
+    let mut scheduler = rule.clone();
+    scheduler.insert("name".into(), Value::from(name));
+    put(&mut scheduler, "offset", offset.map(Value::from));
+
+    let mut opts = template_opts.as_object().cloned().unwrap_or_default();
+    let mut job_repeat = rule;
+    put(&mut job_repeat, "offset", offset.map(Value::from));
+    job_repeat.insert("count".into(), Value::from(1));
+    opts.insert("repeat".into(), Value::Object(job_repeat));
+    opts.insert("timestamp".into(), Value::from(now));
+    match at {
+        Some(t) => drop(opts.insert("prevMillis".into(), Value::from(t))),
+        None => drop(opts.remove("prevMillis")),
+    }
+    opts.insert("repeatJobKey".into(), Value::from(id));
+    Ok(Some(FirstIteration { at, scheduler: Value::Object(scheduler), opts: Value::Object(opts) }))
+}
 
 /// What the script needs to add the next iteration.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,6 +416,30 @@ mod tests {
         assert!(plan("x", &json!({"repeat": {}}), 1).is_err());
         assert!(plan("x", &json!({"repeat": {"every": 5, "pattern": "* * * * *"}}), 1).is_err());
         assert!(plan("x", &json!({}), 1).is_err());
+    }
+
+    #[test]
+    fn plans_an_upsert_like_node() {
+        let none = Value::Object(Map::new());
+        let cron = Repeat::cron("0 12 * * *").tz("Europe/Madrid").limit(5);
+        let first = plan_upsert("c", &cron, "echo", &json!({"attempts": 2}), 1_795_773_606_073).unwrap().unwrap();
+        assert_eq!(first.at, Some(1_795_777_200_000));
+        assert_eq!(first.scheduler, json!({"name": "echo", "pattern": "0 12 * * *", "tz": "Europe/Madrid", "limit": 5}));
+        assert_eq!(first.opts["repeat"], json!({"pattern": "0 12 * * *", "tz": "Europe/Madrid", "limit": 5, "count": 1}));
+        assert_eq!((first.opts["attempts"].clone(), first.opts["prevMillis"].clone()), (json!(2), json!(1_795_777_200_000i64)));
+        // `every` with an offset keeps it; the time is the script's
+        let every = Repeat { offset: Some(250), ..Repeat::every(1000) };
+        let first = plan_upsert("e", &every, "e", &none, 5).unwrap().unwrap();
+        assert_eq!((first.at, first.scheduler["offset"].clone()), (None, json!(250)));
+        assert_eq!(first.opts["repeat"], json!({"every": 1000, "offset": 250, "count": 1}));
+        // never runs, or cannot
+        assert_eq!(plan_upsert("e", &Repeat::every(1000).limit(0), "e", &none, 5).unwrap(), None);
+        let ended = Repeat { end_date: Some(4), ..Repeat::every(1000) };
+        assert!(plan_upsert("e", &ended, "e", &none, 5).is_err());
+        let both = Repeat { every: Some(5), ..Repeat::cron("* * * * *") };
+        assert!(plan_upsert("x", &both, "x", &none, 5).is_err());
+        let start_and_now = Repeat { immediately: true, start_date: Some(9), ..Repeat::cron("* * * * *") };
+        assert!(plan_upsert("x", &start_and_now, "x", &none, 5).is_err());
     }
 
     #[test]

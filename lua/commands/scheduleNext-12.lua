@@ -24,10 +24,9 @@
 ]]
 local rcall = redis.call
 --- @include "includes/queueKeys"
---- @include "includes/delayedScore"
---- @include "includes/enqueueReady"
+--- @include "includes/addSchedulerJob"
+--- @include "includes/everySlot"
 --- @include "includes/readMeta"
---- @include "includes/refreshDelayMarker"
 
 local k = queueKeys()
 local prefix = ARGV[1]
@@ -43,58 +42,25 @@ local s = rcall("HMGET", schedulerKey, "name", "data", "every", "offset")
 local opts = cjson.decode(ARGV[6])
 local repeatOpts = type(opts["repeat"]) == "table" and opts["repeat"] or {}
 local every = tonumber(s[3]) or tonumber(repeatOpts["every"])
-
 local nextMillis = tonumber(ARGV[5])
 if every then
-  -- the slot after the current one; after missed slots, the first slot
-  -- after now that keeps the scheduler's offset
-  local offset = tonumber(s[4]) or tonumber(repeatOpts["offset"]) or 0
-  nextMillis = current + every
-  if nextMillis < now then
-    local slot = math.floor(now / every) * every + offset
-    nextMillis = slot <= now and slot + every or slot
-  end
+  nextMillis = everySlot(current, every, now, s[4] or repeatOpts["offset"])
 end
 if not nextMillis then
   return false
 end
-local nextText = string.format("%d", nextMillis)
-
 if ARGV[4] ~= "repeat:" .. schedulerId .. ":" .. string.format("%d", current) then
   return false
 end
 local meta = readMeta(k.meta)
-local jobId = "repeat:" .. schedulerId .. ":" .. nextText
-local jobKey = prefix .. jobId
-if rcall("EXISTS", jobKey) == 1 then
+local jobId = "repeat:" .. schedulerId .. ":" .. string.format("%d", nextMillis)
+if rcall("EXISTS", prefix .. jobId) == 1 then
   rcall("XADD", k.events, "MAXLEN", "~", meta.maxLen, "*", "event", "duplicated", "jobId", jobId)
   return false
 end
-
-rcall("ZADD", KEYS[11], nextText, schedulerId)
+rcall("ZADD", KEYS[11], string.format("%d", nextMillis), schedulerId)
 rcall("HINCRBY", schedulerKey, "ic", 1)
 rcall("INCR", KEYS[12])
-local delay = math.max(nextMillis - now, 0)
-local delayText = string.format("%d", delay)
-opts["delay"] = delay
-opts["jobId"] = jobId
-local priority = tonumber(opts["priority"]) or 0
-local name = s[1] or ""
-rcall("HSET", jobKey, "name", name, "data", s[2] or "{}", "opts", cjson.encode(opts),
-  "timestamp", ARGV[2], "delay", delayText, "priority", string.format("%d", priority),
-  "rjk", schedulerId)
-rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
-if delay > 0 then
-  local score, due = delayedScore(k.delayed, now, delay)
-  rcall("ZADD", k.delayed, score, jobId)
-  rcall("XADD", k.events, "MAXLEN", "~", meta.maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
-  refreshDelayMarker(k.marker, k.delayed)
-else
-  enqueueReady(k, jobId, priority, opts["lifo"] and "RPUSH" or "LPUSH")
-  rcall("XADD", k.events, "MAXLEN", "~", meta.maxLen, "*", "event", "waiting", "jobId", jobId)
-  local blocked = meta.paused or (meta.concurrency ~= nil and rcall("LLEN", k.active) >= meta.concurrency)
-  if not blocked then
-    rcall("ZADD", k.marker, "0", "0")
-  end
-end
+addSchedulerJob(k, prefix, schedulerId, jobId, s[1] or "", s[2] or "{}", opts, now,
+  math.max(nextMillis - now, 0), meta)
 return jobId

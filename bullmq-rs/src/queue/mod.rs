@@ -5,6 +5,7 @@ mod admin;
 mod batcher;
 mod getters;
 mod job_ops;
+mod schedulers;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

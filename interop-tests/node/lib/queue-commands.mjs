@@ -95,6 +95,8 @@ const controlOps = {
   trimEvents: (q, c) => q.trimEvents(c.maxLength),
   getMetrics: (q, c) => q.getMetrics(c.type ?? 'completed', c.start ?? 0, c.end ?? -1),
   upsertJobScheduler: (q, c) => q.upsertJobScheduler(c.id, c.repeat, c.template),
+  removeJobScheduler: (q, c) => q.removeJobScheduler(c.id),
+  getJobScheduler: (q, c) => q.getJobScheduler(c.id),
 };
 
 export const CONTROL_OPS = Object.keys(controlOps);
