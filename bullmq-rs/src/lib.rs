@@ -50,5 +50,5 @@ pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
 pub use keys::job_key;
 pub use job::{validate_job_id, Backoff, Job, JobOptions, JobState, KeepJobs, MAX_PRIORITY};
 pub use scheduler::{JobScheduler, JobTemplate, Repeat};
-pub use queue::{validate_queue_name, AddBatcher, NewJob, Queue, WorkerInfo, BULLMQ_VERSION};
+pub use queue::{validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION};
 pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};

@@ -184,3 +184,29 @@ async fn global_concurrency_set_from_node_is_honoured() {
     local.close().await;
     other.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_ttl_reads_as_node_reads_it() {
+    let server = RedisServer::start();
+    let q = queue_name();
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let queue = Queue::new(&q, &conn).await.unwrap();
+    let node = |max: Option<u64>| {
+        let c = cfg(&server, &q, json!({"op": "getRateLimitTtl", "maxJobs": max}));
+        async move { run(Lang::Node, "control", c).await["result"].as_i64().unwrap() }
+    };
+    // no limiter key at all
+    assert_eq!(queue.get_rate_limit_ttl(None).await.unwrap(), node(None).await);
+    // a limit set with Queue.rateLimit: the key's own expiry
+    run(Lang::Node, "control", cfg(&server, &q, json!({"op": "rateLimit", "ms": 60_000}))).await;
+    let (ours, theirs) = (queue.get_rate_limit_ttl(None).await.unwrap(), node(None).await);
+    assert!(ours > 50_000 && (ours - theirs).abs() < 5_000, "ours {ours}, node {theirs}");
+    // a global limit of 3 used up: limited; measured against 10: free
+    run(Lang::Node, "control", cfg(&server, &q, json!({"op": "setGlobalRateLimit", "max": 3, "duration": 60_000}))).await;
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET").arg(format!("bull:{q}:limiter")).arg(3).arg("PX").arg(60_000).query_async(&mut con).await.unwrap();
+    let (ours, theirs) = (queue.get_rate_limit_ttl(None).await.unwrap(), node(None).await);
+    assert!(ours > 50_000 && (ours - theirs).abs() < 5_000, "ours {ours}, node {theirs}");
+    assert_eq!((queue.get_rate_limit_ttl(Some(10)).await.unwrap(), node(Some(10)).await), (0, 0));
+}

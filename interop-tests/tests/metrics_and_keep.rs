@@ -99,6 +99,18 @@ async fn metrics(server: &RedisServer, q: &str, kind: &str) -> Value {
     m
 }
 
+/// Our `get_metrics` against Node's `getMetrics`, read at the same moment.
+async fn same_as_node(server: &RedisServer, q: &str) {
+    let conn = bullmq_wire::Connection::open(&server.url()).await.unwrap();
+    let queue = bullmq_wire::Queue::new(q, &conn).await.unwrap();
+    for (kind, state) in [("completed", bullmq_wire::JobState::Completed), ("failed", bullmq_wire::JobState::Failed)] {
+        let node = run(Lang::Node, "control", cfg(server, q, json!({"op": "getMetrics", "type": kind}))).await["result"].clone();
+        let m = queue.get_metrics(state, 0, -1).await.unwrap();
+        let ours = json!({"meta": {"count": m.count, "prevTS": m.prev_ts, "prevCount": m.prev_count}, "data": m.data, "count": m.points});
+        assert_eq!(ours, node, "{kind} metrics, ours against Node's reading");
+    }
+}
+
 /// Two rounds of jobs through a worker with metrics on; between them the
 /// metrics look as if the queue had been idle for ages (prevTS 1), so the
 /// next finished job pushes a full set of points. Returns Node's reading of
@@ -112,6 +124,7 @@ async fn metrics_run(server: &RedisServer, side: Side) -> Vec<(Value, Value)> {
     add(server, &q, &round1).await;
     events.wait_count(T, 6, is_final).await;
     let mut readings = vec![(metrics(server, &q, "completed").await, metrics(server, &q, "failed").await)];
+    same_as_node(server, &q).await;
 
     let client = redis::Client::open(server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
@@ -127,6 +140,7 @@ async fn metrics_run(server: &RedisServer, side: Side) -> Vec<(Value, Value)> {
     add(server, &q, &[echo(json!({})), fail(json!({})), echo(json!({}))]).await;
     events.wait_count(T, 9, is_final).await;
     readings.push((metrics(server, &q, "completed").await, metrics(server, &q, "failed").await));
+    same_as_node(server, &q).await;
     worker.stop().await;
     events.stop().await;
     readings

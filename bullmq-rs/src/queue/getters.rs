@@ -21,7 +21,66 @@ pub struct WorkerInfo {
     pub addr: String,
 }
 
+/// The per-minute counts a worker keeps for finished jobs when metrics are
+/// on (BullMQ's `getMetrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Jobs counted in all.
+    pub count: i64,
+    /// When the last point was taken (ms), 0 when never.
+    pub prev_ts: i64,
+    /// `count` when the last point was taken.
+    pub prev_count: i64,
+    /// Jobs per minute, newest first, in the range asked for.
+    pub data: Vec<i64>,
+    /// How many points are kept in all.
+    pub points: i64,
+}
+
 impl Queue {
+    /// The per-minute metrics of `Completed` or `Failed` jobs, points
+    /// `start..=end` (newest first; -1 = the last), as BullMQ's `getMetrics`.
+    pub async fn get_metrics(&self, kind: JobState, start: i64, end: i64) -> Result<Metrics> {
+        let kind = match kind {
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            other => return Err(Error::invalid("metrics kind", format!("metrics are kept for completed and failed jobs, not {other:?}"))),
+        };
+        let key = self.keys().key(&format!("metrics:{kind}"));
+        let data_key = format!("{key}:data");
+        let (meta, data, points): (Vec<Option<String>>, Vec<String>, i64) = redis::pipe()
+            .atomic()
+            .cmd("HMGET").arg(&key).arg("count").arg("prevTS").arg("prevCount")
+            .lrange(&data_key, start as isize, end as isize)
+            .llen(&data_key)
+            .query_async(&mut self.con())
+            .await?;
+        let int = |v: Option<&Option<String>>| v.and_then(|s| s.as_deref()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok(Metrics {
+            count: int(meta.first()),
+            prev_ts: int(meta.get(1)),
+            prev_count: int(meta.get(2)),
+            data: data.iter().map(|p| p.parse().unwrap_or(0)).collect(),
+            points,
+        })
+    }
+
+    /// Ms until the rate limiter lets another job start (0: now), measured
+    /// against `max_jobs` or else the queue's global rate limit, as BullMQ's
+    /// `getRateLimitTtl`; without either, the limiter key's PTTL (negative
+    /// when there is no limiter key).
+    pub async fn get_rate_limit_ttl(&self, max_jobs: Option<u64>) -> Result<i64> {
+        let k = self.keys();
+        script::GET_RATE_LIMIT_TTL
+            .call()
+            .key(k.key("limiter"))
+            .key(k.key("meta"))
+            .arg(max_jobs.unwrap_or(0))
+            .invoke(&mut self.con())
+            .await
+    }
+
     /// One job, or `None` when it does not exist.
     pub async fn get_job(&self, job_id: &str) -> Result<Option<Job>> {
         let hash: HashMap<String, String> =

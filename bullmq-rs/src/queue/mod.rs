@@ -19,7 +19,7 @@ use crate::keys::QueueKeys;
 use crate::script;
 
 pub use batcher::AddBatcher;
-pub use getters::WorkerInfo;
+pub use getters::{Metrics, WorkerInfo};
 
 /// The BullMQ release whose Redis layout this library writes; stored in
 /// `meta.version` as `bullmq:<version>`, as a BullMQ `Queue` does.

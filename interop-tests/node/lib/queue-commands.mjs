@@ -97,6 +97,7 @@ const controlOps = {
   upsertJobScheduler: (q, c) => q.upsertJobScheduler(c.id, c.repeat, c.template),
   removeJobScheduler: (q, c) => q.removeJobScheduler(c.id),
   getJobScheduler: (q, c) => q.getJobScheduler(c.id),
+  getRateLimitTtl: (q, c) => q.getRateLimitTtl(c.maxJobs),
 };
 
 export const CONTROL_OPS = Object.keys(controlOps);
