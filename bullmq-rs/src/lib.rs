@@ -35,6 +35,7 @@
 mod connection;
 mod error;
 mod events;
+mod flow;
 mod job;
 mod keys;
 mod queue;
@@ -47,8 +48,9 @@ mod worker;
 pub use connection::{Connection, RedisOptions, DEFAULT_PREFIX};
 pub use error::{Error, Result, ScriptCode};
 pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
+pub use flow::{FlowJob, FlowNode, FlowProducer};
 pub use keys::job_key;
-pub use job::{validate_job_id, Backoff, Job, JobOptions, JobState, KeepJobs, MAX_PRIORITY};
+pub use job::{validate_job_id, Backoff, Job, JobOptions, JobState, KeepJobs, ParentOnFailure, MAX_PRIORITY};
 pub use scheduler::{JobScheduler, JobTemplate, Repeat};
 pub use queue::{validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION};
 pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};

@@ -261,6 +261,15 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
         timestamp: opts["timestamp"].as_i64(),
         stack_trace_limit: opts["stackTraceLimit"].as_i64(),
         timeout: None,
+        on_failure: [
+            ("failParentOnFailure", bullmq_wire::ParentOnFailure::FailParent),
+            ("continueParentOnFailure", bullmq_wire::ParentOnFailure::ContinueParent),
+            ("ignoreDependencyOnFailure", bullmq_wire::ParentOnFailure::IgnoreDependency),
+            ("removeDependencyOnFailure", bullmq_wire::ParentOnFailure::RemoveDependency),
+        ]
+        .into_iter()
+        .find(|(name, _)| opts[*name] == true)
+        .map(|(_, p)| p),
     }
 }
 

@@ -33,9 +33,35 @@ fn flow(case: &str, parent_q: &str, child_q: &str) -> Value {
 /// What Node reads of the parent once it is done, with queue names and
 /// generated ids taken out.
 async fn run_case(server: &RedisServer, case: &str, lang: Lang) -> Value {
+    run_case_from(server, case, Lang::Node, lang).await
+}
+
+/// A driver's flow tree (BullMQ's JSON) as ours.
+fn flow_job(v: &Value) -> bullmq_wire::FlowJob {
+    let mut job = bullmq_wire::FlowJob::new(v["name"].as_str().unwrap(), v["queueName"].as_str().unwrap(), v["data"].clone())
+        .opts(interop_tests::job_options(v.get("opts").unwrap_or(&json!({}))));
+    for c in v["children"].as_array().into_iter().flatten() {
+        job = job.child(flow_job(c));
+    }
+    job
+}
+
+/// `run_case` with the flow added by `producer` (Node's FlowProducer or ours).
+async fn run_case_from(server: &RedisServer, case: &str, producer: Lang, lang: Lang) -> Value {
     let (pq, cq) = (queue_name(), queue_name());
-    let tree = run(Lang::Node, "flow", cfg(server, &pq, json!({"flow": flow(case, &pq, &cq)}))).await;
-    let parent_id = tree["tree"]["id"].as_str().unwrap().to_string();
+    let parent_id = match producer {
+        Lang::Node => {
+            let tree = run(Lang::Node, "flow", cfg(server, &pq, json!({"flow": flow(case, &pq, &cq)}))).await;
+            tree["tree"]["id"].as_str().unwrap().to_string()
+        }
+        _ => {
+            let conn = Connection::open(&server.url()).await.unwrap();
+            let node = bullmq_wire::FlowProducer::new(&conn).add(flow_job(&flow(case, &pq, &cq))).await.unwrap();
+            assert_eq!(node.children.len(), 3);
+            assert!(uuid::Uuid::parse_str(&node.id).is_ok(), "a generated id is a uuid: {}", node.id);
+            node.id
+        }
+    };
     let mut events = Process::start(Lang::Node, "events", cfg(server, &pq, json!({"lastEventId": "0"}))).await;
     let mut node_workers = Vec::new();
     let mut rust_workers = Vec::new();
@@ -92,4 +118,116 @@ async fn flows_run_the_same_on_rust_workers() {
             _ => assert_eq!(node["state"], "completed", "{node:#}"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_added_from_rust_run_as_node_added_ones() {
+    let server = RedisServer::start();
+    for case in ["ok", "fpof", "idof"] {
+        let node = run_case_from(&server, case, Lang::Node, Lang::Node).await;
+        let rust = run_case_from(&server, case, Lang::Rust, Lang::Node).await;
+        assert_eq!(node, rust, "flow case {case}: added by node {node:#}\nadded by rust {rust:#}");
+    }
+}
+
+/// A three-level tree over two queues with every per-job option a flow
+/// node takes, custom ids throughout.
+fn rich_flow(p: &str, c: &str) -> Value {
+    json!({
+        "name": "root", "queueName": p, "data": {"r": 1}, "opts": {"jobId": "root1", "attempts": 2},
+        "children": [
+            {"name": "kid", "queueName": c, "data": {"k": 1}, "opts": {"jobId": "kid1", "failParentOnFailure": true}},
+            {"name": "kid", "queueName": c, "data": {"k": 2}, "opts": {"jobId": "kid2", "delay": 5000, "ignoreDependencyOnFailure": true}},
+            {"name": "kid", "queueName": c, "data": {"k": 3}, "opts": {"jobId": "kid3", "priority": 7, "continueParentOnFailure": true, "removeOnComplete": true}},
+            {"name": "mid", "queueName": p, "data": {"m": 1}, "opts": {"jobId": "mid1", "priority": 4}, "children": [
+                {"name": "leaf", "queueName": c, "data": {}, "opts": {"jobId": "leaf1", "removeDependencyOnFailure": true, "lifo": true}},
+            ]},
+        ],
+    })
+}
+
+/// Both queues' keys with the queue names and the clock taken out.
+async fn flow_state(server: &RedisServer, p: &str, c: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    for (q, tag) in [(p, "P"), (c, "C")] {
+        let raw = run(Lang::Node, "raw", cfg(server, q, json!({}))).await;
+        for (key, v) in raw["keys"].as_object().unwrap() {
+            let text = v["value"].to_string().replace(&format!("bull:{p}"), "bull:<P>").replace(&format!("bull:{c}"), "bull:<C>");
+            let mut value: Value = serde_json::from_str(&text).unwrap();
+            let short = key.replace(&format!("bull:{q}:"), &format!("{tag}:"));
+            match short.split(':').nth(1) {
+                // scores are times (jobs added in the same ms sort by id)
+                Some("delayed") | Some("waiting-children") => {
+                    let mut ids: Vec<String> = value.as_array().unwrap().iter().map(|m| m[0].as_str().unwrap().to_string()).collect();
+                    ids.sort();
+                    value = json!(ids);
+                }
+                Some("events") => {
+                    value = json!(value
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| format!("{} {}", e[1]["event"].as_str().unwrap(), e[1]["jobId"].as_str().unwrap_or("")))
+                        .collect::<Vec<_>>());
+                }
+                Some("marker") => value = json!(value.as_array().unwrap().iter().map(|m| m[0].clone()).collect::<Vec<_>>()),
+                _ => {}
+            }
+            if let Some(h) = value.as_object_mut() {
+                h.remove("timestamp");
+                for f in ["opts", "parent"] {
+                    if let Some(text) = h.get(f).and_then(Value::as_str) {
+                        let parsed: Value = serde_json::from_str(text).unwrap();
+                        h.insert(f.into(), parsed);
+                    }
+                }
+            }
+            // a dependency set's members are keys of both queues
+            if let Some(set) = value.as_array_mut() {
+                if short.ends_with(":dependencies") {
+                    set.sort_by_key(|m| m.to_string());
+                }
+            }
+            out.insert(short, value);
+        }
+    }
+    Value::Object(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_flow_producer_leaves_what_node_leaves() {
+    let server = RedisServer::start();
+    let (p1, c1) = (queue_name(), queue_name());
+    run(Lang::Node, "flow", cfg(&server, &p1, json!({"flow": rich_flow(&p1, &c1)}))).await;
+    let node = flow_state(&server, &p1, &c1).await;
+
+    let (p2, c2) = (queue_name(), queue_name());
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let tree = bullmq_wire::FlowProducer::new(&conn).add(flow_job(&rich_flow(&p2, &c2))).await.unwrap();
+    assert_eq!(tree.id, "root1");
+    assert_eq!(tree.children.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["kid1", "kid2", "kid3", "mid1"]);
+    assert_eq!(tree.children[3].children[0].id, "leaf1");
+    let rust = flow_state(&server, &p2, &c2).await;
+    interop_tests::assert_same_json("flow state", &node, &rust);
+    assert!(node.get("P:waiting-children").is_some() && node.get("C:kid2").is_some(), "{node:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flows_are_refused_whole() {
+    let server = RedisServer::start();
+    let (p, c) = (queue_name(), queue_name());
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let producer = bullmq_wire::FlowProducer::new(&conn);
+    let mut bad = rich_flow(&p, &c);
+    bad["children"][3]["children"][0]["opts"]["jobId"] = json!("12");
+    assert!(matches!(producer.add(flow_job(&bad)).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+    let mut bad = rich_flow(&p, &c);
+    bad["children"][0]["queueName"] = json!("a:b");
+    assert!(matches!(producer.add(flow_job(&bad)).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+    let mut bad = rich_flow(&p, &c);
+    bad["opts"]["failParentOnFailure"] = json!(true);
+    assert!(matches!(producer.add(flow_job(&bad)).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+    // nothing was written
+    let raw = run(Lang::Node, "raw", cfg(&server, &p, json!({"pattern": "bull:*"}))).await;
+    assert_eq!(raw["keys"], json!({}), "{raw}");
 }

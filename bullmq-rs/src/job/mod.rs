@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-pub use options::{validate_job_id, Backoff, JobOptions, KeepJobs, MAX_PRIORITY};
+pub use options::{validate_job_id, Backoff, JobOptions, KeepJobs, ParentOnFailure, MAX_PRIORITY};
 pub(crate) use options::KeepPolicy;
 pub use state::JobState;
 

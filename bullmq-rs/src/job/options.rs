@@ -38,6 +38,37 @@ pub struct JobOptions {
     /// Fail an attempt that runs longer than this many ms (stored as
     /// `timeout`; BullMQ 6 keeps unknown options and ignores this one).
     pub timeout: Option<i64>,
+    /// For a child in a flow: what its failing for good does to its parent
+    /// (none: the parent waits for it forever).
+    pub on_failure: Option<ParentOnFailure>,
+}
+
+/// What a flow child failing for good does to its parent (BullMQ's
+/// `failParentOnFailure`, `continueParentOnFailure`,
+/// `ignoreDependencyOnFailure`, `removeDependencyOnFailure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentOnFailure {
+    /// The parent fails too (`fpof`).
+    FailParent,
+    /// The parent runs at once, the failure recorded (`cpof`).
+    ContinueParent,
+    /// The failure is recorded and the parent runs once its other
+    /// children are done (`idof`).
+    IgnoreDependency,
+    /// The child is dropped from the parent's dependencies (`rdof`).
+    RemoveDependency,
+}
+
+impl ParentOnFailure {
+    /// The short key BullMQ stores the flag under.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            ParentOnFailure::FailParent => "fpof",
+            ParentOnFailure::ContinueParent => "cpof",
+            ParentOnFailure::IgnoreDependency => "idof",
+            ParentOnFailure::RemoveDependency => "rdof",
+        }
+    }
 }
 
 /// How long to wait before the next attempt.
@@ -262,6 +293,9 @@ impl JobOptions {
         if let Some(t) = self.timeout {
             m.insert("timeout".into(), json!(t));
         }
+        if let Some(p) = self.on_failure {
+            m.insert(p.key().into(), json!(true));
+        }
         Value::Object(m)
     }
 
@@ -282,6 +316,14 @@ impl JobOptions {
             timestamp: get("timestamp").and_then(as_i64),
             stack_trace_limit: get("stackTraceLimit").and_then(as_i64),
             timeout: get("timeout").and_then(as_i64),
+            on_failure: [
+                ParentOnFailure::FailParent,
+                ParentOnFailure::ContinueParent,
+                ParentOnFailure::IgnoreDependency,
+                ParentOnFailure::RemoveDependency,
+            ]
+            .into_iter()
+            .find(|p| get(p.key()).and_then(Value::as_bool) == Some(true)),
         }
     }
 }

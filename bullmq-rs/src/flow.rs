@@ -1,0 +1,157 @@
+//! Flows: a parent job that waits for its children, possibly in other
+//! queues, added in one script call as BullMQ's `FlowProducer.add` adds
+//! them. Workers of any language then run the children first and the
+//! parent when its children are done (see the finish script).
+
+use serde_json::{json, Value};
+
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use crate::job::{validate_job_id, JobOptions};
+use crate::keys::QueueKeys;
+use crate::queue::{now_ms, validate_queue_name, NewJob};
+use crate::script;
+
+/// One job of a flow and the children it waits for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FlowJob {
+    /// Job name.
+    pub name: String,
+    /// The queue the job goes to.
+    pub queue_name: String,
+    /// Job data.
+    pub data: Value,
+    /// Options; a child's `on_failure` says what its failing does to this
+    /// job's parent.
+    pub opts: JobOptions,
+    /// Jobs that must finish before this one runs.
+    pub children: Vec<FlowJob>,
+}
+
+impl FlowJob {
+    /// A job with default options and no children.
+    pub fn new(name: impl Into<String>, queue_name: impl Into<String>, data: Value) -> Self {
+        FlowJob { name: name.into(), queue_name: queue_name.into(), data, opts: JobOptions::default(), children: Vec::new() }
+    }
+
+    /// With these options.
+    pub fn opts(mut self, opts: JobOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// With one more child.
+    pub fn child(mut self, child: FlowJob) -> Self {
+        self.children.push(child);
+        self
+    }
+}
+
+/// The ids a flow's jobs got, in the flow's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlowNode {
+    /// The job's id (its custom id, or a new UUID).
+    pub id: String,
+    /// Its queue.
+    pub queue_name: String,
+    /// Its children's nodes, in the order given.
+    pub children: Vec<FlowNode>,
+}
+
+/// Adds flows; BullMQ's `FlowProducer`.
+#[derive(Clone)]
+pub struct FlowProducer {
+    conn: Connection,
+}
+
+impl FlowProducer {
+    /// A producer on this connection (and its key prefix).
+    pub fn new(conn: &Connection) -> Self {
+        FlowProducer { conn: conn.clone() }
+    }
+
+    /// Adds the flow in one script call: all of it, or (on bad input or a
+    /// Redis error) none of it. Jobs without a custom id get UUIDs.
+    pub async fn add(&self, flow: FlowJob) -> Result<FlowNode> {
+        let mut nodes = Vec::new();
+        let tree = flatten(&flow, 0, None, self.conn.prefix(), &mut nodes)?;
+        let root = QueueKeys::new(self.conn.prefix(), &flow.queue_name);
+        let mut call = script::ADD_FLOW.call().key(root.key("meta")).arg(nodes.len());
+        for n in &nodes {
+            let o = &n.job.opts;
+            call.push_arg(&n.base);
+            call.push_arg(&n.id);
+            call.push_arg(&n.job.name);
+            call.push_arg(&n.job.data);
+            call.push_arg(n.opts_json.to_string());
+            call.push_arg(n.timestamp);
+            call.push_arg(o.delay.unwrap_or(0));
+            call.push_arg(o.priority.unwrap_or(0));
+            call.push_arg(if o.lifo { "1" } else { "" });
+            call.push_arg(n.parent);
+            call.push_arg(n.parent_json.as_ref().map(Value::to_string).unwrap_or_default());
+        }
+        let _ids: Vec<String> = call.invoke(&mut self.conn.manager()).await?;
+        Ok(tree)
+    }
+}
+
+/// One job of a flow, flattened for the script (parents before children).
+struct Node {
+    base: String,
+    id: String,
+    job: NewJob,
+    opts_json: Value,
+    timestamp: i64,
+    /// 1-based index of the parent node, 0 for the root.
+    parent: usize,
+    parent_json: Option<Value>,
+}
+
+/// Checks `job` and appends it and its subtree, depth first; returns the
+/// subtree's ids.
+fn flatten(job: &FlowJob, parent: usize, parent_ref: Option<(&str, &str)>, prefix: &str, out: &mut Vec<Node>) -> Result<FlowNode> {
+    validate_queue_name(&job.queue_name)?;
+    let new = NewJob::new(job.name.clone(), &job.data, job.opts.clone());
+    new.validate()?;
+    let id = match &job.opts.job_id {
+        Some(id) => {
+            validate_job_id(id)?;
+            id.clone()
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    if job.opts.on_failure.is_some() && parent_ref.is_none() {
+        return Err(Error::invalid("flow", format!("job {id:?} has a failure policy for a parent but is the flow's root")));
+    }
+    let keys = QueueKeys::new(prefix, &job.queue_name);
+    // a generated id is not an option (BullMQ stores `jobId` only when given)
+    let mut opts_json = job.opts.to_stored_json();
+    let parent_json = parent_ref.map(|(parent_id, parent_queue)| {
+        opts_json["parent"] = json!({"id": parent_id, "queue": parent_queue});
+        let mut p = json!({"id": parent_id, "queueKey": parent_queue});
+        if let Some(policy) = job.opts.on_failure {
+            p[policy.key()] = json!(true);
+        }
+        p
+    });
+    out.push(Node {
+        base: keys.base().to_string(),
+        id: id.clone(),
+        job: new,
+        opts_json,
+        timestamp: job.opts.timestamp.unwrap_or_else(now_ms),
+        parent,
+        parent_json,
+    });
+    let me = out.len();
+    let qualified = keys.qualified_name();
+    let children = job
+        .children
+        .iter()
+        .map(|c| flatten(c, me, Some((&id, &qualified)), prefix, out))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(FlowNode { id, queue_name: job.queue_name.clone(), children })
+}

@@ -1,0 +1,103 @@
+--[[
+  Adds a flow (a tree of jobs, possibly across queues) in one call, leaving
+  what BullMQ 6's `FlowProducer.add` leaves: every job hash (children with
+  `parentKey` and `parent`), each child's key in its parent's
+  `:dependencies` set, parents in `waiting-children` (score = timestamp,
+  event `waiting-children`), leaves in `wait`/`prioritized`/`delayed` with
+  their events and markers. Nodes come parents first.
+
+  Input:
+    KEYS[1]     meta key of the root's queue (routes the call)
+    ARGV[1]     number of nodes n
+    then 11 values per node:
+      queue key prefix ("bull:Q:"), job id, name, data JSON, opts JSON,
+      timestamp ms, delay ms, priority, lifo ("1" or ""),
+      parent node index (1-based, "0" = none), parent JSON ("" = none)
+  Output:
+    array of n job ids; a job id that already exists is left as it is
+    (event `duplicated`), as BullMQ does for adds.
+]]
+local rcall = redis.call
+--- @include "includes/delayedScore"
+--- @include "includes/enqueueReady"
+--- @include "includes/readMeta"
+--- @include "includes/refreshDelayMarker"
+
+local n = tonumber(ARGV[1])
+local isParent = {}
+for j = 0, n - 1 do
+  local parent = tonumber(ARGV[2 + j * 11 + 9])
+  if parent > 0 then
+    isParent[parent] = true
+  end
+end
+
+-- per queue: its meta (read once), and whether it got a ready or delayed job
+local queues = {}
+local function queueOf(base)
+  local q = queues[base]
+  if not q then
+    local k = {
+      wait = base .. "wait", active = base .. "active", prioritized = base .. "prioritized",
+      events = base .. "events", delayed = base .. "delayed", pc = base .. "pc", marker = base .. "marker"
+    }
+    q = { k = k, meta = readMeta(base .. "meta"), ready = false, delayed = false }
+    queues[base] = q
+    queues[#queues + 1] = q
+  end
+  return q
+end
+
+local ids = {}
+local keys = {}
+for j = 0, n - 1 do
+  local b = 2 + j * 11
+  local base, jobId, name, data, opts = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local timestamp, delayText, priorityText = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
+  local parent, parentJson = tonumber(ARGV[b + 9]), ARGV[b + 10]
+  local q = queueOf(base)
+  local k = q.k
+  local jobKey = base .. jobId
+  rcall("INCR", base .. "id")
+  ids[j + 1] = jobId
+  keys[j + 1] = jobKey
+  if rcall("EXISTS", jobKey) == 1 then
+    rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "duplicated", "jobId", jobId)
+  else
+    if parent > 0 then
+      local parentKey = keys[parent]
+      rcall("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", timestamp,
+        "delay", delayText, "priority", priorityText, "parentKey", parentKey, "parent", parentJson)
+      rcall("SADD", parentKey .. ":dependencies", jobKey)
+    else
+      rcall("HSET", jobKey, "name", name, "data", data, "opts", opts, "timestamp", timestamp,
+        "delay", delayText, "priority", priorityText)
+    end
+    rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
+    local delay = tonumber(delayText)
+    if isParent[j + 1] then
+      rcall("ZADD", base .. "waiting-children", timestamp, jobId)
+      rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "waiting-children", "jobId", jobId)
+    elseif delay > 0 then
+      local score, due = delayedScore(k.delayed, timestamp, delay)
+      rcall("ZADD", k.delayed, score, jobId)
+      rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
+      q.delayed = true
+    else
+      enqueueReady(k, jobId, tonumber(priorityText), ARGV[b + 8] == "1" and "RPUSH" or "LPUSH")
+      rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "waiting", "jobId", jobId)
+      q.ready = true
+    end
+  end
+end
+
+for _, q in ipairs(queues) do
+  local meta = q.meta
+  if q.ready and not meta.paused and not (meta.concurrency and rcall("LLEN", q.k.active) >= meta.concurrency) then
+    rcall("ZADD", q.k.marker, "0", "0")
+  end
+  if q.delayed then
+    refreshDelayMarker(q.k.marker, q.k.delayed)
+  end
+end
+return ids
