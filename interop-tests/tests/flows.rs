@@ -231,3 +231,43 @@ async fn bad_flows_are_refused_whole() {
     let raw = run(Lang::Node, "raw", cfg(&server, &p, json!({"pattern": "bull:*"}))).await;
     assert_eq!(raw["keys"], json!({}), "{raw}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_parent_reads_its_children_as_node_reads_them() {
+    let server = RedisServer::start();
+    for case in ["ok", "cpof", "idof"] {
+        let (pq, cq) = (queue_name(), queue_name());
+        let tree = run(Lang::Node, "flow", cfg(&server, &pq, json!({"flow": flow(case, &pq, &cq)}))).await;
+        let parent_id = tree["tree"]["id"].as_str().unwrap().to_string();
+        let conn = Connection::open(&server.url()).await.unwrap();
+        let children = Worker::start(&cq, &conn, WorkerOptions::default(), behave).await.unwrap();
+        let parent = Worker::start(&pq, &conn, WorkerOptions::default(), |job: bullmq_wire::Job| async move {
+            let counts = job.get_dependencies_count().await?;
+            Ok(json!({
+                "childrenValues": job.get_children_values().await?,
+                "ignoredFailures": job.get_ignored_children_failures().await?,
+                "dependenciesCount": {"processed": counts.processed, "unprocessed": counts.unprocessed,
+                    "ignored": counts.ignored, "failed": counts.failed},
+            }))
+        })
+        .await
+        .unwrap();
+        let queue = bullmq_wire::Queue::new(&pq, &conn).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut done = false;
+        while !done && tokio::time::Instant::now() < deadline {
+            let state = queue.get_job_state(&parent_id).await.unwrap();
+            done = matches!(state, bullmq_wire::JobState::Completed | bullmq_wire::JobState::Failed);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        children.close().await;
+        parent.close().await;
+        let node = run(Lang::Node, "parent", cfg(&server, &pq, json!({"id": parent_id}))).await;
+        assert_eq!(node["state"], "completed", "{case}: {node:#}");
+        let ours = &node["job"]["returnvalue"];
+        for field in ["childrenValues", "ignoredFailures", "dependenciesCount"] {
+            assert_eq!(ours[field], node[field], "{case}: {field}: ours {ours:#}, node {node:#}");
+        }
+        assert!(done, "{case}: the parent finished");
+    }
+}

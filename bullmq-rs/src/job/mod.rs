@@ -1,5 +1,6 @@
 //! A job as stored in its Redis hash, and the operations on one job.
 
+mod children;
 mod ops;
 mod options;
 mod state;
@@ -8,6 +9,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+pub use children::DependencyCounts;
 pub use options::{validate_job_id, Backoff, JobOptions, KeepJobs, ParentOnFailure, MAX_PRIORITY};
 pub(crate) use options::KeepPolicy;
 pub use state::JobState;

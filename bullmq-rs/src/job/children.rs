@@ -1,0 +1,67 @@
+//! What a flow parent reads of its children (BullMQ's `getChildrenValues`,
+//! `getIgnoredChildrenFailures`, `getDependenciesCount`).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::Job;
+use crate::error::Result;
+
+/// A flow parent's children by where they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DependencyCounts {
+    /// Children that completed (their values are kept).
+    pub processed: u64,
+    /// Children not finished yet.
+    pub unprocessed: u64,
+    /// Children that failed with `IgnoreDependency` or `ContinueParent`.
+    pub ignored: u64,
+    /// Children that failed with `FailParent`.
+    pub failed: u64,
+}
+
+impl Job {
+    /// The return values of this job's completed children, by child job
+    /// key (`bull:<queue>:<id>`); a value that is not JSON is kept as text.
+    pub async fn get_children_values(&self) -> Result<HashMap<String, Value>> {
+        let raw: HashMap<String, String> =
+            redis::cmd("HGETALL").arg(format!("{}:processed", self.key())).query_async(&mut self.queue.con()).await?;
+        Ok(raw
+            .into_iter()
+            .map(|(k, v)| {
+                let value = serde_json::from_str(&v).unwrap_or(Value::String(v));
+                (k, value)
+            })
+            .collect())
+    }
+
+    /// The failure reasons of children whose failure this job ignores, by
+    /// child job key.
+    pub async fn get_ignored_children_failures(&self) -> Result<HashMap<String, String>> {
+        let raw: HashMap<String, String> =
+            redis::cmd("HGETALL").arg(format!("{}:failed", self.key())).query_async(&mut self.queue.con()).await?;
+        Ok(raw)
+    }
+
+    /// How many children are done, pending, ignored and failed (read
+    /// together, in one transaction).
+    pub async fn get_dependencies_count(&self) -> Result<DependencyCounts> {
+        let key = self.key();
+        let (processed, unprocessed, ignored, failed): (u64, u64, u64, u64) = redis::pipe()
+            .atomic()
+            .hlen(format!("{key}:processed"))
+            .scard(format!("{key}:dependencies"))
+            .hlen(format!("{key}:failed"))
+            .zcard(format!("{key}:unsuccessful"))
+            .query_async(&mut self.queue.con())
+            .await?;
+        Ok(DependencyCounts { processed, unprocessed, ignored, failed })
+    }
+
+    /// The job hash's key.
+    fn key(&self) -> String {
+        self.queue.keys().job(&self.id)
+    }
+}
