@@ -270,6 +270,15 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
         .into_iter()
         .find(|(name, _)| opts[*name] == true)
         .map(|(_, p)| p),
+        deduplication: opts.get("deduplication").and_then(|d| {
+            let mut de = bullmq_wire::Deduplication::new(d.get("id")?.as_str()?);
+            de.ttl = d["ttl"].as_i64();
+            de.extend = d["extend"] == true;
+            de.replace = d["replace"] == true;
+            de.keep_last_if_active = d["keepLastIfActive"] == true;
+            de.reschedule = d["reschedule"] == true;
+            Some(de)
+        }),
     }
 }
 

@@ -9,15 +9,18 @@
     KEYS[11]    id counter
     ARGV[1]     job key prefix, e.g. "bull:Q:"
     ARGV[2]     number of jobs n
-    then 8 values per job:
+    then 9 values per job:
       custom id ("" = next counter value), name, data JSON, opts JSON,
-      timestamp ms, delay ms, priority, lifo ("1" or "")
+      timestamp ms, delay ms, priority, lifo ("1" or ""),
+      deduplication JSON (the `de` option, "" = none)
   Output:
     array of n job ids; for a custom id that already exists, the existing
-    id (and a `duplicated` event), as BullMQ does.
+    id (and a `duplicated` event), and for a deduplicated job the id of
+    the job that owns its window, as BullMQ does.
 ]]
 local rcall = redis.call
 --- @include "includes/queueKeys"
+--- @include "includes/deduplicate"
 --- @include "includes/delayedScore"
 --- @include "includes/enqueueReady"
 --- @include "includes/readMeta"
@@ -34,7 +37,7 @@ local ready = false
 local delayed = false
 
 for j = 0, n - 1 do
-  local base = 3 + j * 8
+  local base = 3 + j * 9
   local customId, name, data, opts = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local timestamp = ARGV[base + 4]
   local delay = tonumber(ARGV[base + 5])
@@ -45,12 +48,27 @@ for j = 0, n - 1 do
     jobId = string.format("%d", counter)
   end
   local jobKey = prefix .. jobId
+  local de = ARGV[base + 8] ~= "" and cjson.decode(ARGV[base + 8]) or nil
+  local taken = false
   if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "duplicated", "jobId", jobId)
-  else
+    taken = true
+  elseif de and de["id"] then
+    local owner = deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, delay, maxLen)
+    if owner then
+      jobId = owner
+      taken = true
+    end
+  end
+  if not taken then
     -- the numbers as given: Redis would format number arguments itself
-    rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
-      "timestamp", timestamp, "delay", ARGV[base + 5], "priority", ARGV[base + 6])
+    if de and de["id"] then
+      rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
+        "timestamp", timestamp, "delay", ARGV[base + 5], "priority", ARGV[base + 6], "deid", de["id"])
+    else
+      rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
+        "timestamp", timestamp, "delay", ARGV[base + 5], "priority", ARGV[base + 6])
+    end
     rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
     if delay > 0 then
       local score, due = delayedScore(k.delayed, timestamp, delay)

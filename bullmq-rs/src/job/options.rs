@@ -41,6 +41,67 @@ pub struct JobOptions {
     /// For a child in a flow: what its failing for good does to its parent
     /// (none: the parent waits for it forever).
     pub on_failure: Option<ParentOnFailure>,
+    /// Deduplication: adds with the same id while a window is open are
+    /// answered with the window owner's id instead of adding a job.
+    pub deduplication: Option<Deduplication>,
+}
+
+/// BullMQ's `deduplication` option (stored as `de`).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Deduplication {
+    /// The window's id: jobs with the same id deduplicate each other.
+    pub id: String,
+    /// The window closes after this many ms (else when its job finishes).
+    pub ttl: Option<i64>,
+    /// Each duplicate restarts the ttl.
+    pub extend: bool,
+    /// A duplicate replaces a delayed owner.
+    pub replace: bool,
+    /// A duplicate arriving while the owner runs is kept (the latest one)
+    /// and added when the owner finishes.
+    pub keep_last_if_active: bool,
+    /// A duplicate gives a delayed owner its own delay.
+    pub reschedule: bool,
+}
+
+impl Deduplication {
+    /// A window with this id, closing when its job finishes.
+    pub fn new(id: impl Into<String>) -> Self {
+        Deduplication { id: id.into(), ..Default::default() }
+    }
+
+    /// The `de` JSON, with only what is set.
+    pub(crate) fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        if let Some(t) = self.ttl {
+            m.insert("ttl".into(), json!(t));
+        }
+        for (key, on) in [
+            ("extend", self.extend),
+            ("replace", self.replace),
+            ("keepLastIfActive", self.keep_last_if_active),
+            ("reschedule", self.reschedule),
+        ] {
+            if on {
+                m.insert(key.into(), json!(true));
+            }
+        }
+        Value::Object(m)
+    }
+
+    fn from_json(v: &Value) -> Option<Self> {
+        let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+        Some(Deduplication {
+            id: v.get("id")?.as_str()?.to_string(),
+            ttl: v.get("ttl").and_then(as_i64),
+            extend: flag("extend"),
+            replace: flag("replace"),
+            keep_last_if_active: flag("keepLastIfActive"),
+            reschedule: flag("reschedule"),
+        })
+    }
 }
 
 /// What a flow child failing for good does to its parent (BullMQ's
@@ -251,6 +312,14 @@ impl JobOptions {
                 return Err(Error::invalid("backoff", "jitter must be between 0 and 1"));
             }
         }
+        if let Some(d) = &self.deduplication {
+            if d.id.is_empty() {
+                return Err(Error::invalid("deduplication", "the deduplication id is empty"));
+            }
+            if d.ttl.is_some_and(|t| t < 0) {
+                return Err(Error::invalid("deduplication", "the ttl is negative"));
+            }
+        }
         Ok(())
     }
 
@@ -296,6 +365,9 @@ impl JobOptions {
         if let Some(p) = self.on_failure {
             m.insert(p.key().into(), json!(true));
         }
+        if let Some(d) = &self.deduplication {
+            m.insert("de".into(), d.to_json());
+        }
         Value::Object(m)
     }
 
@@ -324,6 +396,7 @@ impl JobOptions {
             ]
             .into_iter()
             .find(|p| get(p.key()).and_then(Value::as_bool) == Some(true)),
+            deduplication: get("de").and_then(Deduplication::from_json),
         }
     }
 }

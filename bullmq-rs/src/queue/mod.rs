@@ -174,6 +174,7 @@ impl Queue {
             call.push_arg(o.delay.unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
+            call.push_arg(o.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default());
         }
         call.invoke(&mut self.con()).await
     }
