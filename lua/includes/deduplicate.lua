@@ -14,12 +14,58 @@
     - reschedule: a delayed owner gets the duplicate's delay.
 ]]
 --- @include "delayedScore"
---- @include "keepDedupNext"
---- @include "recoverStaleDedup"
 --- @include "refreshDelayMarker"
 --- @include "removeJobKeys"
---- @include "setDedupKey"
 local function deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, delay, maxLen)
+  -- (helpers live inside: a script that adds jobs without deduplication
+  -- does not pay for creating them)
+  -- the window's owner becomes `owner`: without expiry under
+  -- keepLastIfActive (it ends when its owner finishes), else after the ttl
+  local function setDedupKey(key, jobId, de)
+    local ttl = tonumber(de["ttl"])
+    if ttl and ttl > 0 and not de["keepLastIfActive"] then
+      rcall("SET", key, jobId, "PX", ttl)
+    else
+      rcall("SET", key, jobId)
+    end
+  end
+  -- a window without expiry whose owner job is gone (lost in an outage)
+  -- would swallow every later add: `jobId` takes it over
+  local function recoverStaleDedup(key, prefix, owner, jobId, de)
+    if owner and rcall("PTTL", key) == -1 and rcall("EXISTS", prefix .. owner) == 0 then
+      rcall("DEL", key, prefix .. "dn:" .. de["id"])
+      setDedupKey(key, jobId, de)
+      return true
+    end
+    return false
+  end
+  -- keepLastIfActive with the owner active: the latest duplicate is kept
+  -- in dn:<id> and added when the owner finishes; the window stops expiring
+  local function keepDedupNext(k, prefix, de, owner, jobId, name, data, opts, maxLen)
+    if not (de["keepLastIfActive"] and owner) then
+      return false
+    end
+    local pos = redis.pcall("LPOS", k.active, owner)
+    if type(pos) == "table" and pos.err then
+      pos = nil
+      for _, id in ipairs(rcall("LRANGE", k.active, 0, -1)) do
+        if id == owner then
+          pos = true
+          break
+        end
+      end
+    end
+    if not pos then
+      return false
+    end
+    local nextKey = prefix .. "dn:" .. de["id"]
+    rcall("DEL", nextKey)
+    rcall("HSET", nextKey, "name", name, "data", data, "opts", cjson.encode(cjson.decode(opts)), "jid", jobId)
+    rcall("PERSIST", prefix .. "de:" .. de["id"])
+    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "deduplicated", "jobId", owner,
+      "deduplicationId", de["id"], "deduplicatedJobId", jobId)
+    return true
+  end
   local dedupId = de["id"]
   local key = prefix .. "de:" .. dedupId
   local ttl = tonumber(de["ttl"])
