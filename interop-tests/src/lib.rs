@@ -279,6 +279,9 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
             de.reschedule = d["reschedule"] == true;
             Some(de)
         }),
+        parent: opts.get("parent").and_then(|p| {
+            Some(bullmq_wire::ParentRef { id: p["id"].as_str()?.to_string(), queue: p["queue"].as_str()?.to_string() })
+        }),
     }
 }
 

@@ -271,3 +271,69 @@ async fn a_rust_parent_reads_its_children_as_node_reads_them() {
         assert!(done, "{case}: the parent finished");
     }
 }
+
+/// A Rust handler that adds children to its own job, waits for them and
+/// then returns their values; the children run on a Node worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_handler_adds_children_and_waits_for_them() {
+    let server = RedisServer::start();
+    let (pq, cq) = (queue_name(), queue_name());
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let parents = bullmq_wire::Queue::new(&pq, &conn).await.unwrap();
+    let mut events = Process::start(Lang::Node, "events", cfg(&server, &pq, json!({}))).await;
+    let node_children = Process::start(Lang::Node, "worker", cfg(&server, &cq, json!({"concurrency": 2}))).await;
+    let child_queue = cq.clone();
+    let child_conn = conn.clone();
+    let worker = Worker::start(&pq, &conn, WorkerOptions::default(), move |mut job: bullmq_wire::Job| {
+        let (cq, conn) = (child_queue.clone(), child_conn.clone());
+        async move {
+            if job.data["step"] == "start" {
+                let children = bullmq_wire::Queue::new(&cq, &conn).await?;
+                for n in [1, 2] {
+                    let opts = bullmq_wire::JobOptions { parent: Some(bullmq_wire::ParentRef::of(&job)), ..Default::default() };
+                    children.add("echo", &json!({"n": n}), opts).await?;
+                }
+                job.update_data(json!({"step": "collect"})).await?;
+                if job.move_to_waiting_children(None).await? {
+                    return Err(bullmq_wire::JobError::waiting_children());
+                }
+            }
+            let mut values: Vec<Value> = job.get_children_values().await?.into_values().collect();
+            values.sort_by_key(|v| v.to_string());
+            Ok(json!({"children": values}))
+        }
+    })
+    .await
+    .unwrap();
+    let id = parents.add("fanout", &json!({"step": "start"}), Default::default()).await.unwrap();
+    let wanted = id.clone();
+    events
+        .wait_for(Duration::from_secs(30), move |v| v["event"] == "completed" && v["args"]["jobId"] == wanted.as_str())
+        .await;
+    worker.close().await;
+    node_children.stop().await;
+    let seen = events.stop().await;
+    let node = run(Lang::Node, "parent", cfg(&server, &pq, json!({"id": id}))).await;
+    assert_eq!(node["state"], "completed", "{node:#}");
+    assert_eq!(node["job"]["returnvalue"], json!({"children": [{"echo": {"n": 1}}, {"echo": {"n": 2}}]}), "{node:#}");
+    assert_eq!(node["dependenciesCount"]["processed"], 2, "{node:#}");
+    assert_eq!(node["job"]["attemptsMade"], 1, "one attempt: waiting for children is not a failure: {node:#}");
+    // the parent's life as a Node QueueEvents saw it
+    let life: Vec<String> = seen
+        .iter()
+        .filter(|e| e["args"]["jobId"] == id.as_str() && e["event"] != "added")
+        .map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["args"]["prev"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        life,
+        ["waiting ", "active waiting", "waiting-children active", "waiting waiting-children", "active waiting", "completed active"],
+        "{seen:?}"
+    );
+    // a child of a job that does not exist is refused
+    let orphan = bullmq_wire::JobOptions {
+        parent: Some(bullmq_wire::ParentRef { id: "nope".into(), queue: format!("bull:{pq}") }),
+        ..Default::default()
+    };
+    let err = bullmq_wire::Queue::new(&cq, &conn).await.unwrap().add("echo", &json!({}), orphan).await.unwrap_err();
+    assert!(matches!(err, bullmq_wire::Error::Script { code: bullmq_wire::ScriptCode::ParentJobNotExist, .. }), "{err}");
+}

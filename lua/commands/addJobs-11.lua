@@ -9,14 +9,16 @@
     KEYS[11]    id counter
     ARGV[1]     job key prefix, e.g. "bull:Q:"
     ARGV[2]     number of jobs n
-    then 9 values per job:
+    then 10 values per job:
       custom id ("" = next counter value), name, data JSON, opts JSON,
       timestamp ms, delay ms, priority, lifo ("1" or ""),
-      deduplication JSON (the `de` option, "" = none)
+      deduplication JSON (the `de` option, "" = none),
+      parent JSON (the `parent` hash field of a flow child, "" = none)
   Output:
     array of n job ids; for a custom id that already exists, the existing
     id (and a `duplicated` event), and for a deduplicated job the id of
-    the job that owns its window, as BullMQ does.
+    the job that owns its window, as BullMQ does. -5 (and nothing written)
+    when a parent job does not exist.
 ]]
 local rcall = redis.call
 --- @include "includes/queueKeys"
@@ -36,8 +38,22 @@ local ids = {}
 local ready = false
 local delayed = false
 
+-- a child's parent must exist: checked for the whole batch before writing
+local parents = {}
 for j = 0, n - 1 do
-  local base = 3 + j * 9
+  local parentJson = ARGV[3 + j * 10 + 9]
+  if parentJson ~= "" then
+    local p = cjson.decode(parentJson)
+    local parentKey = p["queueKey"] .. ":" .. p["id"]
+    if rcall("EXISTS", parentKey) ~= 1 then
+      return -5
+    end
+    parents[j] = parentKey
+  end
+end
+
+for j = 0, n - 1 do
+  local base = 3 + j * 10
   local customId, name, data, opts = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local timestamp = ARGV[base + 4]
   local delay = tonumber(ARGV[base + 5])
@@ -62,12 +78,15 @@ for j = 0, n - 1 do
   end
   if not taken then
     -- the numbers as given: Redis would format number arguments itself
+    rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
+      "timestamp", timestamp, "delay", ARGV[base + 5], "priority", ARGV[base + 6])
     if de and de["id"] then
-      rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
-        "timestamp", timestamp, "delay", ARGV[base + 5], "priority", ARGV[base + 6], "deid", de["id"])
-    else
-      rcall("HSET", jobKey, "name", name, "data", data, "opts", opts,
-        "timestamp", timestamp, "delay", ARGV[base + 5], "priority", ARGV[base + 6])
+      rcall("HSET", jobKey, "deid", de["id"])
+    end
+    local parentKey = parents[j]
+    if parentKey then
+      rcall("HSET", jobKey, "parentKey", parentKey, "parent", ARGV[base + 9])
+      rcall("SADD", parentKey .. ":dependencies", jobKey)
     end
     rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
     if delay > 0 then

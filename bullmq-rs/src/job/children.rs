@@ -65,3 +65,38 @@ impl Job {
         self.queue.keys().job(&self.id)
     }
 }
+
+impl Job {
+    /// Called by a handler that added children to this job (with
+    /// `JobOptions::parent`): moves the job to `waiting-children` while it
+    /// has pending children (or while `child`, a child job key, is one).
+    /// Returns true when it moved: the handler then returns
+    /// [`JobError::waiting_children`](crate::JobError::waiting_children),
+    /// and the job runs again once its children are done. False: nothing
+    /// to wait for, the handler goes on.
+    pub async fn move_to_waiting_children(&self, child: Option<&str>) -> Result<bool> {
+        let k = self.queue.keys();
+        let code: i64 = crate::script::MOVE_TO_WAITING_CHILDREN
+            .call()
+            .key(k.key("active"))
+            .key(k.key("waiting-children"))
+            .key(self.key())
+            .key(k.key("stalled"))
+            .key(k.key("events"))
+            .arg(self.token.as_deref().unwrap_or("0"))
+            .arg(child.unwrap_or(""))
+            .arg(crate::queue::now_ms())
+            .arg(&self.id)
+            .invoke(&mut self.queue.con())
+            .await?;
+        match code {
+            0 => Ok(true),
+            1 => Ok(false),
+            c => Err(crate::Error::Script {
+                code: crate::ScriptCode::from_reply(c).unwrap_or(crate::ScriptCode::Other(c)),
+                job_id: self.id.clone(),
+                command: "moveToWaitingChildren",
+            }),
+        }
+    }
+}

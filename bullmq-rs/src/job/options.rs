@@ -44,6 +44,36 @@ pub struct JobOptions {
     /// Deduplication: adds with the same id while a window is open are
     /// answered with the window owner's id instead of adding a job.
     pub deduplication: Option<Deduplication>,
+    /// Makes the job a child of an existing job (which then waits for it
+    /// once it moves to waiting-children).
+    pub parent: Option<ParentRef>,
+}
+
+/// The parent of a child job: its id and its queue's qualified name
+/// (`<prefix>:<queue>`, BullMQ's `queueQualifiedName`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentRef {
+    /// The parent job's id.
+    pub id: String,
+    /// `<prefix>:<queue>` of the parent's queue.
+    pub queue: String,
+}
+
+impl ParentRef {
+    /// The parent `job` (typically the job a handler is running).
+    pub fn of(job: &super::Job) -> Self {
+        ParentRef { id: job.id.clone(), queue: job.queue.keys().qualified_name() }
+    }
+
+    /// The `parent` field of the child's hash, with the child's failure
+    /// policy.
+    pub(crate) fn hash_json(&self, on_failure: Option<ParentOnFailure>) -> Value {
+        let mut p = json!({"id": self.id, "queueKey": self.queue});
+        if let Some(policy) = on_failure {
+            p[policy.key()] = json!(true);
+        }
+        p
+    }
 }
 
 /// BullMQ's `deduplication` option (stored as `de`).
@@ -312,6 +342,11 @@ impl JobOptions {
                 return Err(Error::invalid("backoff", "jitter must be between 0 and 1"));
             }
         }
+        if let Some(p) = &self.parent {
+            if p.id.is_empty() || p.queue.is_empty() {
+                return Err(Error::invalid("parent", "a parent needs its job id and its queue's qualified name"));
+            }
+        }
         if let Some(d) = &self.deduplication {
             if d.id.is_empty() {
                 return Err(Error::invalid("deduplication", "the deduplication id is empty"));
@@ -368,6 +403,9 @@ impl JobOptions {
         if let Some(d) = &self.deduplication {
             m.insert("de".into(), d.to_json());
         }
+        if let Some(p) = &self.parent {
+            m.insert("parent".into(), json!({"id": p.id, "queue": p.queue}));
+        }
         Value::Object(m)
     }
 
@@ -397,6 +435,9 @@ impl JobOptions {
             .into_iter()
             .find(|p| get(p.key()).and_then(Value::as_bool) == Some(true)),
             deduplication: get("de").and_then(Deduplication::from_json),
+            parent: get("parent").and_then(|p| {
+                Some(ParentRef { id: p.get("id")?.as_str()?.to_string(), queue: p.get("queue")?.as_str()?.to_string() })
+            }),
         }
     }
 }

@@ -175,7 +175,15 @@ impl Queue {
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
             call.push_arg(o.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default());
+            call.push_arg(o.parent.as_ref().map(|p| p.hash_json(o.on_failure).to_string()).unwrap_or_default());
         }
-        call.invoke(&mut self.con()).await
+        match call.invoke::<redis::Value, _>(&mut self.con()).await? {
+            redis::Value::Int(code) => Err(Error::Script {
+                code: crate::error::ScriptCode::from_reply(code).unwrap_or(crate::error::ScriptCode::Other(code)),
+                job_id: jobs.iter().find_map(|j| j.opts.parent.as_ref()).map(|p| p.id.clone()).unwrap_or_default(),
+                command: "addJobs",
+            }),
+            ids => redis::from_redis_value(ids).map_err(|e| Error::protocol("addJobs", e.to_string())),
+        }
     }
 }

@@ -12,17 +12,30 @@ pub struct JobError {
     pub stack: Option<String>,
     /// No retry, whatever attempts remain.
     pub unrecoverable: bool,
+    /// Not a failure: the job moved to waiting-children
+    /// ([`JobError::waiting_children`]).
+    pub(crate) waiting_children: bool,
 }
 
 impl JobError {
     /// A failure that is retried while attempts remain.
     pub fn new(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), stack: None, unrecoverable: false }
+        JobError { message: message.into(), stack: None, unrecoverable: false, waiting_children: false }
     }
 
     /// A failure that fails the job now (BullMQ's `UnrecoverableError`).
     pub fn unrecoverable(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), stack: None, unrecoverable: true }
+        JobError { message: message.into(), stack: None, unrecoverable: true, waiting_children: false }
+    }
+
+    /// What a handler returns after [`Job::move_to_waiting_children`]
+    /// moved its job (BullMQ's `WaitingChildrenError`): the worker lets
+    /// the job go without settling it; it runs again when its children
+    /// are done.
+    ///
+    /// [`Job::move_to_waiting_children`]: crate::Job::move_to_waiting_children
+    pub fn waiting_children() -> Self {
+        JobError { message: "waiting for children".into(), stack: None, unrecoverable: false, waiting_children: true }
     }
 
     /// Adds a stack trace or other detail for the job's `stacktrace`.

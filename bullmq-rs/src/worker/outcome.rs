@@ -19,6 +19,8 @@ pub(crate) enum Kind {
     Retry { reason: String, lifo: bool },
     /// Give the job back untouched (worker closing); no attempt counted.
     HandBack,
+    /// The handler moved the job to waiting-children: nothing to settle.
+    WaitingChildren,
 }
 
 /// One finished attempt, ready to be settled by the next script call.
@@ -38,6 +40,14 @@ impl Outcome {
     pub(crate) fn decide(job: &Job, token: String, result: Result<Value, JobError>, opts: &WorkerOptions) -> Self {
         let attempts = job.opts.attempts.unwrap_or(0);
         match result {
+            Err(err) if err.waiting_children => Outcome {
+                job_id: job.id.clone(),
+                token,
+                kind: Kind::WaitingChildren,
+                stacktrace: None,
+                keep: KeepPolicy::default(),
+                attempts,
+            },
             Ok(value) => Outcome {
                 job_id: job.id.clone(),
                 token,
@@ -89,7 +99,8 @@ impl Outcome {
             Kind::Failed { reason } => ("failed", reason, String::new()),
             Kind::Delayed { reason, delay } => ("delayed", reason, delay.to_string()),
             Kind::Retry { reason, lifo } => ("retry", reason, if *lifo { "RPUSH" } else { "LPUSH" }.to_string()),
-            Kind::HandBack => ("handback", "", String::new()),
+            // never sent (the worker drops these), kept harmless if it were
+            Kind::HandBack | Kind::WaitingChildren => ("handback", "", String::new()),
         };
         let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
         call.push_arg(&self.job_id);

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::in_flight::InFlight;
 use super::marker::{MarkerWaiter, Woken};
-use super::outcome::Outcome;
+use super::outcome::{Kind, Outcome};
 use super::reply::{parse_fetched, Fetched};
 use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
 use crate::error::{Result, ScriptCode};
@@ -171,10 +171,10 @@ impl Runner {
                     }
                 }
                 Some(outcome) = self.running.next(), if !self.running.is_empty() => {
-                    pending.push(outcome);
+                    self.collect(outcome, &mut pending);
                     // take every other handler that is done too, for one call
                     while let Some(Some(o)) = self.running.next().now_or_never() {
-                        pending.push(o);
+                        self.collect(o, &mut pending);
                     }
                 }
                 woken = self.marker.woken(), if armed => {
@@ -260,6 +260,16 @@ impl Runner {
         }
     }
 
+    /// Queues a finished attempt for the next call; a job its handler moved
+    /// to waiting-children has nothing to settle and is just let go.
+    fn collect(&mut self, outcome: Outcome, pending: &mut Vec<Outcome>) {
+        if outcome.kind == Kind::WaitingChildren {
+            self.settled(std::slice::from_ref(&outcome));
+        } else {
+            pending.push(outcome);
+        }
+    }
+
     /// Settled jobs need no more lock renewal.
     fn settled(&mut self, batch: &[Outcome]) {
         if let Ok(mut held) = self.held.lock() {
@@ -276,7 +286,7 @@ impl Runner {
             h.abort();
         }
         while let Some(Some(o)) = self.running.next().now_or_never() {
-            pending.push(o);
+            self.collect(o, pending);
         }
         self.running = FuturesUnordered::new();
         let done: HashSet<String> = pending.iter().map(|o| o.job_id.clone()).collect();
