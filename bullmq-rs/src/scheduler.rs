@@ -170,18 +170,26 @@ pub(crate) fn plan_upsert(id: &str, repeat: &Repeat, name: &str, template_opts: 
     scheduler.insert("name".into(), Value::from(name));
     put(&mut scheduler, "offset", offset.map(Value::from));
 
-    let mut opts = template_opts.as_object().cloned().unwrap_or_default();
+    let opts = template_opts.as_object().cloned().unwrap_or_default();
     let mut job_repeat = rule;
     put(&mut job_repeat, "offset", offset.map(Value::from));
     job_repeat.insert("count".into(), Value::from(1));
-    opts.insert("repeat".into(), Value::Object(job_repeat));
+    let opts = iteration_opts(opts, job_repeat, now, at, id);
+    Ok(Some(FirstIteration { at, scheduler: Value::Object(scheduler), opts }))
+}
+
+/// An iteration's options: the template's (or the previous iteration's)
+/// with the scheduler's fields, as BullMQ's `getNextJobOpts` sets them
+/// (`prevMillis` only for cron patterns; the script sets `delay`, `jobId`).
+fn iteration_opts(mut opts: Map<String, Value>, repeat: Map<String, Value>, now: i64, at: Option<i64>, id: &str) -> Value {
+    opts.insert("repeat".into(), Value::Object(repeat));
     opts.insert("timestamp".into(), Value::from(now));
     match at {
         Some(t) => drop(opts.insert("prevMillis".into(), Value::from(t))),
         None => drop(opts.remove("prevMillis")),
     }
     opts.insert("repeatJobKey".into(), Value::from(id));
-    Ok(Some(FirstIteration { at, scheduler: Value::Object(scheduler), opts: Value::Object(opts) }))
+    Value::Object(opts)
 }
 
 /// What the script needs to add the next iteration.
@@ -295,14 +303,7 @@ pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<
             None => drop(next_repeat.remove(field)),
         }
     }
-    next_opts.insert("repeat".into(), Value::Object(next_repeat));
-    next_opts.insert("timestamp".into(), Value::from(now));
-    match at {
-        Some(t) => drop(next_opts.insert("prevMillis".into(), Value::from(t))),
-        None => drop(next_opts.remove("prevMillis")),
-    }
-    next_opts.insert("repeatJobKey".into(), Value::from(scheduler_id));
-    Ok(Some(NextIteration { at, opts: Value::Object(next_opts) }))
+    Ok(Some(NextIteration { at, opts: iteration_opts(next_opts, next_repeat, now, at, scheduler_id) }))
 }
 
 /// The first time strictly after `after_ms` that the cron `pattern`
