@@ -67,7 +67,7 @@ async fn run_case_from(server: &RedisServer, case: &str, producer: Lang, lang: L
     let mut rust_workers = Vec::new();
     for q in [&pq, &cq] {
         match lang {
-            Lang::Node => node_workers.push(Process::start(Lang::Node, "worker", cfg(server, q, json!({"concurrency": 3}))).await),
+            Lang::Node | Lang::Python => node_workers.push(Process::start(lang, "worker", cfg(server, q, json!({"concurrency": 3}))).await),
             _ => {
                 let conn = Connection::open(&server.url()).await.unwrap();
                 let opts = WorkerOptions { concurrency: 3, ..Default::default() };
@@ -117,6 +117,16 @@ async fn flows_run_the_same_on_rust_workers() {
             "fpof" => assert_eq!(node["state"], "failed", "{node:#}"),
             _ => assert_eq!(node["state"], "completed", "{node:#}"),
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_added_from_rust_run_on_python_workers_as_node_added_ones() {
+    let server = RedisServer::start();
+    for case in ["ok", "fpof"] {
+        let node = run_case_from(&server, case, Lang::Node, Lang::Python).await;
+        let rust = run_case_from(&server, case, Lang::Rust, Lang::Python).await;
+        assert_eq!(node, rust, "flow case {case} on python workers: added by node {node:#}\nadded by rust {rust:#}");
     }
 }
 
