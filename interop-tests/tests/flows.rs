@@ -91,7 +91,9 @@ async fn run_case_from(server: &RedisServer, case: &str, producer: Lang, lang: L
     let out = run(Lang::Node, "parent", cfg(server, &pq, json!({"id": parent_id}))).await;
     let text = out.to_string().replace(&format!("bull:{cq}:"), "bull:<children>:").replace(&pq, "<parent>");
     let mut v: Value = serde_json::from_str(&text).unwrap();
-    // child ids are uuids: keep the values, sorted
+    // child ids are uuids: keep the values, sorted (`dependencies` holds
+    // the same by child key)
+    v.as_object_mut().unwrap().remove("dependencies");
     for field in ["childrenValues", "ignoredFailures"] {
         let mut vals: Vec<String> = v[field].as_object().map(|m| m.values().map(|x| x.to_string()).collect()).unwrap_or_default();
         vals.sort();
@@ -253,7 +255,12 @@ async fn a_rust_parent_reads_its_children_as_node_reads_them() {
         let children = Worker::start(&cq, &conn, WorkerOptions::default(), behave).await.unwrap();
         let parent = Worker::start(&pq, &conn, WorkerOptions::default(), |job: bullmq_wire::Job| async move {
             let counts = job.get_dependencies_count().await?;
+            let mut deps = job.get_dependencies().await?;
+            deps.unprocessed.sort();
+            deps.failed.sort();
             Ok(json!({
+                "dependencies": {"processed": deps.processed, "unprocessed": deps.unprocessed,
+                    "ignored": deps.ignored, "failed": deps.failed},
                 "childrenValues": job.get_children_values().await?,
                 "ignoredFailures": job.get_ignored_children_failures().await?,
                 "dependenciesCount": {"processed": counts.processed, "unprocessed": counts.unprocessed,
@@ -275,7 +282,7 @@ async fn a_rust_parent_reads_its_children_as_node_reads_them() {
         let node = run(Lang::Node, "parent", cfg(&server, &pq, json!({"id": parent_id}))).await;
         assert_eq!(node["state"], "completed", "{case}: {node:#}");
         let ours = &node["job"]["returnvalue"];
-        for field in ["childrenValues", "ignoredFailures", "dependenciesCount"] {
+        for field in ["childrenValues", "ignoredFailures", "dependenciesCount", "dependencies"] {
             assert_eq!(ours[field], node[field], "{case}: {field}: ours {ours:#}, node {node:#}");
         }
         assert!(done, "{case}: the parent finished");

@@ -22,19 +22,43 @@ pub struct DependencyCounts {
     pub failed: u64,
 }
 
+/// A flow parent's children by where they are, with their results.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Dependencies {
+    /// Completed children's return values, by child job key.
+    pub processed: HashMap<String, Value>,
+    /// Keys of children not finished yet.
+    pub unprocessed: Vec<String>,
+    /// Failure reasons of children whose failure is ignored, by child key.
+    pub ignored: HashMap<String, String>,
+    /// Keys of children that failed the parent.
+    pub failed: Vec<String>,
+}
+
 impl Job {
+    /// All of this job's children by where they are (BullMQ's
+    /// `getDependencies()` without paging), read in one transaction.
+    pub async fn get_dependencies(&self) -> Result<Dependencies> {
+        let key = self.key();
+        let (processed, unprocessed, ignored, failed): (HashMap<String, String>, Vec<String>, HashMap<String, String>, Vec<String>) =
+            redis::pipe()
+                .atomic()
+                .hgetall(format!("{key}:processed"))
+                .smembers(format!("{key}:dependencies"))
+                .hgetall(format!("{key}:failed"))
+                .zrange(format!("{key}:unsuccessful"), 0, -1)
+                .query_async(&mut self.queue.con())
+                .await?;
+        Ok(Dependencies { processed: json_values(processed), unprocessed, ignored, failed })
+    }
+
     /// The return values of this job's completed children, by child job
     /// key (`bull:<queue>:<id>`); a value that is not JSON is kept as text.
     pub async fn get_children_values(&self) -> Result<HashMap<String, Value>> {
         let raw: HashMap<String, String> =
             redis::cmd("HGETALL").arg(format!("{}:processed", self.key())).query_async(&mut self.queue.con()).await?;
-        Ok(raw
-            .into_iter()
-            .map(|(k, v)| {
-                let value = serde_json::from_str(&v).unwrap_or(Value::String(v));
-                (k, value)
-            })
-            .collect())
+        Ok(json_values(raw))
     }
 
     /// The failure reasons of children whose failure this job ignores, by
@@ -99,4 +123,14 @@ impl Job {
             }),
         }
     }
+}
+
+/// Stored return values as JSON; a value that is not JSON is kept as text.
+fn json_values(raw: HashMap<String, String>) -> HashMap<String, Value> {
+    raw.into_iter()
+        .map(|(k, v)| {
+            let value = serde_json::from_str(&v).unwrap_or(Value::String(v));
+            (k, value)
+        })
+        .collect()
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-pub use children::DependencyCounts;
+pub use children::{Dependencies, DependencyCounts};
 pub use options::{validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef, MAX_PRIORITY};
 pub(crate) use options::KeepPolicy;
 pub use state::JobState;

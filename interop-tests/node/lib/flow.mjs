@@ -25,6 +25,7 @@ export async function parent(cfg) {
       childrenValues: await job.getChildrenValues(),
       ignoredFailures: await job.getIgnoredChildrenFailures(),
       dependenciesCount: await job.getDependenciesCount(),
+      dependencies: await job.getDependencies(),
     };
   } finally {
     await queue.close();
