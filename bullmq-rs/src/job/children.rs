@@ -41,7 +41,8 @@ impl Job {
     /// `getDependencies()` without paging), read in one transaction.
     pub async fn get_dependencies(&self) -> Result<Dependencies> {
         let key = self.key();
-        let (processed, unprocessed, ignored, failed): (HashMap<String, String>, Vec<String>, HashMap<String, String>, Vec<String>) =
+        type Fields = HashMap<String, String>;
+        let (processed, unprocessed, ignored, failed): (Fields, Vec<String>, Fields, Vec<String>) =
             redis::pipe()
                 .atomic()
                 .hgetall(format!("{key}:processed"))
