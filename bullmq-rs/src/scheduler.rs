@@ -12,7 +12,7 @@
 //! unless the taken job is still the scheduler's current iteration, so
 //! workers of any language racing on one scheduler add it once.
 
-use chrono::{DateTime, Local, TimeZone};
+use chrono::{DateTime, Local, Offset, TimeZone};
 use croner::parser::{CronParser, Seconds};
 use serde_json::{Map, Value};
 
@@ -306,10 +306,11 @@ pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<
     Ok(Some(NextIteration { at, opts: iteration_opts(next_opts, next_repeat, now, at, scheduler_id) }))
 }
 
-/// The first time strictly after `after_ms` that the cron `pattern`
-/// matches, in zone `tz` (an IANA name) or else the local zone. `None`
-/// when the pattern never matches again.
-pub(crate) fn next_cron_millis(pattern: &str, tz: Option<&str>, after_ms: i64) -> Result<Option<i64>> {
+/// The first time strictly after `after_ms` (ms since the epoch) that the
+/// cron `pattern` matches (5 fields, or 6 with seconds first), in zone `tz`
+/// (an IANA name) or else the local zone, as BullMQ's cron-parser computes
+/// a scheduler's next run. `None` when the pattern never matches again.
+pub fn next_cron_millis(pattern: &str, tz: Option<&str>, after_ms: i64) -> Result<Option<i64>> {
     let invalid = |reason: String| Error::InvalidInput { what: "cron pattern", reason };
     let cron = CronParser::builder()
         .seconds(Seconds::Optional)
@@ -318,7 +319,18 @@ pub(crate) fn next_cron_millis(pattern: &str, tz: Option<&str>, after_ms: i64) -
         .map_err(|e| invalid(format!("{pattern:?}: {e}")))?;
     fn next_in<Z: TimeZone>(cron: &croner::Cron, zone: Z, after_ms: i64) -> Option<i64> {
         let after: DateTime<Z> = zone.timestamp_millis_opt(after_ms).single()?;
-        cron.find_next_occurrence(&after, false).ok().map(|t| t.timestamp_millis())
+        let next = cron.find_next_occurrence(&after, false).ok()?;
+        if cron.is_time_matching(&next).unwrap_or(true) {
+            return Some(next.timestamp_millis());
+        }
+        // The pattern names a wall time the clocks skip (a DST gap), and
+        // croner gave the gap's end. cron-parser keeps the wall time and
+        // reads it with the offset from before the gap (02:30 in a 02:00 to
+        // 03:00 gap runs at 03:30), so the schedule stays BullMQ's.
+        let wanted = cron.find_next_occurrence(&after.naive_local(), false).ok()?;
+        let before = zone.timestamp_millis_opt(next.timestamp_millis() - 1).single()?;
+        let offset = i64::from(before.offset().fix().local_minus_utc());
+        Some(wanted.and_utc().timestamp_millis() - offset * 1000)
     }
     Ok(match tz {
         Some(name) => {
@@ -371,6 +383,9 @@ mod tests {
         // five fields: minutes; the zone decides the hour
         let at = next_cron_millis("0 12 * * *", Some("Europe/Madrid"), t).unwrap().unwrap();
         assert_eq!(at, 1_795_777_200_000); // 12:00 in Madrid (UTC+1) = 11:00Z
+        // 02:30 does not exist in New York on 2027-03-14 (clocks skip 02:00 to
+        // 03:00): like cron-parser, run at 03:30 EDT = 07:30Z
+        assert_eq!(next_cron_millis("30 2 * * *", Some("America/New_York"), 1_805_004_000_000).unwrap(), Some(1_805_009_400_000));
         assert!(next_cron_millis("not a pattern", None, t).is_err());
         assert!(next_cron_millis("* * * * *", Some("Mars/Olympus"), t).is_err());
     }

@@ -338,3 +338,63 @@ async fn node_worker_runs_a_scheduler_upserted_from_rust() {
     assert_eq!(completed.len(), 3, "{completed:?}");
     assert!(completed.iter().all(|v| v["args"]["returnvalue"] == json!({"echo": {"s": 1}})));
 }
+
+/// Cron patterns as BullMQ's cron-parser reads them (the `cron-parser` that
+/// npm bullmq 6.7.0 depends on) against ours: the next run after the same
+/// instants, in several zones, across a DST change, with seconds, `L`, `#`,
+/// `?`, names, ranges, steps and aliases.
+#[test]
+fn cron_patterns_match_cron_parser() {
+    interop_tests::setup();
+    let instants = [
+        1_795_773_606_073_i64, // 2026-11-27 10:00:06.073Z
+        1_804_143_600_000,     // 2027-03-04 07:00Z
+        1_805_004_000_000,     // 2027-03-14 06:00Z: 01:00 in New York, an hour before its clocks skip 02:00-03:00
+        1_805_007_000_000,     // 2027-03-14 06:50Z: 01:50 in New York, just before the skip
+        1_806_278_400_000,     // 2027-03-29 00:00Z, the day after the EU spring change
+        1_824_942_600_000,     // 2027-10-31 00:30Z: Madrid repeats 02:00-03:00 that night
+    ];
+    let patterns = [
+        ("0 0 * * 1-5", Some("Europe/Madrid")),
+        ("*/15 * * * *", None),
+        ("0 0 L * *", Some("UTC")),
+        ("0 12 * * SUN#2", Some("UTC")),
+        ("0 0 1 */3 *", Some("Asia/Tokyo")),
+        ("@hourly", Some("UTC")),
+        ("30 2 * * *", Some("America/New_York")),
+        ("0 2 * * *", Some("America/New_York")),
+        ("*/30 * * * *", Some("America/New_York")),
+        ("45 * * * *", Some("America/New_York")),
+        ("0 9-17 * * MON-FRI", Some("America/Los_Angeles")),
+        ("5 4 * * sun", Some("UTC")),
+        ("0 0 29 2 *", Some("UTC")),
+        ("*/10 * * * * *", Some("Europe/Madrid")),
+        ("30 2 * * *", Some("Europe/Madrid")),
+        ("0 0 ? * MON", Some("UTC")),
+        ("0 0 1,15 * 3", Some("UTC")),
+        ("15 3 * JAN,JUL *", Some("Australia/Sydney")),
+    ];
+    let mut cases = Vec::new();
+    for (pattern, tz) in patterns {
+        for after in instants {
+            cases.push(json!({"pattern": pattern, "tz": tz, "after": after}));
+        }
+    }
+    let out = std::process::Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/node/cron-next.mjs"))
+        .arg(Value::from(cases.clone()).to_string())
+        .output()
+        .expect("run node");
+    let theirs: Vec<Option<i64>> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let mut differ = Vec::new();
+    for (case, theirs) in cases.iter().zip(theirs) {
+        let ours = bullmq_wire::next_cron_millis(case["pattern"].as_str().unwrap(), case["tz"].as_str(), case["after"].as_i64().unwrap())
+            .ok()
+            .flatten();
+        if ours != theirs {
+            differ.push(format!("{case}: cron-parser {theirs:?}, ours {ours:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{} of {} differ:\n{}", differ.len(), cases.len(), differ.join("\n"));
+}
