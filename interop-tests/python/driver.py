@@ -165,6 +165,19 @@ async def cmd_add(cfg):
         await queue.close()
 
 
+async def cmd_upsert_scheduler(cfg):
+    """config.id, config.repeat, config.template -> {"id": next job id}."""
+    queue = Queue(cfg["queue"], base_options(cfg))
+    try:
+        template = cfg.get("template") or {}
+        job = await queue.upsertJobScheduler(
+            cfg["id"], cfg["repeat"], template.get("name"), template.get("data", {}), template.get("opts") or {}
+        )
+        return {"id": job.id if job else None}
+    finally:
+        await queue.close()
+
+
 async def cmd_worker(cfg):
     stop = StopSignal(cfg)
     exit_after = cfg.get("exitAfter")
@@ -301,7 +314,7 @@ async def cmd_events(cfg):
     emit_line({"closed": True})
 
 
-ONE_SHOT = {"add": cmd_add}
+ONE_SHOT = {"add": cmd_add, "upsertScheduler": cmd_upsert_scheduler}
 LONG_RUNNING = {"worker": cmd_worker, "events": cmd_events}
 
 

@@ -23,6 +23,11 @@ enum Side {
 }
 
 async fn upsert(server: &RedisServer, q: &str) {
+    upsert_from(server, q, Lang::Node).await
+}
+
+/// The two schedulers, upserted by Node (`control`) or Python.
+async fn upsert_from(server: &RedisServer, q: &str, lang: Lang) {
     for (id, repeat, template) in [
         (EVERY, json!({"every": 1000}), json!({"name": "echo", "data": {"t": 1}, "opts": {"attempts": 2, "removeOnFail": 10}})),
         (
@@ -31,8 +36,15 @@ async fn upsert(server: &RedisServer, q: &str) {
             json!({"name": "echo", "data": {"c": 1}}),
         ),
     ] {
-        run(Lang::Node, "control", cfg(server, q, json!({"op": "upsertJobScheduler", "id": id, "repeat": repeat, "template": template})))
-            .await;
+        let args = json!({"id": id, "repeat": repeat, "template": template});
+        match lang {
+            Lang::Node => {
+                let mut c = cfg(server, q, args);
+                c["op"] = json!("upsertJobScheduler");
+                run(Lang::Node, "control", c).await;
+            }
+            _ => drop(run(lang, "upsertScheduler", cfg(server, q, args)).await),
+        }
     }
 }
 
@@ -48,9 +60,14 @@ async fn run_schedulers(server: &RedisServer, side: Side) -> (BTreeMap<String, V
 
 /// `run_schedulers` with `other` (Node or Python) as the non-Rust worker.
 async fn run_schedulers_with(server: &RedisServer, side: Side, other: Lang) -> (BTreeMap<String, Value>, Vec<Value>) {
+    run_schedulers_from(server, side, other, Lang::Node).await
+}
+
+/// `run_schedulers_with`, the schedulers upserted by `producer`.
+async fn run_schedulers_from(server: &RedisServer, side: Side, other: Lang, producer: Lang) -> (BTreeMap<String, Value>, Vec<Value>) {
     let q = queue_name();
     let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
-    upsert(server, &q).await;
+    upsert_from(server, &q, producer).await;
     let node = if side != Side::Rust {
         Some(Process::start(other, "worker", cfg(server, &q, json!({"name": "other-w", "concurrency": 2}))).await)
     } else {
@@ -181,6 +198,13 @@ async fn node_and_rust_workers_on_one_scheduler_run_each_iteration_once() {
     let server = RedisServer::start();
     let (keys, events) = run_schedulers(&server, Side::Both).await;
     check_run(Side::Both, &keys, &events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_worker_serves_schedulers_upserted_from_python() {
+    let server = RedisServer::start();
+    let (keys, events) = run_schedulers_from(&server, Side::Rust, Lang::Python, Lang::Python).await;
+    check_run(Side::Rust, &keys, &events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
