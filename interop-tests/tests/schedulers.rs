@@ -22,10 +22,6 @@ enum Side {
     Both,
 }
 
-async fn upsert(server: &RedisServer, q: &str) {
-    upsert_from(server, q, Lang::Node).await
-}
-
 /// The two schedulers, upserted by Node (`control`) or Python.
 async fn upsert_from(server: &RedisServer, q: &str, lang: Lang) {
     for (id, repeat, template) in [
