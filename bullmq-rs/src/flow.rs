@@ -61,6 +61,19 @@ pub struct FlowNode {
 }
 
 /// Adds flows; BullMQ's `FlowProducer`.
+///
+/// ```no_run
+/// # async fn demo(conn: bullmq_wire::Connection) -> bullmq_wire::Result<()> {
+/// use bullmq_wire::{FlowJob, FlowProducer, JobOptions, ParentOnFailure};
+/// use serde_json::json;
+/// let thumbnail = FlowJob::new("resize", "images", json!({"size": 64}))
+///     .opts(JobOptions { on_failure: Some(ParentOnFailure::FailParent), ..Default::default() });
+/// let tree = FlowProducer::new(&conn)
+///     .add(FlowJob::new("publish", "posts", json!({"post": 7})).child(thumbnail))
+///     .await?;
+/// println!("parent {} waits for {}", tree.id, tree.children[0].id);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct FlowProducer {
     conn: Connection,

@@ -17,6 +17,15 @@ impl Queue {
     /// its next iteration. Returns that iteration's job id, or `None` when
     /// the scheduler would never run (a zero `limit`, or no cron match
     /// before `end_date`).
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: bullmq_wire::Queue) -> bullmq_wire::Result<()> {
+    /// use bullmq_wire::{JobTemplate, Repeat};
+    /// let nightly = Repeat::cron("0 3 * * *").tz("Europe/Madrid");
+    /// queue.upsert_job_scheduler("nightly", &nightly, JobTemplate::new("report", serde_json::json!({}))).await?;
+    /// queue.upsert_job_scheduler("heartbeat", &Repeat::every(10_000).limit(100), JobTemplate::default()).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn upsert_job_scheduler(&self, id: &str, repeat: &Repeat, template: JobTemplate) -> Result<Option<String>> {
         if id.is_empty() {
             return Err(Error::invalid("job scheduler", "the scheduler id is empty"));
