@@ -16,6 +16,11 @@
 //!   and fetches new ones in one script call, renews all locks in one call
 //!   per interval, and runs BullMQ's stalled-job sweep.
 //! - [`QueueEvents`]: the typed events stream, broadcast to subscribers.
+//! - [`FlowProducer`]: a parent and its children, over any queues, in one
+//!   script call; handlers can add children to their own job too.
+//! - Job schedulers ([`Queue::upsert_job_scheduler`], [`Repeat`]): created
+//!   from Rust or anywhere else, and kept running by Rust workers, which add
+//!   each next iteration as BullMQ workers do.
 //!
 //! ```no_run
 //! # async fn demo() -> bullmq_wire::Result<()> {
