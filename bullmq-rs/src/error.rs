@@ -74,6 +74,14 @@ impl Error {
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Turns a script's negative status into a typed error; other replies pass.
+pub(crate) fn check(code: i64, command: &'static str, job_id: &str) -> Result<i64> {
+    match ScriptCode::from_reply(code) {
+        None => Ok(code),
+        Some(code) => Err(Error::Script { code, job_id: job_id.to_string(), command }),
+    }
+}
+
 /// Negative status codes of BullMQ's scripts (`src/enums/error-code.ts`),
 /// which ours return with the same meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -114,15 +114,8 @@ impl Job {
             .arg(&self.id)
             .invoke(&mut self.queue.con())
             .await?;
-        match code {
-            0 => Ok(true),
-            1 => Ok(false),
-            c => Err(crate::Error::Script {
-                code: crate::ScriptCode::from_reply(c).unwrap_or(crate::ScriptCode::Other(c)),
-                job_id: self.id.clone(),
-                command: "moveToWaitingChildren",
-            }),
-        }
+        // 0 moved, 1 nothing to wait for
+        crate::error::check(code, "moveToWaitingChildren", &self.id).map(|c| c == 0)
     }
 }
 

@@ -1,9 +1,8 @@
 //! Queue-wide administration: pause and resume, drain, clean, obliterate,
 //! bulk retry and promotion.
 
-use super::job_ops::check;
 use super::{now_ms, Queue};
-use crate::error::{Error, Result};
+use crate::error::{check, Error, Result};
 use crate::job::JobState;
 use crate::script;
 

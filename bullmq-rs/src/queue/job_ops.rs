@@ -4,17 +4,9 @@
 use serde_json::Value;
 
 use super::{now_ms, Queue};
-use crate::error::{Error, Result, ScriptCode};
+use crate::error::{check, Error, Result};
 use crate::job::{JobState, MAX_PRIORITY};
 use crate::script;
-
-/// Turns a script's negative status into a typed error.
-pub(crate) fn check(code: i64, command: &'static str, job_id: &str) -> Result<i64> {
-    match ScriptCode::from_reply(code) {
-        None => Ok(code),
-        Some(code) => Err(Error::Script { code, job_id: job_id.to_string(), command }),
-    }
-}
 
 impl Queue {
     /// Sets a job's progress and emits `progress`.

@@ -178,11 +178,12 @@ impl Queue {
             call.push_arg(o.parent.as_ref().map(|p| p.hash_json(o.on_failure).to_string()).unwrap_or_default());
         }
         match call.invoke::<redis::Value, _>(&mut self.con()).await? {
-            redis::Value::Int(code) => Err(Error::Script {
-                code: crate::error::ScriptCode::from_reply(code).unwrap_or(crate::error::ScriptCode::Other(code)),
-                job_id: jobs.iter().find_map(|j| j.opts.parent.as_ref()).map(|p| p.id.clone()).unwrap_or_default(),
-                command: "addJobs",
-            }),
+            redis::Value::Int(code) => {
+                // -5: a parent does not exist
+                let parent = jobs.iter().find_map(|j| j.opts.parent.as_ref()).map(|p| p.id.as_str()).unwrap_or_default();
+                crate::error::check(code, "addJobs", parent)?;
+                Err(Error::protocol("addJobs", format!("status {code} instead of job ids")))
+            }
             ids => redis::from_redis_value(ids).map_err(|e| Error::protocol("addJobs", e.to_string())),
         }
     }

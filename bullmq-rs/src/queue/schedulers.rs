@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{now_ms, Queue};
-use crate::error::{Error, Result, ScriptCode};
+use crate::error::{check, Error, Result};
 use crate::scheduler::{plan_upsert, JobScheduler, JobTemplate, Repeat};
 use crate::script;
 
@@ -64,11 +64,11 @@ impl Queue {
                 Some(v) => Ok(Some(redis::from_redis_value_ref(v).map_err(|e| Error::protocol("upsertJobScheduler", e.to_string()))?)),
                 None => Err(Error::protocol("upsertJobScheduler", "empty reply")),
             },
-            redis::Value::Int(code) => Err(Error::Script {
-                code: ScriptCode::from_reply(code).unwrap_or(ScriptCode::Other(code)),
-                job_id: id.to_string(),
-                command: "upsertJobScheduler",
-            }),
+            redis::Value::Int(code) => {
+                // -10 / -11: the iteration's id is taken
+                check(code, "upsertJobScheduler", id)?;
+                Err(Error::protocol("upsertJobScheduler", format!("status {code} instead of a job id")))
+            }
             other => Err(Error::protocol("upsertJobScheduler", format!("unexpected reply {other:?}"))),
         }
     }
