@@ -3,11 +3,11 @@
 //! them. Workers of any language then run the children first and the
 //! parent when its children are done (see the finish script).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::job::{validate_job_id, JobOptions};
+use crate::job::{validate_job_id, JobOptions, ParentRef};
 use crate::keys::QueueKeys;
 use crate::queue::{now_ms, validate_queue_name, NewJob};
 use crate::script;
@@ -98,13 +98,13 @@ impl FlowProducer {
             call.push_arg(&n.id);
             call.push_arg(&n.job.name);
             call.push_arg(&n.job.data);
-            call.push_arg(n.opts_json.to_string());
+            call.push_arg(o.to_stored_json().to_string());
             call.push_arg(n.timestamp);
             call.push_arg(o.delay.unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
             call.push_arg(n.parent);
-            call.push_arg(n.parent_json.as_ref().map(Value::to_string).unwrap_or_default());
+            call.push_arg(o.parent.as_ref().map(|p| p.hash_json(o.on_failure).to_string()).unwrap_or_default());
         }
         let _ids: Vec<String> = call.invoke(&mut self.conn.manager()).await?;
         Ok(tree)
@@ -115,19 +115,21 @@ impl FlowProducer {
 struct Node {
     base: String,
     id: String,
+    /// The job, its options naming its flow parent.
     job: NewJob,
-    opts_json: Value,
     timestamp: i64,
     /// 1-based index of the parent node, 0 for the root.
     parent: usize,
-    parent_json: Option<Value>,
 }
 
 /// Checks `job` and appends it and its subtree, depth first; returns the
 /// subtree's ids.
-fn flatten(job: &FlowJob, parent: usize, parent_ref: Option<(&str, &str)>, prefix: &str, out: &mut Vec<Node>) -> Result<FlowNode> {
+fn flatten(job: &FlowJob, parent: usize, parent_ref: Option<ParentRef>, prefix: &str, out: &mut Vec<Node>) -> Result<FlowNode> {
     validate_queue_name(&job.queue_name)?;
-    let new = NewJob::new(job.name.clone(), &job.data, job.opts.clone());
+    // the flow decides each job's parent (stored as BullMQ stores a
+    // child's: `opts.parent`, and `parentKey`/`parent` in the hash)
+    let opts = JobOptions { parent: parent_ref, ..job.opts.clone() };
+    let new = NewJob::new(job.name.clone(), &job.data, opts);
     new.validate()?;
     let id = match &job.opts.job_id {
         Some(id) => {
@@ -136,35 +138,26 @@ fn flatten(job: &FlowJob, parent: usize, parent_ref: Option<(&str, &str)>, prefi
         }
         None => uuid::Uuid::new_v4().to_string(),
     };
-    if job.opts.on_failure.is_some() && parent_ref.is_none() {
+    if job.opts.on_failure.is_some() && new.opts.parent.is_none() {
         return Err(Error::invalid("flow", format!("job {id:?} has a failure policy for a parent but is the flow's root")));
     }
+    // (a generated id is not an option: BullMQ stores `jobId` only when given)
     let keys = QueueKeys::new(prefix, &job.queue_name);
-    // a generated id is not an option (BullMQ stores `jobId` only when given)
-    let mut opts_json = job.opts.to_stored_json();
-    let parent_json = parent_ref.map(|(parent_id, parent_queue)| {
-        opts_json["parent"] = json!({"id": parent_id, "queue": parent_queue});
-        let mut p = json!({"id": parent_id, "queueKey": parent_queue});
-        if let Some(policy) = job.opts.on_failure {
-            p[policy.key()] = json!(true);
-        }
-        p
-    });
     out.push(Node {
         base: keys.base().to_string(),
         id: id.clone(),
         job: new,
-        opts_json,
         timestamp: job.opts.timestamp.unwrap_or_else(now_ms),
         parent,
-        parent_json,
     });
     let me = out.len();
-    let qualified = keys.qualified_name();
     let children = job
         .children
         .iter()
-        .map(|c| flatten(c, me, Some((&id, &qualified)), prefix, out))
+        .map(|c| {
+            let parent = ParentRef { id: id.clone(), queue: keys.qualified_name() };
+            flatten(c, me, Some(parent), prefix, out)
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(FlowNode { id, queue_name: job.queue_name.clone(), children })
 }
