@@ -128,11 +128,7 @@ pub(crate) fn plan_upsert(id: &str, repeat: &Repeat, name: &str, template_opts: 
     }
     let pattern = repeat.pattern.as_deref().filter(|p| !p.is_empty());
     let every = repeat.every.filter(|e| *e > 0);
-    match (pattern, every) {
-        (Some(_), Some(_)) => return Err(invalid(format!("scheduler {id:?}: both a pattern and `every` are given"))),
-        (None, None) => return Err(invalid(format!("scheduler {id:?}: give a pattern or `every`"))),
-        _ => {}
-    }
+    one_rule(id, pattern.is_some(), every.is_some())?;
     if repeat.immediately && repeat.start_date.is_some() {
         return Err(invalid(format!("scheduler {id:?}: both `immediately` and a start date are given")));
     }
@@ -141,14 +137,9 @@ pub(crate) fn plan_upsert(id: &str, repeat: &Repeat, name: &str, template_opts: 
     }
     let at = match pattern {
         Some(pattern) => {
-            let next = if repeat.immediately {
-                Some(now)
-            } else {
-                next_cron_millis(pattern, repeat.tz.as_deref(), now.max(repeat.start_date.unwrap_or(0)))?
-            };
-            match next.filter(|t| repeat.end_date.is_none_or(|end| *t <= end)) {
-                Some(t) => Some(t.max(now)),
+            match next_cron_run(pattern, repeat.tz.as_deref(), repeat.immediately, repeat.start_date, repeat.end_date, now, now)? {
                 None => return Ok(None),
+                at => at,
             }
         }
         None => None,
@@ -250,16 +241,11 @@ pub(crate) async fn add_next_iteration(job: &Job) -> Result<Option<String>> {
 /// options are `opts`, taken at `now`, and with which options. `None` when
 /// the scheduler's `limit` or `endDate` is reached.
 pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<NextIteration>> {
-    let invalid = |reason: String| Error::InvalidInput { what: "job scheduler", reason };
     let empty = Map::new();
     let repeat = opts.get("repeat").and_then(Value::as_object).unwrap_or(&empty);
     let pattern = repeat.get("pattern").and_then(Value::as_str).filter(|p| !p.is_empty());
     let every = repeat.get("every").and_then(Value::as_f64).filter(|e| *e > 0.0);
-    match (pattern, every) {
-        (Some(_), Some(_)) => return Err(invalid(format!("scheduler {scheduler_id:?} has both a pattern and `every`"))),
-        (None, None) => return Err(invalid(format!("scheduler {scheduler_id:?} has neither a pattern nor `every`"))),
-        _ => {}
-    }
+    one_rule(scheduler_id, pattern.is_some(), every.is_some())?;
     let iteration = repeat.get("count").and_then(Value::as_i64).filter(|c| *c > 0).map_or(1, |c| c + 1);
     if repeat.get("limit").and_then(Value::as_i64).is_some_and(|limit| iteration > limit) {
         return Ok(None);
@@ -274,14 +260,10 @@ pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<
     let at = match pattern {
         Some(pattern) => {
             let tz = repeat.get("tz").and_then(Value::as_str).filter(|t| !t.is_empty());
-            let next = if repeat.get("immediately").and_then(Value::as_bool).unwrap_or(false) {
-                Some(now)
-            } else {
-                next_cron_millis(pattern, tz, from.max(start.unwrap_or(0)))?
-            };
-            match next.filter(|t| end.is_none_or(|end| *t <= end)) {
-                Some(t) => Some(t.max(from)),
+            let immediately = repeat.get("immediately").and_then(Value::as_bool).unwrap_or(false);
+            match next_cron_run(pattern, tz, immediately, start, end, now, from)? {
                 None => return Ok(None),
+                at => at,
             }
         }
         None => None,
@@ -304,6 +286,33 @@ pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<
         }
     }
     Ok(Some(NextIteration { at, opts: iteration_opts(next_opts, next_repeat, now, at, scheduler_id) }))
+}
+
+/// A scheduler has exactly one rule: a cron pattern or `every`.
+fn one_rule(id: &str, pattern: bool, every: bool) -> Result<()> {
+    let reason = match (pattern, every) {
+        (true, true) => "has both a pattern and `every`",
+        (false, false) => "has neither a pattern nor `every`",
+        _ => return Ok(()),
+    };
+    Err(Error::InvalidInput { what: "job scheduler", reason: format!("scheduler {id:?} {reason}") })
+}
+
+/// When a cron rule runs next, as BullMQ's repeat strategy decides: at the
+/// first match after `from` (and not before `start`), or `now` when
+/// `immediately`, never before `from`; `None` when no run is left before
+/// `end`.
+fn next_cron_run(
+    pattern: &str,
+    tz: Option<&str>,
+    immediately: bool,
+    start: Option<i64>,
+    end: Option<i64>,
+    now: i64,
+    from: i64,
+) -> Result<Option<i64>> {
+    let next = if immediately { Some(now) } else { next_cron_millis(pattern, tz, from.max(start.unwrap_or(0)))? };
+    Ok(next.filter(|t| end.is_none_or(|end| *t <= end)).map(|t| t.max(from)))
 }
 
 /// The first time strictly after `after_ms` (ms since the epoch) that the
