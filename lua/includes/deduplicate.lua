@@ -17,31 +17,39 @@
 --- @include "refreshDelayMarker"
 --- @include "removeJobKeys"
 local function deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, delay, maxLen)
-  -- (helpers live inside: a script that adds jobs without deduplication
-  -- does not pay for creating them)
-  -- the window's owner becomes `owner`: without expiry under
-  -- keepLastIfActive (it ends when its owner finishes), else after the ttl
-  local function setDedupKey(key, jobId, de)
-    local ttl = tonumber(de["ttl"])
+  local dedupId = de["id"]
+  local key = prefix .. "de:" .. dedupId
+  local ttl = tonumber(de["ttl"])
+  -- (the helpers live inside: a script that adds jobs without
+  -- deduplication does not pay for creating them)
+  -- the new job was folded into `owner`'s window
+  local function deduplicated(owner)
+    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "deduplicated", "jobId", owner,
+      "deduplicationId", dedupId, "deduplicatedJobId", jobId)
+  end
+  -- `owner` owns the window: without expiry under keepLastIfActive (it
+  -- ends when its owner finishes), else for the ttl when there is one
+  local function claim(owner)
     if ttl and ttl > 0 and not de["keepLastIfActive"] then
-      rcall("SET", key, jobId, "PX", ttl)
+      rcall("SET", key, owner, "PX", ttl)
     else
-      rcall("SET", key, jobId)
+      rcall("SET", key, owner)
     end
   end
   -- a window without expiry whose owner job is gone (lost in an outage)
-  -- would swallow every later add: `jobId` takes it over
-  local function recoverStaleDedup(key, prefix, owner, jobId, de)
+  -- would swallow every later add: the new job takes it over
+  local function recoverStale(owner)
     if owner and rcall("PTTL", key) == -1 and rcall("EXISTS", prefix .. owner) == 0 then
-      rcall("DEL", key, prefix .. "dn:" .. de["id"])
-      setDedupKey(key, jobId, de)
+      rcall("DEL", key, prefix .. "dn:" .. dedupId)
+      claim(jobId)
       return true
     end
     return false
   end
-  -- keepLastIfActive with the owner active: the latest duplicate is kept
-  -- in dn:<id> and added when the owner finishes; the window stops expiring
-  local function keepDedupNext(k, prefix, de, owner, jobId, name, data, opts, maxLen)
+  -- keepLastIfActive with the owner active: the new job is kept in
+  -- dn:<id> (replacing an earlier one) and added when the owner finishes;
+  -- the window stops expiring meanwhile
+  local function keepNext(owner)
     if not (de["keepLastIfActive"] and owner) then
       return false
     end
@@ -58,22 +66,18 @@ local function deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, de
     if not pos then
       return false
     end
-    local nextKey = prefix .. "dn:" .. de["id"]
+    local nextKey = prefix .. "dn:" .. dedupId
     rcall("DEL", nextKey)
     rcall("HSET", nextKey, "name", name, "data", data, "opts", cjson.encode(cjson.decode(opts)), "jid", jobId)
-    rcall("PERSIST", prefix .. "de:" .. de["id"])
-    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "deduplicated", "jobId", owner,
-      "deduplicationId", de["id"], "deduplicatedJobId", jobId)
+    rcall("PERSIST", key)
+    deduplicated(owner)
     return true
   end
-  local dedupId = de["id"]
-  local key = prefix .. "de:" .. dedupId
-  local ttl = tonumber(de["ttl"])
   local owner
   if de["replace"] then
     owner = rcall("GET", key)
     if not owner then
-      setDedupKey(key, jobId, de)
+      claim(jobId)
       return nil
     end
     if rcall("ZREM", k.delayed, owner) > 0 then
@@ -85,30 +89,29 @@ local function deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, de
       if not de["keepLastIfActive"] and not de["extend"] and ttl and ttl > 0 then
         rcall("SET", key, jobId, "KEEPTTL")
       else
-        setDedupKey(key, jobId, de)
+        claim(jobId)
       end
       return nil
     end
-    if recoverStaleDedup(key, prefix, owner, jobId, de) then
+    if recoverStale(owner) then
       return nil
     end
-    keepDedupNext(k, prefix, de, owner, jobId, name, data, opts, maxLen)
+    keepNext(owner)
     return owner
   end
 
   if ttl and ttl > 0 and de["extend"] then
     owner = rcall("GET", key)
     if not owner then
-      setDedupKey(key, jobId, de)
+      claim(jobId)
       return nil
     end
-    if recoverStaleDedup(key, prefix, owner, jobId, de) then
+    if recoverStale(owner) then
       return nil
     end
-    if not keepDedupNext(k, prefix, de, owner, jobId, name, data, opts, maxLen) then
-      setDedupKey(key, owner, de)
-      rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "deduplicated", "jobId", owner,
-        "deduplicationId", dedupId, "deduplicatedJobId", jobId)
+    if not keepNext(owner) then
+      claim(owner)
+      deduplicated(owner)
     end
   else
     local claimed
@@ -121,12 +124,11 @@ local function deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, de
       return nil
     end
     owner = rcall("GET", key)
-    if recoverStaleDedup(key, prefix, owner, jobId, de) then
+    if recoverStale(owner) then
       return nil
     end
-    if not keepDedupNext(k, prefix, de, owner, jobId, name, data, opts, maxLen) then
-      rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "deduplicated", "jobId", owner,
-        "deduplicationId", dedupId, "deduplicatedJobId", jobId)
+    if not keepNext(owner) then
+      deduplicated(owner)
     end
   end
   if owner and de["reschedule"] and rcall("ZSCORE", k.delayed, owner) then
