@@ -18,8 +18,8 @@
     (event `duplicated`), as BullMQ does for adds.
 ]]
 local rcall = redis.call
---- @include "includes/delayedScore"
---- @include "includes/enqueueReady"
+--- @include "includes/pausedOrMaxed"
+--- @include "includes/queueNewJob"
 --- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
 
@@ -78,22 +78,17 @@ for j = 0, n - 1 do
     if isParent[j + 1] then
       rcall("ZADD", base .. "waiting-children", timestamp, jobId)
       rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "waiting-children", "jobId", jobId)
-    elseif delay > 0 then
-      local score, due = delayedScore(k.delayed, timestamp, delay)
-      rcall("ZADD", k.delayed, score, jobId)
-      rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
+    elseif queueNewJob(k, jobId, timestamp, delay, tonumber(priorityText), ARGV[b + 8] == "1" and "RPUSH" or "LPUSH",
+        q.meta.maxLen) then
       q.delayed = true
     else
-      enqueueReady(k, jobId, tonumber(priorityText), ARGV[b + 8] == "1" and "RPUSH" or "LPUSH")
-      rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "waiting", "jobId", jobId)
       q.ready = true
     end
   end
 end
 
 for _, q in ipairs(queues) do
-  local meta = q.meta
-  if q.ready and not meta.paused and not (meta.concurrency and rcall("LLEN", q.k.active) >= meta.concurrency) then
+  if q.ready and not pausedOrMaxed(q.meta, q.k.active) then
     rcall("ZADD", q.k.marker, "0", "0")
   end
   if q.delayed then

@@ -43,7 +43,7 @@ local noFields = {}
 --- @include "includes/delayedScore"
 --- @include "includes/enqueueReady"
 --- @include "includes/failChild"
---- @include "includes/isPausedOrMaxed"
+--- @include "includes/pausedOrMaxed"
 --- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
 --- @include "includes/releaseDedupKey"
@@ -180,7 +180,7 @@ local function settle(o)
 
   if kind == "retry" or kind == "handback" then
     if readyBlocked == nil then
-      readyBlocked = isPausedOrMaxed(k.meta, k.active)
+      readyBlocked = pausedOrMaxed(meta, k.active)
     end
     local priority = tonumber(attrs[7]) or 0
     if kind == "retry" then
