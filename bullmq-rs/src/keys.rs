@@ -9,18 +9,37 @@ pub fn job_key(prefix: &str, queue: &str, job_id: &str) -> String {
     format!("{prefix}:{queue}:{job_id}")
 }
 
-/// The keys of one queue.
+/// The ten keys that begin the KEYS of every queue-state script, in the
+/// order `lua/includes/queueKeys.lua` names them.
+const CORE: [&str; 10] = ["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "meta", "pc", "marker"];
+
+/// The keys of one queue. The names every add and every worker call sends
+/// are built once here, not per call.
 #[derive(Debug, Clone)]
 pub(crate) struct QueueKeys {
     prefix: String,
     queue: String,
     /// `<prefix>:<queue>:`, the job-key prefix passed to most scripts.
     base: String,
+    core: [String; 10],
+    /// `completed`, `failed` and `id`.
+    completed: String,
+    failed: String,
+    id: String,
 }
 
 impl QueueKeys {
     pub(crate) fn new(prefix: &str, queue: &str) -> Self {
-        QueueKeys { prefix: prefix.to_string(), queue: queue.to_string(), base: format!("{prefix}:{queue}:") }
+        let base = format!("{prefix}:{queue}:");
+        QueueKeys {
+            prefix: prefix.to_string(),
+            queue: queue.to_string(),
+            core: CORE.map(|s| format!("{base}{s}")),
+            completed: format!("{base}completed"),
+            failed: format!("{base}failed"),
+            id: format!("{base}id"),
+            base,
+        }
     }
 
     /// `<prefix>:<queue>:<suffix>`.
@@ -41,11 +60,24 @@ impl QueueKeys {
         format!("{}{job_id}:logs", self.base)
     }
 
-    /// The ten keys that begin the KEYS of every queue-state script, in the
-    /// order `lua/includes/queueKeys.lua` names them.
-    pub(crate) fn core(&self) -> [String; 10] {
-        ["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "meta", "pc", "marker"]
-            .map(|s| self.key(s))
+    /// The ten keys that begin the KEYS of every queue-state script (`CORE`).
+    pub(crate) fn core(&self) -> &[String; 10] {
+        &self.core
+    }
+
+    /// The `completed` sorted set.
+    pub(crate) fn completed(&self) -> &str {
+        &self.completed
+    }
+
+    /// The `failed` sorted set.
+    pub(crate) fn failed(&self) -> &str {
+        &self.failed
+    }
+
+    /// The job-id counter.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
     }
 
     /// The qualified queue name `<prefix>:<queue>`, as stored in `opts.parent.queue`.
@@ -82,6 +114,8 @@ mod tests {
         assert_eq!(k.worker_client_name(None), "bull:UQ==");
         assert_eq!(k.events_client_name(), "bull:UQ==:qe");
         assert_eq!(k.core()[9], "bull:Q:marker");
+        assert_eq!(k.core()[0], k.key("wait"));
+        assert_eq!((k.completed(), k.failed(), k.id()), ("bull:Q:completed", "bull:Q:failed", "bull:Q:id"));
         assert_eq!(QueueKeys::new("{bull}", "a").base(), "{bull}:a:");
         assert_eq!(job_key("bull", "Q", "7"), k.job("7"));
     }

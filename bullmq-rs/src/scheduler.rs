@@ -225,7 +225,7 @@ pub(crate) async fn add_next_iteration(job: &Job) -> Result<Option<String>> {
         .call()
         .keys(k.core())
         .key(k.key("repeat"))
-        .key(k.key("id"))
+        .key(k.id())
         .arg(k.base())
         .arg(now_ms())
         .arg(scheduler_id)

@@ -25,8 +25,10 @@ include!(concat!(env!("OUT_DIR"), "/scripts.rs"));
 impl ScriptSource {
     /// Starts an invocation; add exactly `num_keys` keys, then the arguments.
     pub(crate) fn call(&'static self) -> Invocation {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.sha).arg(self.num_keys);
+        // sized for the keys and a typical call's arguments, so that building
+        // the command does not regrow its buffers argument by argument
+        let mut cmd = redis::Cmd::with_capacity(self.num_keys + 24, 1024);
+        cmd.arg("EVALSHA").arg(self.sha).arg(self.num_keys);
         Invocation { script: self, cmd, keys: 0 }
     }
 }

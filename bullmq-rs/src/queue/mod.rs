@@ -163,7 +163,7 @@ impl Queue {
         }
         let now = now_ms();
         let keys = self.keys();
-        let mut call = script::ADD_JOBS.call().keys(keys.core()).key(keys.key("id")).arg(keys.base()).arg(jobs.len());
+        let mut call = script::ADD_JOBS.call().keys(keys.core()).key(keys.id()).arg(keys.base()).arg(jobs.len());
         for job in &jobs {
             let o = &job.opts;
             call.push_arg(o.job_id.as_deref().unwrap_or(""));

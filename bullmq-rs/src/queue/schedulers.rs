@@ -48,7 +48,7 @@ impl Queue {
             .call()
             .keys(k.core())
             .key(k.key("repeat"))
-            .key(k.key("id"))
+            .key(k.id())
             .arg(k.base())
             .arg(now)
             .arg(id)

@@ -326,7 +326,7 @@ async fn settle_and_fetch(
     let mut call = if batch.is_empty() {
         script::FETCH_JOBS.call().keys(k.core())
     } else {
-        script::FINISH_JOBS.call().keys(k.core()).key(k.key("completed")).key(k.key("failed"))
+        script::FINISH_JOBS.call().keys(k.core()).key(k.completed()).key(k.failed())
     }
     .arg(k.base())
     .arg(now_ms())
