@@ -8,7 +8,7 @@
     ARGV[2]     now (ms)
     ARGV[3]     N, how many jobs the worker can start
     ARGV[4..9]  worker arguments (includes/workerArgs)
-  Output:
+  Output (packed with cmsgpack):
     { rateLimitTtl, nextDelayedTimestamp, blocked (0/1), id1, hash1, id2, hash2, ... }
 ]]
 local rcall = redis.call
@@ -28,4 +28,5 @@ end
 if blocked then
   out[3] = 1
 end
-return out
+-- packed: one bulk string for the client to read (worker/reply.rs)
+return cmsgpack.pack(out)

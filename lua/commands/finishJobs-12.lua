@@ -28,7 +28,7 @@
       delay ms (delayed) or push command LPUSH/RPUSH (retry),
       keep count ("" = keep all), keep age seconds ("" = none),
       keep age limit, attempts (opts.attempts)
-  Output:
+  Output (packed with cmsgpack):
     { {code per outcome}, rateLimitTtl, nextDelayedTimestamp, blocked, id1, hash1, ... }
     codes: 0 ok, -1 missing job, -2 missing lock, -3 not active,
            -4 pending children, -6 lock owned by another token,
@@ -288,4 +288,5 @@ if taken == 0 and ttl == 0 and not blocked and (fetchCount == 0 or nextDelayed =
   and rcall("ZCARD", k.prioritized) == 0 then
   rcall("XADD", k.events, "*", "event", "drained")
 end
-return out
+-- packed: one bulk string for the client to read (worker/reply.rs)
+return cmsgpack.pack(out)

@@ -14,7 +14,6 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
-use redis::Value as RedisValue;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -23,7 +22,7 @@ use tokio::time::Instant;
 use super::in_flight::InFlight;
 use super::marker::{MarkerWaiter, Woken};
 use super::outcome::{Kind, Outcome};
-use super::reply::{parse_fetched, Fetched};
+use super::reply::{parse_reply, Fetched};
 use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
 use crate::error::{Result, ScriptCode};
 use crate::job::Job;
@@ -345,22 +344,20 @@ async fn settle_and_fetch(
             o.push_args(&mut call);
         }
     }
-    let mut values: Vec<RedisValue> = call.invoke(&mut queue.con()).await?;
-    if !batch.is_empty() && !values.is_empty() {
-        let codes: Vec<i64> = redis::from_redis_value(values.remove(0)).unwrap_or_default();
-        for (o, code) in batch.iter().zip(codes) {
-            if let Some(code) = ScriptCode::from_reply(code) {
-                tracing::warn!(queue = queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
-            }
-        }
-    }
+    let packed: Vec<u8> = call.invoke(&mut queue.con()).await?;
     let mut n = token_start;
     let mut tokens = || {
         let t = format!("{token_prefix}{n}");
         n += 1;
         t
     };
-    parse_fetched(queue, values, &mut tokens)
+    let (codes, fetched) = parse_reply(queue, &packed, !batch.is_empty(), &mut tokens)?;
+    for (o, code) in batch.iter().zip(codes) {
+        if let Some(code) = ScriptCode::from_reply(code) {
+            tracing::warn!(queue = queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
+        }
+    }
+    Ok(fetched)
 }
 
 /// Adds the next iteration of the scheduler that produced `job`, retrying
