@@ -75,40 +75,75 @@ impl Job {
     /// Builds a job from its hash fields. Numbers are read leniently (any
     /// client's formatting), text that is not JSON in a JSON field is kept
     /// as a JSON string rather than dropped.
-    pub(crate) fn from_hash(queue: Queue, id: String, mut h: HashMap<String, String>) -> Self {
-        let num = |h: &HashMap<String, String>, k: &str| h.get(k).and_then(|v| parse_number(v));
+    pub(crate) fn from_hash(queue: Queue, id: String, h: HashMap<String, String>) -> Self {
+        Job::from_fields(queue, id, h)
+    }
+
+    /// `from_hash` for fields in any order, read in one pass (a worker builds
+    /// one job per fetched hash; no map is built for it).
+    pub(crate) fn from_fields<K: AsRef<str>>(queue: Queue, id: String, fields: impl IntoIterator<Item = (K, String)>) -> Self {
         let json = |v: String| serde_json::from_str(&v).unwrap_or(Value::String(v));
-        let raw_opts = h.remove("opts").map(json).unwrap_or(Value::Object(Default::default()));
-        Job {
-            opts: JobOptions::from_stored_json(&raw_opts),
-            raw_opts,
-            data: h.remove("data").map(json).unwrap_or(Value::Object(Default::default())),
-            progress: h.remove("progress").map(json).unwrap_or(Value::from(0)),
-            timestamp: num(&h, "timestamp").unwrap_or(0),
-            delay: num(&h, "delay").unwrap_or(0),
-            priority: num(&h, "priority").unwrap_or(0),
-            attempts_made: num(&h, "atm").or_else(|| num(&h, "attemptsMade")).unwrap_or(0),
-            attempts_started: num(&h, "ats").unwrap_or(0),
-            stalled_counter: num(&h, "stc").unwrap_or(0),
-            processed_on: num(&h, "processedOn"),
-            finished_on: num(&h, "finishedOn"),
-            processed_by: h.remove("pb"),
-            failed_reason: h.remove("failedReason"),
-            stacktrace: h
-                .remove("stacktrace")
-                .and_then(|s| serde_json::from_str::<Vec<Option<String>>>(&s).ok())
-                .map(|v| v.into_iter().flatten().collect())
-                .unwrap_or_default(),
-            returnvalue: h.remove("returnvalue").map(json),
-            deferred_failure: h.remove("defa"),
-            parent_key: h.remove("parentKey"),
-            repeat_job_key: h.remove("rjk"),
-            deduplication_id: h.remove("deid"),
-            name: h.remove("name").unwrap_or_default(),
+        let mut job = Job {
             id,
+            name: String::new(),
+            data: Value::Object(Default::default()),
+            opts: JobOptions::default(),
+            raw_opts: Value::Object(Default::default()),
+            progress: Value::from(0),
+            timestamp: 0,
+            delay: 0,
+            priority: 0,
+            attempts_made: 0,
+            attempts_started: 0,
+            stalled_counter: 0,
+            processed_on: None,
+            finished_on: None,
+            processed_by: None,
+            failed_reason: None,
+            stacktrace: Vec::new(),
+            returnvalue: None,
+            deferred_failure: None,
+            parent_key: None,
+            repeat_job_key: None,
+            deduplication_id: None,
             queue,
             token: None,
+        };
+        // `atm` wins over BullMQ's older `attemptsMade`, whatever the order
+        let (mut atm, mut attempts_made) = (None, None);
+        for (field, value) in fields {
+            match field.as_ref() {
+                "name" => job.name = value,
+                "data" => job.data = json(value),
+                "opts" => job.raw_opts = json(value),
+                "progress" => job.progress = json(value),
+                "timestamp" => job.timestamp = parse_number(&value).unwrap_or(0),
+                "delay" => job.delay = parse_number(&value).unwrap_or(0),
+                "priority" => job.priority = parse_number(&value).unwrap_or(0),
+                "atm" => atm = parse_number(&value),
+                "attemptsMade" => attempts_made = parse_number(&value),
+                "ats" => job.attempts_started = parse_number(&value).unwrap_or(0),
+                "stc" => job.stalled_counter = parse_number(&value).unwrap_or(0),
+                "processedOn" => job.processed_on = parse_number(&value),
+                "finishedOn" => job.finished_on = parse_number(&value),
+                "pb" => job.processed_by = Some(value),
+                "failedReason" => job.failed_reason = Some(value),
+                "stacktrace" => {
+                    job.stacktrace = serde_json::from_str::<Vec<Option<String>>>(&value)
+                        .map(|v| v.into_iter().flatten().collect())
+                        .unwrap_or_default()
+                }
+                "returnvalue" => job.returnvalue = Some(json(value)),
+                "defa" => job.deferred_failure = Some(value),
+                "parentKey" => job.parent_key = Some(value),
+                "rjk" => job.repeat_job_key = Some(value),
+                "deid" => job.deduplication_id = Some(value),
+                _ => {}
+            }
         }
+        job.attempts_made = atm.or(attempts_made).unwrap_or(0);
+        job.opts = JobOptions::from_stored_json(&job.raw_opts);
+        job
     }
 
     /// The queue this job belongs to.
@@ -132,14 +167,10 @@ pub(crate) fn parse_number(v: &str) -> Option<i64> {
     v.parse::<i64>().ok().or_else(|| v.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
 }
 
-/// Turns a flat `[field, value, field, value, ...]` reply into a map.
-pub(crate) fn pairs_to_map(flat: Vec<String>) -> HashMap<String, String> {
-    let mut map = HashMap::with_capacity(flat.len() / 2);
+/// Pairs up a flat `[field, value, field, value, ...]` reply.
+pub(crate) fn pairs(flat: Vec<String>) -> impl Iterator<Item = (String, String)> {
     let mut it = flat.into_iter();
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        map.insert(k, v);
-    }
-    map
+    std::iter::from_fn(move || Some((it.next()?, it.next()?)))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use redis::Value as RedisValue;
 
 use super::Queue;
 use crate::error::{Error, Result};
-use crate::job::{pairs_to_map, Job, JobState};
+use crate::job::{pairs, Job, JobState};
 use crate::script;
 
 /// A worker connected to a queue, as `CLIENT LIST` shows it.
@@ -115,7 +115,7 @@ impl Queue {
             let hash: Vec<String> =
                 redis::from_redis_value(hash).map_err(|e| Error::protocol("getJobs", e.to_string()))?;
             if seen.insert(id.clone()) {
-                jobs.push(Job::from_hash(self.clone(), id, pairs_to_map(hash)));
+                jobs.push(Job::from_fields(self.clone(), id, pairs(hash)));
             }
         }
         Ok(jobs)

@@ -6,8 +6,6 @@
 //! field (callgrind: RESP parsing was a quarter of a concurrency-1 worker's
 //! instructions), and costs Redis no more than the RESP reply did.
 
-use std::collections::HashMap;
-
 use rmp::Marker;
 
 use crate::error::{Error, Result};
@@ -129,11 +127,23 @@ impl<'a> Packed<'a> {
 
     fn text(&mut self, what: &str) -> Result<String> {
         match self.next()? {
-            Item::Text(t) => String::from_utf8(t.to_vec()).map_err(|_| malformed(&format!("{what}: not UTF-8"))),
             Item::Int(n) => Ok(n.to_string()),
+            Item::Text(t) => Ok(as_str(t, what)?.to_string()),
             other => Err(malformed(&format!("{what}: expected text, got {other:?}"))),
         }
     }
+
+    /// Text borrowed from the reply.
+    fn text_ref(&mut self, what: &str) -> Result<&'a str> {
+        match self.next()? {
+            Item::Text(t) => as_str(t, what),
+            other => Err(malformed(&format!("{what}: expected text, got {other:?}"))),
+        }
+    }
+}
+
+fn as_str<'a>(t: &'a [u8], what: &str) -> Result<&'a str> {
+    std::str::from_utf8(t).map_err(|_| malformed(&format!("{what}: not UTF-8")))
 }
 
 /// Parses a packed `finishJobs` (`with_codes`) or `fetchJobs` reply: the
@@ -167,13 +177,12 @@ pub(crate) fn parse_reply(
     };
     for _ in 0..(items - 3) / 2 {
         let id = rd.text("job id")?;
-        let fields = rd.array("job hash")?;
-        let mut hash = HashMap::with_capacity(fields / 2);
-        for _ in 0..fields / 2 {
-            let field = rd.text("job field")?;
-            hash.insert(field, rd.text("job value")?);
+        let n = rd.array("job hash")? / 2;
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            fields.push((rd.text_ref("job field")?, rd.text("job value")?));
         }
-        let mut job = Job::from_hash(queue.clone(), id, hash);
+        let mut job = Job::from_fields(queue.clone(), id, fields);
         job.token = Some(tokens());
         fetched.jobs.push(job);
     }
