@@ -38,20 +38,38 @@ local rcall = redis.call
 -- an empty list shared by every use in this call
 local noFields = {}
 --- @include "includes/queueKeys"
---- @include "includes/collectMetrics"
---- @include "includes/completeChild"
---- @include "includes/delayedScore"
 --- @include "includes/enqueueReady"
---- @include "includes/failChild"
 --- @include "includes/pausedOrMaxed"
 --- @include "includes/readMeta"
---- @include "includes/refreshDelayMarker"
---- @include "includes/releaseDedupKey"
---- @include "includes/requeueDedupNext"
---- @include "includes/removeJobKeys"
 --- @include "includes/takeJobs"
---- @include "includes/trimFinished"
 --- @include "includes/workerArgs"
+
+-- The helpers that only some outcomes need (delayed retries, flow parents,
+-- deduplication, keep policies, metrics) are defined when first needed: a
+-- Lua function definition runs on every call of a script (~700 Redis
+-- instructions each), and a plain completion needs none of them. Their
+-- includes come after every other, so that what they share with the
+-- helpers above is defined once, above, where both see it.
+local later
+local function lazy()
+  if not later then
+    --- @include "includes/collectMetrics"
+    --- @include "includes/completeChild"
+    --- @include "includes/delayedScore"
+    --- @include "includes/failChild"
+    --- @include "includes/refreshDelayMarker"
+    --- @include "includes/releaseDedupKey"
+    --- @include "includes/requeueDedupNext"
+    --- @include "includes/removeJobKeys"
+    --- @include "includes/trimFinished"
+    later = {
+      collectMetrics = collectMetrics, completeChild = completeChild, delayedScore = delayedScore,
+      failChild = failChild, refreshDelayMarker = refreshDelayMarker, releaseDedupKey = releaseDedupKey,
+      requeueDedupNext = requeueDedupNext, removeJobKeys = removeJobKeys, trimFinished = trimFinished
+    }
+  end
+  return later
+end
 
 local k = queueKeys()
 local prefix = ARGV[1]
@@ -170,7 +188,7 @@ local function settle(o)
 
   if kind == "delayed" then
     local delay = tonumber(extra)
-    local score, due = delayedScore(k.delayed, now, delay)
+    local score, due = lazy().delayedScore(k.delayed, now, delay)
     rcall("HSET", jobKey, "atm", atm, "delay", extra, unpack(failure))
     rcall("ZADD", k.delayed, score, jobId)
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
@@ -199,19 +217,19 @@ local function settle(o)
   end
 
   -- completed or failed for good
-  releaseDedupKey(prefix, attrs[3], jobId)
   if attrs[3] then
-    requeueDedupNext(k, prefix, attrs[3], now, maxLen)
+    lazy().releaseDedupKey(prefix, attrs[3], jobId)
+    lazy().requeueDedupNext(k, prefix, attrs[3], now, maxLen)
   end
   if attrs[2] and kind == "completed" then
-    completeChild(attrs[2], jobKey, value, now)
+    lazy().completeChild(attrs[2], jobKey, value, now)
   elseif attrs[6] and kind == "failed" then
-    failChild(attrs[6], jobKey, value, now)
+    lazy().failChild(attrs[6], jobKey, value, now)
   end
   local keepCount, keepAge, keepLimit = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local count = tonumber(keepCount)
   if count == 0 then
-    removeJobKeys(jobKey)
+    lazy().removeJobKeys(jobKey)
   else
     local ids = finishedIds[kind]
     ids[#ids + 1] = nowText
@@ -256,12 +274,12 @@ end
 
 if finished.completed + finished.failed > 0 then
   for _, t in pairs(trims or noFields) do
-    trimFinished(t[1], prefix, now, t[2], t[3], t[4])
+    lazy().trimFinished(t[1], prefix, now, t[2], t[3], t[4])
   end
   if maxMetrics then
     for kind, n in pairs(finished) do
       if n > 0 then
-        collectMetrics(prefix .. "metrics:" .. kind, n, maxMetrics, now)
+        lazy().collectMetrics(prefix .. "metrics:" .. kind, n, maxMetrics, now)
       end
     end
   end
@@ -280,7 +298,7 @@ if fetchCount > 0 then
   end
 end
 if anyDelayed then
-  refreshDelayMarker(k.marker, k.delayed)
+  lazy().refreshDelayMarker(k.marker, k.delayed)
 end
 if taken == 0 and ttl == 0 and not blocked and (fetchCount == 0 or nextDelayed == 0)
   and finished.completed + finished.failed > 0
