@@ -55,7 +55,7 @@ pub use error::{Error, Result, ScriptCode};
 pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
 pub use flow::{FlowJob, FlowNode, FlowProducer};
 pub use keys::job_key;
-pub use job::{validate_job_id, Backoff, Deduplication, Dependencies, DependencyCounts, Job, JobOptions, JobState, KeepJobs, ParentOnFailure, ParentRef, MAX_PRIORITY};
+pub use job::{validate_job_id, Backoff, Deduplication, Dependencies, DependenciesPage, DependencyCounts, DependencyPages, Job, JobOptions, JobState, KeepJobs, Page, PageRequest, ParentOnFailure, ParentRef, MAX_PRIORITY};
 pub use scheduler::{next_cron_millis, JobScheduler, JobTemplate, Repeat};
 pub use queue::{validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION};
 pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};

@@ -354,3 +354,110 @@ async fn a_rust_handler_adds_children_and_waits_for_them() {
     let err = bullmq_wire::Queue::new(&cq, &conn).await.unwrap().add("echo", &json!({}), orphan).await.unwrap_err();
     assert!(matches!(err, bullmq_wire::Error::Script { code: bullmq_wire::ScriptCode::ParentJobNotExist, .. }), "{err}");
 }
+
+/// A parent with more children than one scan reply holds (a hash over
+/// `hash-max-listpack-entries`, set low here, and a set of text are scanned
+/// a page at a time; smaller ones come back whole): paging through each
+/// kind with `get_dependencies_page` gives every child of `get_dependencies`,
+/// and the first page of each kind equals Node's `getDependencies` with the
+/// same cursor and count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependencies_read_page_by_page_as_node_reads_them() {
+    use bullmq_wire::{DependencyPages, PageRequest};
+    use std::collections::{BTreeMap, BTreeSet};
+    let server = RedisServer::start();
+    let (pq, cq) = (queue_name(), queue_name());
+    // 300 children: the odd ones delayed by an hour (unprocessed), every
+    // 30th failing with ignoreDependencyOnFailure (ignored), six failing
+    // with failParentOnFailure (failed), the rest completing (processed)
+    let children: Vec<Value> = (0..300)
+        .map(|i| match i {
+            i if i % 2 == 1 => json!({"name": "echo", "queueName": cq, "data": {"i": i}, "opts": {"delay": 3_600_000}}),
+            i if i % 30 == 0 => json!({"name": "unrecoverable", "queueName": cq, "data": {"i": i}, "opts": {"ignoreDependencyOnFailure": true}}),
+            i if i % 50 == 2 => json!({"name": "unrecoverable", "queueName": cq, "data": {"i": i}, "opts": {"failParentOnFailure": true}}),
+            i => json!({"name": "echo", "queueName": cq, "data": {"i": i}}),
+        })
+        .collect();
+    let tree = json!({"name": "echo", "queueName": pq, "data": {}, "children": children});
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let mut admin = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("hash-max-listpack-entries").arg(8).query_async(&mut admin).await.unwrap();
+    let parent_id = bullmq_wire::FlowProducer::new(&conn).add(flow_job(&tree)).await.unwrap().id;
+    let worker = Worker::start(&cq, &conn, WorkerOptions { concurrency: 10, ..Default::default() }, behave).await.unwrap();
+    let child_queue = bullmq_wire::Queue::new(&cq, &conn).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = child_queue.get_job_counts(&[bullmq_wire::JobState::Completed, bullmq_wire::JobState::Failed]).await.unwrap();
+        let finished: u64 = counts.values().sum();
+        if finished == 150 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the 150 due children did not finish: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.close().await;
+    let parents = bullmq_wire::Queue::new(&pq, &conn).await.unwrap();
+    let parent = parents.get_job(&parent_id).await.unwrap().expect("the parent exists");
+    let all = parent.get_dependencies().await.unwrap();
+    assert_eq!((all.processed.len(), all.unprocessed.len(), all.ignored.len(), all.failed.len()), (134, 150, 10, 6));
+
+    // the first pages, against Node's
+    let first = DependencyPages::default()
+        .processed(PageRequest::at(0, 50))
+        .unprocessed(PageRequest::at(0, 50))
+        .ignored(PageRequest::at(0, 5))
+        .failed(PageRequest::at(0, 4));
+    let ours = parent.get_dependencies_page(first).await.unwrap();
+    let pages = json!({"processed": {"count": 50}, "unprocessed": {"count": 50}, "ignored": {"count": 5}, "failed": {"count": 4}});
+    let node = run(Lang::Node, "parent", cfg(&server, &pq, json!({"id": parent_id, "pages": pages}))).await;
+    let node = &node["pages"];
+    let (processed, unprocessed) = (ours.processed.unwrap(), ours.unprocessed.unwrap());
+    let (ignored, failed) = (ours.ignored.unwrap(), ours.failed.unwrap());
+    assert!(processed.next_cursor != 0 && unprocessed.next_cursor != 0 && ignored.next_cursor != 0, "more than one page: {node}");
+    assert_eq!(json!(processed.items), node["processed"]);
+    assert_eq!(json!(processed.next_cursor), node["nextProcessedCursor"]);
+    let sorted = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(unprocessed.items.iter().cloned().collect::<BTreeSet<_>>(), sorted(&node["unprocessed"]));
+    assert_eq!(json!(unprocessed.next_cursor), node["nextUnprocessedCursor"]);
+    assert_eq!(json!(ignored.items), node["ignored"]);
+    assert_eq!(json!(ignored.next_cursor), node["nextIgnoredCursor"]);
+    assert_eq!(json!(failed.items), node["failed"]);
+    assert_eq!(json!(failed.next_cursor), node["nextFailedCursor"]);
+
+    // every page of each kind: each child at least once, nothing else
+    let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for kind in ["processed", "unprocessed", "ignored", "failed"] {
+        let mut cursor = 0;
+        let mut pages_read = 0;
+        loop {
+            let page = PageRequest::at(cursor, 7);
+            let req = match kind {
+                "processed" => DependencyPages::default().processed(page),
+                "unprocessed" => DependencyPages::default().unprocessed(page),
+                "ignored" => DependencyPages::default().ignored(page),
+                _ => DependencyPages::default().failed(page),
+            };
+            let got = parent.get_dependencies_page(req).await.unwrap();
+            let (keys, next): (Vec<String>, u64) = match kind {
+                "processed" => got.processed.map(|p| (p.items.into_keys().collect(), p.next_cursor)).unwrap(),
+                "unprocessed" => got.unprocessed.map(|p| (p.items, p.next_cursor)).unwrap(),
+                "ignored" => got.ignored.map(|p| (p.items.into_keys().collect(), p.next_cursor)).unwrap(),
+                _ => got.failed.map(|p| (p.items, p.next_cursor)).unwrap(),
+            };
+            seen.entry(kind).or_default().extend(keys);
+            pages_read += 1;
+            assert!(pages_read < 200, "{kind}: the cursor never came back to 0");
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    assert_eq!(seen["processed"], all.processed.keys().cloned().collect());
+    assert_eq!(seen["unprocessed"], all.unprocessed.iter().cloned().collect());
+    assert_eq!(seen["ignored"], all.ignored.keys().cloned().collect());
+    assert_eq!(seen["failed"], all.failed.iter().cloned().collect());
+    // a page of nothing is refused, not sent
+    let empty = DependencyPages::default().processed(PageRequest::at(0, 0));
+    assert!(matches!(parent.get_dependencies_page(empty).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+}

@@ -38,7 +38,9 @@ pub struct Dependencies {
 
 impl Job {
     /// All of this job's children by where they are (BullMQ's
-    /// `getDependencies()` without paging), read in one transaction.
+    /// `getDependencies()` without paging), read in one transaction. For a
+    /// parent with many children, read pages with
+    /// [`get_dependencies_page`](Job::get_dependencies_page).
     pub async fn get_dependencies(&self) -> Result<Dependencies> {
         let key = self.key();
         type Fields = HashMap<String, String>;
@@ -120,7 +122,7 @@ impl Job {
 }
 
 /// Stored return values as JSON; a value that is not JSON is kept as text.
-fn json_values(raw: HashMap<String, String>) -> HashMap<String, Value> {
+pub(super) fn json_values(raw: HashMap<String, String>) -> HashMap<String, Value> {
     raw.into_iter()
         .map(|(k, v)| {
             let value = serde_json::from_str(&v).unwrap_or(Value::String(v));

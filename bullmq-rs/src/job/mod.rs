@@ -1,6 +1,7 @@
 //! A job as stored in its Redis hash, and the operations on one job.
 
 mod children;
+mod dependency_pages;
 mod ops;
 mod options;
 mod state;
@@ -10,6 +11,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 pub use children::{Dependencies, DependencyCounts};
+pub use dependency_pages::{DependenciesPage, DependencyPages, Page, PageRequest};
 pub use options::{validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef, MAX_PRIORITY};
 pub(crate) use options::KeepPolicy;
 pub use state::JobState;

@@ -13,7 +13,8 @@ export async function flow(cfg) {
   }
 }
 
-/** config.id (+ queue): the parent's state, children values and failures. */
+/** config.id (+ queue): the parent's state, children values and failures (and
+ * config.pages: one page of each kind named). */
 export async function parent(cfg) {
   const queue = new Queue(cfg.queue, baseOptions(cfg));
   try {
@@ -26,6 +27,8 @@ export async function parent(cfg) {
       ignoredFailures: await job.getIgnoredChildrenFailures(),
       dependenciesCount: await job.getDependenciesCount(),
       dependencies: await job.getDependencies(),
+      // config.pages: {processed: {cursor, count}, ...} -> BullMQ's paged reading
+      ...(cfg.pages ? { pages: await job.getDependencies(cfg.pages) } : {}),
     };
   } finally {
     await queue.close();
