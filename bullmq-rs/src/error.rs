@@ -99,7 +99,8 @@ pub enum ScriptCode {
     ParentJobNotExist,
     /// -6: another worker holds the job's lock.
     JobLockMismatch,
-    /// -7: the parent job cannot be replaced.
+    /// -7: the job exists and another parent, which still exists, holds it
+    /// (BullMQ's "parent job cannot be replaced").
     ParentJobCannotBeReplaced,
     /// -8: the job is the current iteration of a job scheduler.
     JobBelongsToJobScheduler,
@@ -144,7 +145,7 @@ impl fmt::Display for ScriptCode {
             ScriptCode::JobPendingChildren => "job has pending children",
             ScriptCode::ParentJobNotExist => "missing parent job",
             ScriptCode::JobLockMismatch => "lock held by another worker",
-            ScriptCode::ParentJobCannotBeReplaced => "parent job cannot be replaced",
+            ScriptCode::ParentJobCannotBeReplaced => "job already belongs to another parent (parent job cannot be replaced)",
             ScriptCode::JobBelongsToJobScheduler => "job belongs to a job scheduler",
             ScriptCode::JobHasFailedChildren => "job has failed children",
             ScriptCode::SchedulerJobIdCollision => "the scheduler's next job id is taken by an active or finished job",

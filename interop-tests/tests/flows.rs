@@ -298,7 +298,6 @@ async fn a_rust_handler_adds_children_and_waits_for_them() {
     let conn = Connection::open(&server.url()).await.unwrap();
     let parents = bullmq_wire::Queue::new(&pq, &conn).await.unwrap();
     let mut events = Process::start(Lang::Node, "events", cfg(&server, &pq, json!({}))).await;
-    let node_children = Process::start(Lang::Node, "worker", cfg(&server, &cq, json!({"concurrency": 2}))).await;
     let child_queue = cq.clone();
     let child_conn = conn.clone();
     let worker = Worker::start(&pq, &conn, WorkerOptions::default(), move |mut job: bullmq_wire::Job| {
@@ -323,6 +322,13 @@ async fn a_rust_handler_adds_children_and_waits_for_them() {
     .await
     .unwrap();
     let id = parents.add("fanout", &json!({"step": "start"}), Default::default()).await.unwrap();
+    // the children's worker starts once the parent waits for them (children
+    // done before that leave nothing to wait for, and the parent goes on)
+    let wanted = id.clone();
+    events
+        .wait_for(Duration::from_secs(30), move |v| v["event"] == "waiting-children" && v["args"]["jobId"] == wanted.as_str())
+        .await;
+    let node_children = Process::start(Lang::Node, "worker", cfg(&server, &cq, json!({"concurrency": 2}))).await;
     let wanted = id.clone();
     events
         .wait_for(Duration::from_secs(30), move |v| v["event"] == "completed" && v["args"]["jobId"] == wanted.as_str())
@@ -460,4 +466,112 @@ async fn dependencies_read_page_by_page_as_node_reads_them() {
     // a page of nothing is refused, not sent
     let empty = DependencyPages::default().processed(PageRequest::at(0, 0));
     assert!(matches!(parent.get_dependencies_page(empty).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+}
+
+/// Flows whose children already exist, as BullMQ 6.7.0 handles them: a
+/// completed child counts at once as processed (a parent whose children
+/// all had completed is released when the flow is in), a pending one joins
+/// the parent's dependencies, and one that another live parent holds is
+/// left alone (and its new parent keeps waiting). Node's FlowProducer and
+/// ours, each after the same preparation, leave the same keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_children_are_attached_as_node_attaches_them() {
+    let server = RedisServer::start();
+    let mut states = Vec::new();
+    for producer in [Lang::Node, Lang::Rust] {
+        let (p, c) = (queue_name(), queue_name());
+        // done1 and done2 complete; pending1 waits an hour; held1 is the
+        // (delayed) child of a flow parent `other`
+        let jobs = json!([
+            {"name": "echo", "data": {"d": 1}, "opts": {"jobId": "done1"}},
+            {"name": "echo", "data": {"d": 2}, "opts": {"jobId": "done2"}},
+            {"name": "echo", "data": {"d": 3}, "opts": {"jobId": "pending1", "delay": 3_600_000}},
+        ]);
+        run(Lang::Node, "add", cfg(&server, &c, json!({"jobs": jobs}))).await;
+        let other = json!({"name": "echo", "queueName": p, "data": {}, "opts": {"jobId": "other"}, "children": [
+            {"name": "echo", "queueName": c, "data": {"h": 1}, "opts": {"jobId": "held1", "delay": 3_600_000}}]});
+        run(Lang::Node, "flow", cfg(&server, &p, json!({"flow": other}))).await;
+        let conn = Connection::open(&server.url()).await.unwrap();
+        let worker = Worker::start(&c, &conn, WorkerOptions::default(), behave).await.unwrap();
+        let queue = bullmq_wire::Queue::new(&c, &conn).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while queue.get_job_counts(&[bullmq_wire::JobState::Completed]).await.unwrap().values().sum::<u64>() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "done1 and done2 did not complete");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        worker.close().await;
+
+        let child = |id: &str| json!({"name": "echo", "queueName": c, "data": {"again": id}, "opts": {"jobId": id}});
+        let all_done = json!({"name": "echo", "queueName": p, "data": {}, "opts": {"jobId": "PA"}, "children": [child("done1"), child("done2")]});
+        let mixed = json!({"name": "echo", "queueName": p, "data": {}, "opts": {"jobId": "PB"}, "children": [child("pending1"), child("held1")]});
+        for flow in [all_done, mixed] {
+            match producer {
+                Lang::Node => {
+                    run(Lang::Node, "flow", cfg(&server, &p, json!({"flow": flow}))).await;
+                }
+                _ => {
+                    bullmq_wire::FlowProducer::new(&conn).add(flow_job(&flow)).await.unwrap();
+                }
+            }
+        }
+        let mut state = flow_state(&server, &p, &c).await;
+        // what differs between two runs: the worker's clock
+        state.as_object_mut().unwrap().remove("C:stalled-check");
+        for (key, value) in state.as_object_mut().unwrap() {
+            if let Some(h) = value.as_object_mut() {
+                for f in ["processedOn", "finishedOn"] {
+                    h.remove(f);
+                }
+            }
+            if key.ends_with(":completed") {
+                *value = json!(value.as_array().unwrap().iter().map(|m| m[0].clone()).collect::<Vec<_>>());
+            }
+        }
+        states.push(state);
+    }
+    let (node, rust) = (&states[0], &states[1]);
+    interop_tests::assert_same_json("state after flows over existing children", node, rust);
+    // and what BullMQ's rules say it is
+    assert_eq!(rust["P:wait"], json!(["PA"]), "PA's children had all completed: {rust:#}");
+    assert_eq!(rust["P:PA:processed"].as_object().map(|m| m.len()), Some(2), "{rust:#}");
+    assert_eq!(rust["P:waiting-children"], json!(["PB", "other"]), "{rust:#}");
+    assert_eq!(rust["P:PB:dependencies"], json!(["bull:<C>:pending1"]), "{rust:#}");
+    assert_eq!(rust["C:pending1"]["parentKey"], "bull:<P>:PB");
+    assert_eq!(rust["C:held1"]["parentKey"], "bull:<P>:other");
+    assert!(rust["P:PB"].get("flowAttachmentFailed").is_none(), "the mark is cleared: {rust:#}");
+}
+
+/// An add with a parent whose job id exists and is held by another parent
+/// is refused with BullMQ's -7 and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_cannot_take_a_child_from_another_parent() {
+    let server = RedisServer::start();
+    let (p, c) = (queue_name(), queue_name());
+    let other = json!({"name": "echo", "queueName": p, "data": {}, "opts": {"jobId": "other"}, "children": [
+        {"name": "echo", "queueName": c, "data": {}, "opts": {"jobId": "held1", "delay": 3_600_000}}]});
+    run(Lang::Node, "flow", cfg(&server, &p, json!({"flow": other}))).await;
+    run(Lang::Node, "add", cfg(&server, &p, json!({"jobs": [{"name": "echo", "opts": {"jobId": "mine"}}]}))).await;
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let parents = bullmq_wire::Queue::new(&p, &conn).await.unwrap();
+    let mine = parents.get_job("mine").await.unwrap().unwrap();
+    let children = bullmq_wire::Queue::new(&c, &conn).await.unwrap();
+    // (the id counter moves on every add, custom id or not, as BullMQ's does)
+    let state = || async {
+        let mut s = flow_state(&server, &p, &c).await;
+        s.as_object_mut().unwrap().remove("C:id");
+        s
+    };
+    let before = state().await;
+    let opts = bullmq_wire::JobOptions {
+        job_id: Some("held1".into()),
+        parent: Some(bullmq_wire::ParentRef::of(&mine)),
+        ..Default::default()
+    };
+    let err = children.add("echo", &json!({}), opts).await.unwrap_err();
+    assert!(
+        matches!(err, bullmq_wire::Error::Script { code: bullmq_wire::ScriptCode::ParentJobCannotBeReplaced, .. }),
+        "{err:?}"
+    );
+    interop_tests::assert_same_json("nothing changed", &before, &state().await);
+    assert_eq!(before["C:held1"]["parentKey"], "bull:<P>:other");
 }

@@ -14,14 +14,17 @@
       timestamp ms, delay ms, priority, lifo ("1" or ""),
       parent node index (1-based, "0" = none), parent JSON ("" = none)
   Output:
-    array of n job ids; a job id that already exists is left as it is
-    (event `duplicated`), as BullMQ does for adds.
+    array of n job ids. A job id that already exists is left as it is
+    (event `duplicated`), as BullMQ does; an existing child is attached to
+    its parent in this flow (includes/attachExisting), and a parent whose
+    children all existed and had completed is released at the end.
 ]]
 local rcall = redis.call
 --- @include "includes/pausedOrMaxed"
 --- @include "includes/queueNewJob"
 --- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
+--- @include "includes/attachExisting"
 
 local n = tonumber(ARGV[1])
 local isParent = {}
@@ -50,6 +53,8 @@ end
 
 local ids = {}
 local keys = {}
+-- each node's queue key ("bull:Q") and timestamp
+local queueKeysOf, times = {}, {}
 for j = 0, n - 1 do
   local b = 2 + j * 11
   local base, jobId, name, data, opts = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
@@ -61,8 +66,15 @@ for j = 0, n - 1 do
   rcall("INCR", base .. "id")
   ids[j + 1] = jobId
   keys[j + 1] = jobKey
+  queueKeysOf[j + 1] = string.sub(base, 1, -2)
+  times[j + 1] = timestamp
   if rcall("EXISTS", jobKey) == 1 then
-    rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "duplicated", "jobId", jobId)
+    -- kept as it is; a child is attached to its parent in this flow unless
+    -- another parent holds it (then it is left out, with no event)
+    if parent == 0 or attachExisting(jobKey, jobId, base .. "completed", queueKeysOf[parent], ids[parent],
+        parentJson, true, timestamp) then
+      rcall("XADD", k.events, "MAXLEN", "~", q.meta.maxLen, "*", "event", "duplicated", "jobId", jobId)
+    end
   else
     if parent > 0 then
       local parentKey = keys[parent]
@@ -84,6 +96,18 @@ for j = 0, n - 1 do
     else
       q.ready = true
     end
+  end
+end
+
+-- with every node in, a parent left with nothing pending (its children
+-- existed and had completed) is released, unless one of them could not be
+-- attached to it
+for p in pairs(isParent) do
+  local parentKey = keys[p]
+  if rcall("HGET", parentKey, "flowAttachmentFailed") then
+    rcall("HDEL", parentKey, "flowAttachmentFailed")
+  elseif rcall("SCARD", parentKey .. ":dependencies") == 0 then
+    releaseParent(queueKeysOf[p], parentKey, ids[p], times[p])
   end
 end
 

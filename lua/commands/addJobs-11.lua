@@ -16,9 +16,10 @@
       parent JSON (the `parent` hash field of a flow child, "" = none)
   Output:
     array of n job ids; for a custom id that already exists, the existing
-    id (and a `duplicated` event), and for a deduplicated job the id of
-    the job that owns its window, as BullMQ does. -5 (and nothing written)
-    when a parent job does not exist.
+    id (and a `duplicated` event; with a parent, the job is attached to it:
+    includes/attachExisting), or -7 when another parent holds that job;
+    for a deduplicated job the id of the job that owns its window, as
+    BullMQ does. -5 (and nothing written) when a parent job does not exist.
 ]]
 local rcall = redis.call
 --- @include "includes/queueKeys"
@@ -27,6 +28,14 @@ local rcall = redis.call
 --- @include "includes/enqueueReady"
 --- @include "includes/readMeta"
 --- @include "includes/refreshDelayMarker"
+
+-- Re-attaching an existing job to a parent is rare: its helpers are defined
+-- when a call needs them, not on every call (a Lua function definition runs
+-- each time the script does).
+local function attach(...)
+  --- @include "includes/attachExisting"
+  return attachExisting(...)
+end
 
 local k = queueKeys()
 local prefix = ARGV[1]
@@ -48,7 +57,7 @@ for j = 0, n - 1 do
     if rcall("EXISTS", parentKey) ~= 1 then
       return -5
     end
-    parents[j] = parentKey
+    parents[j] = { key = parentKey, queue = p["queueKey"], id = p["id"] }
   end
 end
 
@@ -67,7 +76,13 @@ for j = 0, n - 1 do
   local de = ARGV[base + 8] ~= "" and cjson.decode(ARGV[base + 8]) or nil
   local taken = false
   if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
-    rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "duplicated", "jobId", jobId)
+    local parent = parents[j]
+    if parent and not attach(jobKey, jobId, prefix .. "completed", parent.queue, parent.id, ARGV[base + 9], false, timestamp) then
+      -- another parent holds it: nothing written for this job
+      jobId = -7
+    else
+      rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "duplicated", "jobId", jobId)
+    end
     taken = true
   elseif de and de["id"] then
     local owner = deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, delay, maxLen)
@@ -83,10 +98,10 @@ for j = 0, n - 1 do
     if de and de["id"] then
       rcall("HSET", jobKey, "deid", de["id"])
     end
-    local parentKey = parents[j]
-    if parentKey then
-      rcall("HSET", jobKey, "parentKey", parentKey, "parent", ARGV[base + 9])
-      rcall("SADD", parentKey .. ":dependencies", jobKey)
+    local parent = parents[j]
+    if parent then
+      rcall("HSET", jobKey, "parentKey", parent.key, "parent", ARGV[base + 9])
+      rcall("SADD", parent.key .. ":dependencies", jobKey)
     end
     rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
     if delay > 0 then

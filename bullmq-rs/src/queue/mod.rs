@@ -184,7 +184,19 @@ impl Queue {
                 crate::error::check(code, "addJobs", parent)?;
                 Err(Error::protocol("addJobs", format!("status {code} instead of job ids")))
             }
-            ids => redis::from_redis_value(ids).map_err(|e| Error::protocol("addJobs", e.to_string())),
+            redis::Value::Array(replies) => replies
+                .into_iter()
+                .zip(&jobs)
+                .map(|(reply, job)| match reply {
+                    // -7: the job exists and another parent holds it
+                    redis::Value::Int(code) => {
+                        crate::error::check(code, "addJobs", job.opts.job_id.as_deref().unwrap_or_default())?;
+                        Err(Error::protocol("addJobs", format!("status {code} instead of a job id")))
+                    }
+                    id => redis::from_redis_value(id).map_err(|e| Error::protocol("addJobs", e.to_string())),
+                })
+                .collect(),
+            other => Err(Error::protocol("addJobs", format!("unexpected reply {other:?}"))),
         }
     }
 }
