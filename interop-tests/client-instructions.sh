@@ -8,15 +8,7 @@
 #
 #   cargo build --release -p interop-tests --example bench
 #   bash interop-tests/client-instructions.sh [jobs, default 2000] [scenario ...]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-jobs=${1:-2000}
-shift || true
-scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(add bulk worker1 worker100)
-bench=target/release/examples/bench
-[ -x "$bench" ] || { echo "build the bench first: cargo build --release -p interop-tests --example bench" >&2; exit 1; }
-command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+source "$(dirname "$0")/callgrind-common.sh"
 
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -13,15 +13,7 @@
 # commands it calls, the conversions between them). Not counted: reading
 # requests and writing replies, the same per call for every peer, and the
 # benchmark's own polling. Needs valgrind (callgrind_control) and node.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-jobs=${1:-2000}
-shift || true
-scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(add bulk worker1 worker100)
-bench=target/release/examples/bench
-[ -x "$bench" ] || { echo "build the bench first: cargo build --release -p interop-tests --example bench" >&2; exit 1; }
-command -v callgrind_control >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+source "$(dirname "$0")/callgrind-common.sh"
 
 dir=$(mktemp -d)
 trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
