@@ -106,6 +106,12 @@ impl<'a> Packed<'a> {
         }
     }
 
+    /// Room to reserve for `n` items that follow: each takes a byte at
+    /// least, so a length the reply cannot hold reserves no more than it can.
+    fn room(&self, n: usize) -> usize {
+        n.min(self.rest.len())
+    }
+
     fn int(&mut self, what: &str) -> Result<i64> {
         match self.next()? {
             Item::Int(n) => Ok(n),
@@ -160,17 +166,17 @@ pub(crate) fn parse_reply(
     let mut codes = Vec::new();
     if with_codes {
         let n = rd.array("codes")?;
-        codes.reserve(n);
+        codes.reserve(rd.room(n));
         for _ in 0..n {
             codes.push(rd.int("code")?);
         }
-        items -= 1;
+        items = items.checked_sub(1).ok_or_else(|| malformed("no codes"))?;
     }
     if items < 3 || (items - 3) % 2 != 0 {
         return Err(malformed(&format!("{items} items after the codes")));
     }
     let mut fetched = Fetched {
-        jobs: Vec::with_capacity((items - 3) / 2),
+        jobs: Vec::with_capacity(rd.room((items - 3) / 2)),
         rate_limit_ttl: rd.int("rate limit ttl")?,
         next_delayed: rd.float("next delayed")?,
         blocked: rd.int("blocked")? == 1,
@@ -178,7 +184,7 @@ pub(crate) fn parse_reply(
     for _ in 0..(items - 3) / 2 {
         let id = rd.text("job id")?;
         let n = rd.array("job hash")? / 2;
-        let mut fields = Vec::with_capacity(n);
+        let mut fields = Vec::with_capacity(rd.room(n));
         for _ in 0..n {
             fields.push((rd.text_ref("job field")?, rd.text("job value")?));
         }
@@ -217,6 +223,17 @@ mod tests {
         assert_eq!(rd.text("").unwrap(), "y".repeat(40));
         assert_eq!(rd.int("").unwrap(), -128);
         assert_eq!(rd.float("").unwrap(), 1.5);
+    }
+
+    #[test]
+    fn a_length_the_reply_cannot_hold_reserves_no_more_than_it_can() {
+        // an array claiming 2^32 - 1 jobs, and one claiming none at all
+        let huge = [0xdd, 0xff, 0xff, 0xff, 0xff, 0x00];
+        let mut rd = Packed { rest: &huge };
+        assert_eq!(rd.array("").unwrap(), u32::MAX as usize);
+        assert_eq!(rd.room(u32::MAX as usize), 1);
+        let mut rd = Packed { rest: &[0x90] };
+        assert_eq!(rd.array("").unwrap(), 0);
     }
 
     #[test]
