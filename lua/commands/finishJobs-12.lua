@@ -35,8 +35,6 @@
            -9 failed children
 ]]
 local rcall = redis.call
--- an empty list shared by every use in this call
-local noFields = {}
 --- @include "includes/queueKeys"
 --- @include "includes/enqueueReady"
 --- @include "includes/pausedOrMaxed"
@@ -77,14 +75,12 @@ local now = tonumber(ARGV[2])
 -- `now` as Redis arguments take it (a number would be formatted per call)
 local nowText = ARGV[2]
 local fetchCount = tonumber(ARGV[3])
-local maxMetrics = tonumber(ARGV[10])
+local maxMetrics = ARGV[10] ~= "" and tonumber(ARGV[10])
 local m = tonumber(ARGV[11])
--- the sorted set a finished job of `kind` goes to
-local function finishedSet(kind)
-  return kind == "completed" and KEYS[11] or KEYS[12]
-end
 local codes = {}
-local finished = { completed = 0, failed = 0 }
+-- jobs completed and failed for good in this call (tables are kept to a
+-- minimum: each costs Redis ~1k instructions to make and collect)
+local nCompleted, nFailed = 0, 0
 -- keep policies met in this call, by kind and limits (made when first needed)
 local trims
 local meta = readMeta(k.meta)
@@ -168,7 +164,8 @@ if #released > 0 then
 end
 
 -- 2. move each job out of active to where its outcome sends it
-local finishedIds = { completed = {}, failed = {} }
+-- `now, id` pairs for the finished sets, by kind (made when first needed)
+local finishedIds = {}
 local function settle(o)
   local jobId, jobKey, kind, attrs, b = o.id, o.key, o.kind, o.attrs, o.b
   local value, stack, extra = ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
@@ -177,7 +174,8 @@ local function settle(o)
   end
   local attemptsMade = (tonumber(attrs[4]) or 0) + 1
   local atm = string.format("%d", attemptsMade)
-  local failure = noFields
+  -- the failure fields (delayed, retry and failed outcomes)
+  local failure
   if kind ~= "completed" and kind ~= "handback" then
     failure = { "failedReason", value }
     if stack ~= "" then
@@ -227,11 +225,16 @@ local function settle(o)
     lazy().failChild(attrs[6], jobKey, value, now)
   end
   local keepCount, keepAge, keepLimit = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
-  local count = tonumber(keepCount)
+  -- "" (keep all, no age limit) is the common case: no number to parse
+  local count = keepCount ~= "" and tonumber(keepCount)
   if count == 0 then
     lazy().removeJobKeys(jobKey)
   else
     local ids = finishedIds[kind]
+    if not ids then
+      ids = {}
+      finishedIds[kind] = ids
+    end
     ids[#ids + 1] = nowText
     ids[#ids + 1] = jobId
     if kind == "failed" then
@@ -242,11 +245,11 @@ local function settle(o)
     else
       rcall("HSET", jobKey, "atm", atm, "returnvalue", value, "finishedOn", nowText)
     end
-    local age = tonumber(keepAge)
+    local age = keepAge ~= "" and tonumber(keepAge)
     if age or (count and count > 0) then
       trims = trims or {}
       trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
-        { finishedSet(kind), count, age, tonumber(keepLimit) or 1000 }
+        { kind == "completed" and KEYS[11] or KEYS[12], count, age, tonumber(keepLimit) or 1000 }
     end
   end
   -- the stream is trimmed by the finishing events themselves (BullMQ
@@ -256,7 +259,11 @@ local function settle(o)
   if kind == "failed" and attemptsMade >= (tonumber(ARGV[b + 9]) or 0) then
     rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "retries-exhausted", "jobId", jobId, "attemptsMade", atm)
   end
-  finished[kind] = finished[kind] + 1
+  if kind == "completed" then
+    nCompleted = nCompleted + 1
+  else
+    nFailed = nFailed + 1
+  end
   return 0
 end
 
@@ -265,23 +272,20 @@ for i, o in ipairs(jobs) do
 end
 -- 3. once per call: the finished sets, then their keep policies
 for kind, ids in pairs(finishedIds) do
-  if #ids > 0 then
-    for i = 1, #ids, 5000 do
-      rcall("ZADD", finishedSet(kind), unpack(ids, i, math.min(i + 4999, #ids)))
-    end
-  end
+  callMany("ZADD", kind == "completed" and KEYS[11] or KEYS[12], ids)
 end
 
-if finished.completed + finished.failed > 0 then
-  for _, t in pairs(trims or noFields) do
+if trims then
+  for _, t in pairs(trims) do
     lazy().trimFinished(t[1], prefix, now, t[2], t[3], t[4])
   end
-  if maxMetrics then
-    for kind, n in pairs(finished) do
-      if n > 0 then
-        lazy().collectMetrics(prefix .. "metrics:" .. kind, n, maxMetrics, now)
-      end
-    end
+end
+if maxMetrics then
+  if nCompleted > 0 then
+    lazy().collectMetrics(prefix .. "metrics:completed", nCompleted, maxMetrics, now)
+  end
+  if nFailed > 0 then
+    lazy().collectMetrics(prefix .. "metrics:failed", nFailed, maxMetrics, now)
   end
 end
 
@@ -301,7 +305,7 @@ if anyDelayed then
   lazy().refreshDelayMarker(k.marker, k.delayed)
 end
 if taken == 0 and ttl == 0 and not blocked and (fetchCount == 0 or nextDelayed == 0)
-  and finished.completed + finished.failed > 0
+  and nCompleted + nFailed > 0
   and rcall("LLEN", k.wait) == 0 and rcall("LLEN", k.active) == 0
   and rcall("ZCARD", k.prioritized) == 0 then
   rcall("XADD", k.events, "*", "event", "drained")
