@@ -65,7 +65,10 @@ async fn run_schedulers_from(server: &RedisServer, side: Side, other: Lang, prod
     let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
     upsert_from(server, &q, producer).await;
     let node = if side != Side::Rust {
-        Some(Process::start(other, "worker", cfg(server, &q, json!({"name": "other-w", "concurrency": 2}))).await)
+        // a close under load may outlast the driver's default 5 s, after
+        // which it abandons an active iteration (and the next one is
+        // already added): two pending, not one
+        Some(Process::start(other, "worker", cfg(server, &q, json!({"name": "other-w", "concurrency": 2, "closeTimeoutMs": 30000}))).await)
     } else {
         None
     };
