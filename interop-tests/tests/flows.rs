@@ -515,8 +515,11 @@ async fn existing_children_are_attached_as_node_attaches_them() {
             }
         }
         let mut state = flow_state(&server, &p, &c).await;
-        // what differs between two runs: the worker's clock
+        // what differs between two runs: the worker's clock, and whether the
+        // worker had popped the children's delay marker when it closed (the
+        // flows under test add no child, so they do not touch that marker)
         state.as_object_mut().unwrap().remove("C:stalled-check");
+        state.as_object_mut().unwrap().remove("C:marker");
         for (key, value) in state.as_object_mut().unwrap() {
             if let Some(h) = value.as_object_mut() {
                 for f in ["processedOn", "finishedOn"] {
