@@ -108,10 +108,12 @@ for j = 0, m - 1 do
   -- the outcome's values stay in ARGV from index b on (a table of all ten
   -- per job would cost an allocation the size of the rest of the call)
   local b = 12 + j * 10
-  local o = { b = b, id = ARGV[b], kind = ARGV[b + 2], token = ARGV[b + 1] }
-  o.key = prefix .. o.id
-  -- every job hash has a name: one read for existence and what comes later
-  o.attrs = rcall("HMGET", o.key, "name", "parentKey", "deid", "atm", "defa", "parent", "priority")
+  local jobKey = prefix .. ARGV[b]
+  -- every field a job's table gets, set at once (a field added later
+  -- would regrow the table); every job hash has a name: one read for
+  -- existence and what comes later
+  local o = { b = b, id = ARGV[b], kind = ARGV[b + 2], token = ARGV[b + 1], key = jobKey, code = false,
+    attrs = rcall("HMGET", jobKey, "name", "parentKey", "deid", "atm", "defa", "parent", "priority") }
   if not o.attrs[1] then
     o.code = -1
   else

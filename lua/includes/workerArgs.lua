@@ -12,8 +12,9 @@ local function workerArgs(a, i, nowText)
     tokenStart = tonumber(a[i + 1]),
     tokenStartText = a[i + 1],
     lockDurationText = a[i + 2],
-    limiterMax = tonumber(a[i + 3]),
-    limiterDuration = tonumber(a[i + 4]),
+    -- "" (no limiter) needs no number parsing
+    limiterMax = a[i + 3] ~= "" and tonumber(a[i + 3]) or nil,
+    limiterDuration = a[i + 4] ~= "" and tonumber(a[i + 4]) or nil,
     name = a[i + 5]
   }
   if w.name == "" then
