@@ -88,7 +88,7 @@ impl Job {
     }
 
     /// The job hash's key.
-    fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         self.queue.keys().job(&self.id)
     }
 }

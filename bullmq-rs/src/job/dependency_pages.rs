@@ -114,7 +114,7 @@ impl Job {
         if kinds.iter().flatten().any(|p| p.count == 0) {
             return Err(Error::invalid("dependency page", "a page must hold at least one entry (count >= 1)"));
         }
-        let key = self.queue.keys().job(&self.id);
+        let key = self.key();
         let mut pipe = redis::pipe();
         pipe.atomic();
         if let Some(p) = pages.processed {
