@@ -60,7 +60,9 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Connection")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +80,10 @@ impl Connection {
         let client = match options.tls_ca_pem {
             Some(pem) => redis::Client::build_with_tls(
                 options.url.as_str(),
-                redis::TlsCertificates { client_tls: None, root_cert: Some(pem) },
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
             )?,
             None => redis::Client::open(options.url.as_str())?,
         };
@@ -88,7 +93,11 @@ impl Connection {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
         let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
-        Ok(Connection { client, manager, prefix: options.prefix.into() })
+        Ok(Connection {
+            client,
+            manager,
+            prefix: options.prefix.into(),
+        })
     }
 
     /// Shorthand for [`Connection::connect`] with the default prefix.
@@ -117,9 +126,16 @@ impl Connection {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(None);
-        let mut con = self.client.get_multiplexed_async_connection_with_config(&config).await?;
+        let mut con = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         if let Some(name) = name {
-            let _: () = redis::cmd("CLIENT").arg("SETNAME").arg(name).query_async(&mut con).await?;
+            let _: () = redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(name)
+                .query_async(&mut con)
+                .await?;
         }
         Ok(con)
     }

@@ -55,7 +55,10 @@ impl Error {
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
                     || e.is_timeout()
-                    || matches!(e.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading))
+                    || matches!(
+                        e.kind(),
+                        redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+                    )
                     || e.to_string().contains("LOADING")
             }
             _ => false,
@@ -63,11 +66,17 @@ impl Error {
     }
 
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { what, reason: reason.into() }
+        Error::InvalidInput {
+            what,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn protocol(context: &'static str, detail: impl Into<String>) -> Self {
-        Error::Protocol { context, detail: detail.into() }
+        Error::Protocol {
+            context,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -78,7 +87,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn check(code: i64, command: &'static str, job_id: &str) -> Result<i64> {
     match ScriptCode::from_reply(code) {
         None => Ok(code),
-        Some(code) => Err(Error::Script { code, job_id: job_id.to_string(), command }),
+        Some(code) => Err(Error::Script {
+            code,
+            job_id: job_id.to_string(),
+            command,
+        }),
     }
 }
 
@@ -145,10 +158,14 @@ impl fmt::Display for ScriptCode {
             ScriptCode::JobPendingChildren => "job has pending children",
             ScriptCode::ParentJobNotExist => "missing parent job",
             ScriptCode::JobLockMismatch => "lock held by another worker",
-            ScriptCode::ParentJobCannotBeReplaced => "job already belongs to another parent (parent job cannot be replaced)",
+            ScriptCode::ParentJobCannotBeReplaced => {
+                "job already belongs to another parent (parent job cannot be replaced)"
+            }
             ScriptCode::JobBelongsToJobScheduler => "job belongs to a job scheduler",
             ScriptCode::JobHasFailedChildren => "job has failed children",
-            ScriptCode::SchedulerJobIdCollision => "the scheduler's next job id is taken by an active or finished job",
+            ScriptCode::SchedulerJobIdCollision => {
+                "the scheduler's next job id is taken by an active or finished job"
+            }
             ScriptCode::SchedulerJobSlotsBusy => "the scheduler's next 32 slots are all taken",
             ScriptCode::Other(c) => return write!(f, "script status {c}"),
         };
@@ -164,8 +181,14 @@ mod tests {
     fn maps_bullmq_codes() {
         assert_eq!(ScriptCode::from_reply(0), None);
         assert_eq!(ScriptCode::from_reply(1), None);
-        assert_eq!(ScriptCode::from_reply(-2), Some(ScriptCode::JobLockNotExist));
-        assert_eq!(ScriptCode::from_reply(-8), Some(ScriptCode::JobBelongsToJobScheduler));
+        assert_eq!(
+            ScriptCode::from_reply(-2),
+            Some(ScriptCode::JobLockNotExist)
+        );
+        assert_eq!(
+            ScriptCode::from_reply(-8),
+            Some(ScriptCode::JobBelongsToJobScheduler)
+        );
         assert_eq!(ScriptCode::from_reply(-42), Some(ScriptCode::Other(-42)));
     }
 }

@@ -45,19 +45,28 @@ pub enum EventKind {
     /// A job was stored.
     Added { job_id: String, name: String },
     /// A job is ready to run; `prev` is the state it came from.
-    Waiting { job_id: String, prev: Option<String> },
+    Waiting {
+        job_id: String,
+        prev: Option<String>,
+    },
     /// A flow parent waits for its children.
     WaitingChildren { job_id: String },
     /// A job will be ready at `delay` (ms since the epoch).
     Delayed { job_id: String, delay: i64 },
     /// A worker took the job.
-    Active { job_id: String, prev: Option<String> },
+    Active {
+        job_id: String,
+        prev: Option<String>,
+    },
     /// Progress reported.
     Progress { job_id: String, data: Value },
     /// Completed with this result.
     Completed { job_id: String, returnvalue: Value },
     /// Failed for good.
-    Failed { job_id: String, failed_reason: String },
+    Failed {
+        job_id: String,
+        failed_reason: String,
+    },
     /// No attempts left.
     RetriesExhausted { job_id: String, attempts_made: i64 },
     /// Nothing left to run.
@@ -65,11 +74,18 @@ pub enum EventKind {
     /// Found stalled and moved back to wait.
     Stalled { job_id: String },
     /// Removed; `prev` is the state it was in.
-    Removed { job_id: String, prev: Option<String> },
+    Removed {
+        job_id: String,
+        prev: Option<String>,
+    },
     /// An add with an existing custom id.
     Duplicated { job_id: String },
     /// An add was deduplicated.
-    Deduplicated { job_id: String, deduplication_id: String, deduplicated_job_id: String },
+    Deduplicated {
+        job_id: String,
+        deduplication_id: String,
+        deduplicated_job_id: String,
+    },
     /// The queue was paused.
     Paused,
     /// The queue was resumed.
@@ -77,7 +93,10 @@ pub enum EventKind {
     /// `count` jobs were cleaned.
     Cleaned { count: i64 },
     /// Any other event, with its fields.
-    Other { name: String, fields: HashMap<String, String> },
+    Other {
+        name: String,
+        fields: HashMap<String, String>,
+    },
 }
 
 impl EventKind {
@@ -134,24 +153,52 @@ impl EventKind {
         let name = take("event");
         let json = |s: String| serde_json::from_str(&s).unwrap_or(Value::String(s));
         match name.as_str() {
-            "added" => EventKind::Added { job_id: take("jobId"), name: take("name") },
-            "waiting" => EventKind::Waiting { job_id: take("jobId"), prev: fields.remove("prev") },
-            "waiting-children" => EventKind::WaitingChildren { job_id: take("jobId") },
-            "delayed" => {
-                EventKind::Delayed { job_id: take("jobId"), delay: crate::job::parse_number(&take("delay")).unwrap_or(0) }
-            }
-            "active" => EventKind::Active { job_id: take("jobId"), prev: fields.remove("prev") },
-            "progress" => EventKind::Progress { job_id: take("jobId"), data: json(take("data")) },
-            "completed" => EventKind::Completed { job_id: take("jobId"), returnvalue: json(take("returnvalue")) },
-            "failed" => EventKind::Failed { job_id: take("jobId"), failed_reason: take("failedReason") },
+            "added" => EventKind::Added {
+                job_id: take("jobId"),
+                name: take("name"),
+            },
+            "waiting" => EventKind::Waiting {
+                job_id: take("jobId"),
+                prev: fields.remove("prev"),
+            },
+            "waiting-children" => EventKind::WaitingChildren {
+                job_id: take("jobId"),
+            },
+            "delayed" => EventKind::Delayed {
+                job_id: take("jobId"),
+                delay: crate::job::parse_number(&take("delay")).unwrap_or(0),
+            },
+            "active" => EventKind::Active {
+                job_id: take("jobId"),
+                prev: fields.remove("prev"),
+            },
+            "progress" => EventKind::Progress {
+                job_id: take("jobId"),
+                data: json(take("data")),
+            },
+            "completed" => EventKind::Completed {
+                job_id: take("jobId"),
+                returnvalue: json(take("returnvalue")),
+            },
+            "failed" => EventKind::Failed {
+                job_id: take("jobId"),
+                failed_reason: take("failedReason"),
+            },
             "retries-exhausted" => EventKind::RetriesExhausted {
                 job_id: take("jobId"),
                 attempts_made: crate::job::parse_number(&take("attemptsMade")).unwrap_or(0),
             },
             "drained" => EventKind::Drained,
-            "stalled" => EventKind::Stalled { job_id: take("jobId") },
-            "removed" => EventKind::Removed { job_id: take("jobId"), prev: fields.remove("prev") },
-            "duplicated" => EventKind::Duplicated { job_id: take("jobId") },
+            "stalled" => EventKind::Stalled {
+                job_id: take("jobId"),
+            },
+            "removed" => EventKind::Removed {
+                job_id: take("jobId"),
+                prev: fields.remove("prev"),
+            },
+            "duplicated" => EventKind::Duplicated {
+                job_id: take("jobId"),
+            },
             "deduplicated" => EventKind::Deduplicated {
                 job_id: take("jobId"),
                 deduplication_id: take("deduplicationId"),
@@ -159,7 +206,9 @@ impl EventKind {
             },
             "paused" => EventKind::Paused,
             "resumed" => EventKind::Resumed,
-            "cleaned" => EventKind::Cleaned { count: crate::job::parse_number(&take("count")).unwrap_or(0) },
+            "cleaned" => EventKind::Cleaned {
+                count: crate::job::parse_number(&take("count")).unwrap_or(0),
+            },
             _ => EventKind::Other { name, fields },
         }
     }
@@ -185,7 +234,9 @@ pub struct QueueEvents {
 
 impl std::fmt::Debug for QueueEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueEvents").field("queue", &self.queue.name()).finish_non_exhaustive()
+        f.debug_struct("QueueEvents")
+            .field("queue", &self.queue.name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -206,9 +257,18 @@ impl QueueEvents {
         let last_id = match start {
             StartAt::After(id) => id,
             StartAt::Now => {
-                let last: Vec<(String, HashMap<String, String>)> =
-                    redis::cmd("XREVRANGE").arg(&key).arg("+").arg("-").arg("COUNT").arg(1).query_async(&mut con).await?;
-                last.into_iter().next().map(|(id, _)| id).unwrap_or_else(|| "0-0".to_string())
+                let last: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
+                    .arg(&key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut con)
+                    .await?;
+                last.into_iter()
+                    .next()
+                    .map(|(id, _)| id)
+                    .unwrap_or_else(|| "0-0".to_string())
             }
         };
         let (tx, _) = broadcast::channel(BUFFER);
@@ -239,12 +299,14 @@ impl QueueEvents {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Err(_) => return Err(Error::Timeout(timeout)),
                 Ok(Ok(ev)) => match &ev.kind {
-                    EventKind::Completed { job_id: id, returnvalue } if id == job_id => {
-                        return Ok(Finished::Completed(returnvalue.clone()))
-                    }
-                    EventKind::Failed { job_id: id, failed_reason } if id == job_id => {
-                        return Ok(Finished::Failed(failed_reason.clone()))
-                    }
+                    EventKind::Completed {
+                        job_id: id,
+                        returnvalue,
+                    } if id == job_id => return Ok(Finished::Completed(returnvalue.clone())),
+                    EventKind::Failed {
+                        job_id: id,
+                        failed_reason,
+                    } if id == job_id => return Ok(Finished::Failed(failed_reason.clone())),
                     _ => {}
                 },
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
@@ -259,13 +321,19 @@ impl QueueEvents {
 
     async fn finished_state(&self, job_id: &str) -> Result<Option<Finished>> {
         let Some(job) = self.queue.get_job(job_id).await? else {
-            return Err(Error::Script { code: crate::ScriptCode::JobNotExist, job_id: job_id.to_string(), command: "waitUntilFinished" });
+            return Err(Error::Script {
+                code: crate::ScriptCode::JobNotExist,
+                job_id: job_id.to_string(),
+                command: "waitUntilFinished",
+            });
         };
         if job.finished_on.is_none() {
             return Ok(None);
         }
         Ok(match self.queue.get_job_state(job_id).await? {
-            JobState::Completed => Some(Finished::Completed(job.returnvalue.unwrap_or(Value::Null))),
+            JobState::Completed => {
+                Some(Finished::Completed(job.returnvalue.unwrap_or(Value::Null)))
+            }
             JobState::Failed => Some(Finished::Failed(job.failed_reason.unwrap_or_default())),
             _ => None,
         })
@@ -304,8 +372,16 @@ async fn read_loop(
                 }
             },
         };
-        let reply: redis::RedisResult<Option<StreamReadReply>> =
-            redis::cmd("XREAD").arg("COUNT").arg(1000).arg("BLOCK").arg(BLOCK_MS).arg("STREAMS").arg(&key).arg(&last_id).query_async(c).await;
+        let reply: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1000)
+            .arg("BLOCK")
+            .arg(BLOCK_MS)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(&last_id)
+            .query_async(c)
+            .await;
         match reply {
             Ok(Some(reply)) => {
                 for stream in reply.keys {
@@ -314,9 +390,14 @@ async fn read_loop(
                         let fields: HashMap<String, String> = entry
                             .map
                             .into_iter()
-                            .filter_map(|(k, v)| redis::from_redis_value::<String>(v).ok().map(|v| (k, v)))
+                            .filter_map(|(k, v)| {
+                                redis::from_redis_value::<String>(v).ok().map(|v| (k, v))
+                            })
                             .collect();
-                        let _ = tx.send(Arc::new(Event { id: entry.id, kind: EventKind::parse(fields) }));
+                        let _ = tx.send(Arc::new(Event {
+                            id: entry.id,
+                            kind: EventKind::parse(fields),
+                        }));
                     }
                 }
             }

@@ -32,7 +32,13 @@ pub struct FlowJob {
 impl FlowJob {
     /// A job with default options and no children.
     pub fn new(name: impl Into<String>, queue_name: impl Into<String>, data: Value) -> Self {
-        FlowJob { name: name.into(), queue_name: queue_name.into(), data, opts: JobOptions::default(), children: Vec::new() }
+        FlowJob {
+            name: name.into(),
+            queue_name: queue_name.into(),
+            data,
+            opts: JobOptions::default(),
+            children: Vec::new(),
+        }
     }
 
     /// With these options.
@@ -91,7 +97,10 @@ impl FlowProducer {
         let mut nodes = Vec::new();
         let tree = flatten(&flow, 0, None, self.conn.prefix(), &mut nodes)?;
         let root = QueueKeys::new(self.conn.prefix(), &flow.queue_name);
-        let mut call = script::ADD_FLOW.call().key(root.key("meta")).arg(nodes.len());
+        let mut call = script::ADD_FLOW
+            .call()
+            .key(root.key("meta"))
+            .arg(nodes.len());
         for n in &nodes {
             let o = &n.job.opts;
             call.push_arg(&n.base);
@@ -104,7 +113,12 @@ impl FlowProducer {
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
             call.push_arg(n.parent);
-            call.push_arg(o.parent.as_ref().map(|p| p.hash_json(o.on_failure).to_string()).unwrap_or_default());
+            call.push_arg(
+                o.parent
+                    .as_ref()
+                    .map(|p| p.hash_json(o.on_failure).to_string())
+                    .unwrap_or_default(),
+            );
         }
         let _ids: Vec<String> = call.invoke(&mut self.conn.manager()).await?;
         Ok(tree)
@@ -124,11 +138,20 @@ struct Node {
 
 /// Checks `job` and appends it and its subtree, depth first; returns the
 /// subtree's ids.
-fn flatten(job: &FlowJob, parent: usize, parent_ref: Option<ParentRef>, prefix: &str, out: &mut Vec<Node>) -> Result<FlowNode> {
+fn flatten(
+    job: &FlowJob,
+    parent: usize,
+    parent_ref: Option<ParentRef>,
+    prefix: &str,
+    out: &mut Vec<Node>,
+) -> Result<FlowNode> {
     validate_queue_name(&job.queue_name)?;
     // the flow decides each job's parent (stored as BullMQ stores a
     // child's: `opts.parent`, and `parentKey`/`parent` in the hash)
-    let opts = JobOptions { parent: parent_ref, ..job.opts.clone() };
+    let opts = JobOptions {
+        parent: parent_ref,
+        ..job.opts.clone()
+    };
     let new = NewJob::new(job.name.clone(), &job.data, opts);
     new.validate()?;
     let id = match &job.opts.job_id {
@@ -139,7 +162,10 @@ fn flatten(job: &FlowJob, parent: usize, parent_ref: Option<ParentRef>, prefix: 
         None => uuid::Uuid::new_v4().to_string(),
     };
     if job.opts.on_failure.is_some() && new.opts.parent.is_none() {
-        return Err(Error::invalid("flow", format!("job {id:?} has a failure policy for a parent but is the flow's root")));
+        return Err(Error::invalid(
+            "flow",
+            format!("job {id:?} has a failure policy for a parent but is the flow's root"),
+        ));
     }
     // (a generated id is not an option: BullMQ stores `jobId` only when given)
     let keys = QueueKeys::new(prefix, &job.queue_name);
@@ -155,9 +181,16 @@ fn flatten(job: &FlowJob, parent: usize, parent_ref: Option<ParentRef>, prefix: 
         .children
         .iter()
         .map(|c| {
-            let parent = ParentRef { id: id.clone(), queue: keys.qualified_name() };
+            let parent = ParentRef {
+                id: id.clone(),
+                queue: keys.qualified_name(),
+            };
             flatten(c, me, Some(parent), prefix, out)
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(FlowNode { id, queue_name: job.queue_name.clone(), children })
+    Ok(FlowNode {
+        id,
+        queue_name: job.queue_name.clone(),
+        children,
+    })
 }

@@ -11,7 +11,18 @@ pub fn job_key(prefix: &str, queue: &str, job_id: &str) -> String {
 
 /// The ten keys that begin the KEYS of every queue-state script, in the
 /// order `lua/includes/queueKeys.lua` names them.
-const CORE: [&str; 10] = ["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "meta", "pc", "marker"];
+const CORE: [&str; 10] = [
+    "wait",
+    "active",
+    "prioritized",
+    "events",
+    "stalled",
+    "limiter",
+    "delayed",
+    "meta",
+    "pc",
+    "marker",
+];
 
 /// The keys of one queue. The names every add and every worker call sends
 /// are built once here, not per call.
@@ -115,7 +126,10 @@ mod tests {
         assert_eq!(k.events_client_name(), "bull:UQ==:qe");
         assert_eq!(k.core()[9], "bull:Q:marker");
         assert_eq!(k.core()[0], k.key("wait"));
-        assert_eq!((k.completed(), k.failed(), k.id()), ("bull:Q:completed", "bull:Q:failed", "bull:Q:id"));
+        assert_eq!(
+            (k.completed(), k.failed(), k.id()),
+            ("bull:Q:completed", "bull:Q:failed", "bull:Q:id")
+        );
         assert_eq!(QueueKeys::new("{bull}", "a").base(), "{bull}:a:");
         assert_eq!(job_key("bull", "Q", "7"), k.job("7"));
     }

@@ -54,8 +54,14 @@ pub use connection::{Connection, RedisOptions, DEFAULT_PREFIX};
 pub use error::{Error, Result, ScriptCode};
 pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
 pub use flow::{FlowJob, FlowNode, FlowProducer};
+pub use job::{
+    validate_job_id, Backoff, Deduplication, Dependencies, DependenciesPage, DependencyCounts,
+    DependencyPages, Job, JobOptions, JobState, KeepJobs, Page, PageRequest, ParentOnFailure,
+    ParentRef, MAX_PRIORITY,
+};
 pub use keys::job_key;
-pub use job::{validate_job_id, Backoff, Deduplication, Dependencies, DependenciesPage, DependencyCounts, DependencyPages, Job, JobOptions, JobState, KeepJobs, Page, PageRequest, ParentOnFailure, ParentRef, MAX_PRIORITY};
+pub use queue::{
+    validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION,
+};
 pub use scheduler::{next_cron_millis, JobScheduler, JobTemplate, Repeat};
-pub use queue::{validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION};
 pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};

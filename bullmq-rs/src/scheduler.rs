@@ -47,12 +47,18 @@ pub struct Repeat {
 impl Repeat {
     /// Every `ms` milliseconds.
     pub fn every(ms: u64) -> Self {
-        Repeat { every: Some(ms), ..Default::default() }
+        Repeat {
+            every: Some(ms),
+            ..Default::default()
+        }
     }
 
     /// On a cron pattern, in the process's local zone unless [`Repeat::tz`].
     pub fn cron(pattern: impl Into<String>) -> Self {
-        Repeat { pattern: Some(pattern.into()), ..Default::default() }
+        Repeat {
+            pattern: Some(pattern.into()),
+            ..Default::default()
+        }
     }
 
     /// The pattern's time zone (an IANA name such as `Europe/Madrid`).
@@ -83,7 +89,11 @@ pub struct JobTemplate {
 impl JobTemplate {
     /// A template with this name and data and default options.
     pub fn new(name: impl Into<String>, data: Value) -> Self {
-        JobTemplate { name: Some(name.into()), data, opts: Default::default() }
+        JobTemplate {
+            name: Some(name.into()),
+            data,
+            opts: Default::default(),
+        }
     }
 }
 
@@ -121,23 +131,44 @@ pub(crate) struct FirstIteration {
 /// Plans an upsert as BullMQ's `Queue.upsertJobScheduler` does; `None`
 /// when the scheduler would never run (a zero `limit`, or a cron pattern
 /// with no match before `end_date`).
-pub(crate) fn plan_upsert(id: &str, repeat: &Repeat, name: &str, template_opts: &Value, now: i64) -> Result<Option<FirstIteration>> {
-    let invalid = |reason: String| Error::InvalidInput { what: "job scheduler", reason };
+pub(crate) fn plan_upsert(
+    id: &str,
+    repeat: &Repeat,
+    name: &str,
+    template_opts: &Value,
+    now: i64,
+) -> Result<Option<FirstIteration>> {
+    let invalid = |reason: String| Error::InvalidInput {
+        what: "job scheduler",
+        reason,
+    };
     if repeat.end_date.is_some_and(|end| end < now) {
-        return Err(invalid("end date must be greater than current timestamp".into()));
+        return Err(invalid(
+            "end date must be greater than current timestamp".into(),
+        ));
     }
     let pattern = repeat.pattern.as_deref().filter(|p| !p.is_empty());
     let every = repeat.every.filter(|e| *e > 0);
     one_rule(id, pattern.is_some(), every.is_some())?;
     if repeat.immediately && repeat.start_date.is_some() {
-        return Err(invalid(format!("scheduler {id:?}: both `immediately` and a start date are given")));
+        return Err(invalid(format!(
+            "scheduler {id:?}: both `immediately` and a start date are given"
+        )));
     }
     if repeat.limit == Some(0) {
         return Ok(None);
     }
     let at = match pattern {
         Some(pattern) => {
-            match next_cron_run(pattern, repeat.tz.as_deref(), repeat.immediately, repeat.start_date, repeat.end_date, now, now)? {
+            match next_cron_run(
+                pattern,
+                repeat.tz.as_deref(),
+                repeat.immediately,
+                repeat.start_date,
+                repeat.end_date,
+                now,
+                now,
+            )? {
                 None => return Ok(None),
                 at => at,
             }
@@ -166,13 +197,23 @@ pub(crate) fn plan_upsert(id: &str, repeat: &Repeat, name: &str, template_opts: 
     put(&mut job_repeat, "offset", offset.map(Value::from));
     job_repeat.insert("count".into(), Value::from(1));
     let opts = iteration_opts(opts, job_repeat, now, at, id);
-    Ok(Some(FirstIteration { at, scheduler: Value::Object(scheduler), opts }))
+    Ok(Some(FirstIteration {
+        at,
+        scheduler: Value::Object(scheduler),
+        opts,
+    }))
 }
 
 /// An iteration's options: the template's (or the previous iteration's)
 /// with the scheduler's fields, as BullMQ's `getNextJobOpts` sets them
 /// (`prevMillis` only for cron patterns; the script sets `delay`, `jobId`).
-fn iteration_opts(mut opts: Map<String, Value>, repeat: Map<String, Value>, now: i64, at: Option<i64>, id: &str) -> Value {
+fn iteration_opts(
+    mut opts: Map<String, Value>,
+    repeat: Map<String, Value>,
+    now: i64,
+    at: Option<i64>,
+    id: &str,
+) -> Value {
     opts.insert("repeat".into(), Value::Object(repeat));
     opts.insert("timestamp".into(), Value::from(now));
     match at {
@@ -242,12 +283,29 @@ pub(crate) async fn add_next_iteration(job: &Job) -> Result<Option<String>> {
 /// the scheduler's `limit` or `endDate` is reached.
 pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<NextIteration>> {
     let empty = Map::new();
-    let repeat = opts.get("repeat").and_then(Value::as_object).unwrap_or(&empty);
-    let pattern = repeat.get("pattern").and_then(Value::as_str).filter(|p| !p.is_empty());
-    let every = repeat.get("every").and_then(Value::as_f64).filter(|e| *e > 0.0);
+    let repeat = opts
+        .get("repeat")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let pattern = repeat
+        .get("pattern")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty());
+    let every = repeat
+        .get("every")
+        .and_then(Value::as_f64)
+        .filter(|e| *e > 0.0);
     one_rule(scheduler_id, pattern.is_some(), every.is_some())?;
-    let iteration = repeat.get("count").and_then(Value::as_i64).filter(|c| *c > 0).map_or(1, |c| c + 1);
-    if repeat.get("limit").and_then(Value::as_i64).is_some_and(|limit| iteration > limit) {
+    let iteration = repeat
+        .get("count")
+        .and_then(Value::as_i64)
+        .filter(|c| *c > 0)
+        .map_or(1, |c| c + 1);
+    if repeat
+        .get("limit")
+        .and_then(Value::as_i64)
+        .is_some_and(|limit| iteration > limit)
+    {
         return Ok(None);
     }
     let end = repeat.get("endDate").and_then(millis);
@@ -259,8 +317,14 @@ pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<
     let from = now.max(prev);
     let at = match pattern {
         Some(pattern) => {
-            let tz = repeat.get("tz").and_then(Value::as_str).filter(|t| !t.is_empty());
-            let immediately = repeat.get("immediately").and_then(Value::as_bool).unwrap_or(false);
+            let tz = repeat
+                .get("tz")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty());
+            let immediately = repeat
+                .get("immediately")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             match next_cron_run(pattern, tz, immediately, start, end, now, from)? {
                 None => return Ok(None),
                 at => at,
@@ -273,7 +337,9 @@ pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<
     next_opts.entry("attempts").or_insert(Value::from(0));
     let mut next_repeat = repeat.clone();
     next_repeat.remove("immediately");
-    let offset = repeat.get("offset").filter(|o| o.as_f64().is_some_and(|o| o != 0.0));
+    let offset = repeat
+        .get("offset")
+        .filter(|o| o.as_f64().is_some_and(|o| o != 0.0));
     match (every, offset) {
         (Some(_), Some(o)) => drop(next_repeat.insert("offset".into(), o.clone())),
         _ => drop(next_repeat.remove("offset")),
@@ -285,7 +351,10 @@ pub(crate) fn plan(scheduler_id: &str, opts: &Value, now: i64) -> Result<Option<
             None => drop(next_repeat.remove(field)),
         }
     }
-    Ok(Some(NextIteration { at, opts: iteration_opts(next_opts, next_repeat, now, at, scheduler_id) }))
+    Ok(Some(NextIteration {
+        at,
+        opts: iteration_opts(next_opts, next_repeat, now, at, scheduler_id),
+    }))
 }
 
 /// A scheduler has exactly one rule: a cron pattern or `every`.
@@ -295,7 +364,10 @@ fn one_rule(id: &str, pattern: bool, every: bool) -> Result<()> {
         (false, false) => "has neither a pattern nor `every`",
         _ => return Ok(()),
     };
-    Err(Error::InvalidInput { what: "job scheduler", reason: format!("scheduler {id:?} {reason}") })
+    Err(Error::InvalidInput {
+        what: "job scheduler",
+        reason: format!("scheduler {id:?} {reason}"),
+    })
 }
 
 /// When a cron rule runs next, as BullMQ's repeat strategy decides: at the
@@ -311,8 +383,14 @@ fn next_cron_run(
     now: i64,
     from: i64,
 ) -> Result<Option<i64>> {
-    let next = if immediately { Some(now) } else { next_cron_millis(pattern, tz, from.max(start.unwrap_or(0)))? };
-    Ok(next.filter(|t| end.is_none_or(|end| *t <= end)).map(|t| t.max(from)))
+    let next = if immediately {
+        Some(now)
+    } else {
+        next_cron_millis(pattern, tz, from.max(start.unwrap_or(0)))?
+    };
+    Ok(next
+        .filter(|t| end.is_none_or(|end| *t <= end))
+        .map(|t| t.max(from)))
 }
 
 /// The first time strictly after `after_ms` (ms since the epoch) that the
@@ -320,7 +398,10 @@ fn next_cron_run(
 /// (an IANA name) or else the local zone, as BullMQ's cron-parser computes
 /// a scheduler's next run. `None` when the pattern never matches again.
 pub fn next_cron_millis(pattern: &str, tz: Option<&str>, after_ms: i64) -> Result<Option<i64>> {
-    let invalid = |reason: String| Error::InvalidInput { what: "cron pattern", reason };
+    let invalid = |reason: String| Error::InvalidInput {
+        what: "cron pattern",
+        reason,
+    };
     let cron = CronParser::builder()
         .seconds(Seconds::Optional)
         .build()
@@ -336,14 +417,20 @@ pub fn next_cron_millis(pattern: &str, tz: Option<&str>, after_ms: i64) -> Resul
         // croner gave the gap's end. cron-parser keeps the wall time and
         // reads it with the offset from before the gap (02:30 in a 02:00 to
         // 03:00 gap runs at 03:30), so the schedule stays BullMQ's.
-        let wanted = cron.find_next_occurrence(&after.naive_local(), false).ok()?;
-        let before = zone.timestamp_millis_opt(next.timestamp_millis() - 1).single()?;
+        let wanted = cron
+            .find_next_occurrence(&after.naive_local(), false)
+            .ok()?;
+        let before = zone
+            .timestamp_millis_opt(next.timestamp_millis() - 1)
+            .single()?;
         let offset = i64::from(before.offset().fix().local_minus_utc());
         Some(wanted.and_utc().timestamp_millis() - offset * 1000)
     }
     Ok(match tz {
         Some(name) => {
-            let zone: chrono_tz::Tz = name.parse().map_err(|_| invalid(format!("unknown time zone {name:?}")))?;
+            let zone: chrono_tz::Tz = name
+                .parse()
+                .map_err(|_| invalid(format!("unknown time zone {name:?}")))?;
             next_in(&cron, zone, after_ms)
         }
         None => next_in(&cron, Local, after_ms),
@@ -355,10 +442,11 @@ pub fn next_cron_millis(pattern: &str, tz: Option<&str>, after_ms: i64) -> Resul
 fn millis(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s
-            .parse::<i64>()
-            .ok()
-            .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())),
+        Value::String(s) => s.parse::<i64>().ok().or_else(|| {
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.timestamp_millis())
+        }),
         _ => None,
     }
 }
@@ -386,15 +474,26 @@ mod tests {
     fn cron_with_seconds_and_zone() {
         // 2026-11-27T10:00:06.073Z; every 2 s -> 10:00:08.000
         let t = 1_795_773_606_073;
-        assert_eq!(next_cron_millis("*/2 * * * * *", Some("Europe/Madrid"), t).unwrap(), Some(1_795_773_608_000));
+        assert_eq!(
+            next_cron_millis("*/2 * * * * *", Some("Europe/Madrid"), t).unwrap(),
+            Some(1_795_773_608_000)
+        );
         // an exact match is not "after"
-        assert_eq!(next_cron_millis("*/2 * * * * *", None, 1_795_773_608_000).unwrap(), Some(1_795_773_610_000));
+        assert_eq!(
+            next_cron_millis("*/2 * * * * *", None, 1_795_773_608_000).unwrap(),
+            Some(1_795_773_610_000)
+        );
         // five fields: minutes; the zone decides the hour
-        let at = next_cron_millis("0 12 * * *", Some("Europe/Madrid"), t).unwrap().unwrap();
+        let at = next_cron_millis("0 12 * * *", Some("Europe/Madrid"), t)
+            .unwrap()
+            .unwrap();
         assert_eq!(at, 1_795_777_200_000); // 12:00 in Madrid (UTC+1) = 11:00Z
-        // 02:30 does not exist in New York on 2027-03-14 (clocks skip 02:00 to
-        // 03:00): like cron-parser, run at 03:30 EDT = 07:30Z
-        assert_eq!(next_cron_millis("30 2 * * *", Some("America/New_York"), 1_805_004_000_000).unwrap(), Some(1_805_009_400_000));
+                                           // 02:30 does not exist in New York on 2027-03-14 (clocks skip 02:00 to
+                                           // 03:00): like cron-parser, run at 03:30 EDT = 07:30Z
+        assert_eq!(
+            next_cron_millis("30 2 * * *", Some("America/New_York"), 1_805_004_000_000).unwrap(),
+            Some(1_805_009_400_000)
+        );
         assert!(next_cron_millis("not a pattern", None, t).is_err());
         assert!(next_cron_millis("* * * * *", Some("Mars/Olympus"), t).is_err());
     }
@@ -407,7 +506,10 @@ mod tests {
         assert_eq!(next.at, Some(1_795_773_608_000));
         let o = next.opts;
         assert_eq!(o["prevMillis"], 1_795_773_608_000i64);
-        assert_eq!(o["repeat"], json!({"tz": "Europe/Madrid", "pattern": "*/2 * * * * *", "count": 2, "limit": 5}));
+        assert_eq!(
+            o["repeat"],
+            json!({"tz": "Europe/Madrid", "pattern": "*/2 * * * * *", "count": 2, "limit": 5})
+        );
         assert_eq!(o["attempts"], 0);
         assert_eq!(o["timestamp"], 1_795_773_606_073i64);
         assert_eq!(o["repeatJobKey"], "c");
@@ -439,7 +541,12 @@ mod tests {
     #[test]
     fn rejects_schedulers_without_exactly_one_rule() {
         assert!(plan("x", &json!({"repeat": {}}), 1).is_err());
-        assert!(plan("x", &json!({"repeat": {"every": 5, "pattern": "* * * * *"}}), 1).is_err());
+        assert!(plan(
+            "x",
+            &json!({"repeat": {"every": 5, "pattern": "* * * * *"}}),
+            1
+        )
+        .is_err());
         assert!(plan("x", &json!({}), 1).is_err());
     }
 
@@ -447,23 +554,65 @@ mod tests {
     fn plans_an_upsert_like_node() {
         let none = Value::Object(Map::new());
         let cron = Repeat::cron("0 12 * * *").tz("Europe/Madrid").limit(5);
-        let first = plan_upsert("c", &cron, "echo", &json!({"attempts": 2}), 1_795_773_606_073).unwrap().unwrap();
+        let first = plan_upsert(
+            "c",
+            &cron,
+            "echo",
+            &json!({"attempts": 2}),
+            1_795_773_606_073,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(first.at, Some(1_795_777_200_000));
-        assert_eq!(first.scheduler, json!({"name": "echo", "pattern": "0 12 * * *", "tz": "Europe/Madrid", "limit": 5}));
-        assert_eq!(first.opts["repeat"], json!({"pattern": "0 12 * * *", "tz": "Europe/Madrid", "limit": 5, "count": 1}));
-        assert_eq!((first.opts["attempts"].clone(), first.opts["prevMillis"].clone()), (json!(2), json!(1_795_777_200_000i64)));
+        assert_eq!(
+            first.scheduler,
+            json!({"name": "echo", "pattern": "0 12 * * *", "tz": "Europe/Madrid", "limit": 5})
+        );
+        assert_eq!(
+            first.opts["repeat"],
+            json!({"pattern": "0 12 * * *", "tz": "Europe/Madrid", "limit": 5, "count": 1})
+        );
+        assert_eq!(
+            (
+                first.opts["attempts"].clone(),
+                first.opts["prevMillis"].clone()
+            ),
+            (json!(2), json!(1_795_777_200_000i64))
+        );
         // `every` with an offset keeps it; the time is the script's
-        let every = Repeat { offset: Some(250), ..Repeat::every(1000) };
+        let every = Repeat {
+            offset: Some(250),
+            ..Repeat::every(1000)
+        };
         let first = plan_upsert("e", &every, "e", &none, 5).unwrap().unwrap();
-        assert_eq!((first.at, first.scheduler["offset"].clone()), (None, json!(250)));
-        assert_eq!(first.opts["repeat"], json!({"every": 1000, "offset": 250, "count": 1}));
+        assert_eq!(
+            (first.at, first.scheduler["offset"].clone()),
+            (None, json!(250))
+        );
+        assert_eq!(
+            first.opts["repeat"],
+            json!({"every": 1000, "offset": 250, "count": 1})
+        );
         // never runs, or cannot
-        assert_eq!(plan_upsert("e", &Repeat::every(1000).limit(0), "e", &none, 5).unwrap(), None);
-        let ended = Repeat { end_date: Some(4), ..Repeat::every(1000) };
+        assert_eq!(
+            plan_upsert("e", &Repeat::every(1000).limit(0), "e", &none, 5).unwrap(),
+            None
+        );
+        let ended = Repeat {
+            end_date: Some(4),
+            ..Repeat::every(1000)
+        };
         assert!(plan_upsert("e", &ended, "e", &none, 5).is_err());
-        let both = Repeat { every: Some(5), ..Repeat::cron("* * * * *") };
+        let both = Repeat {
+            every: Some(5),
+            ..Repeat::cron("* * * * *")
+        };
         assert!(plan_upsert("x", &both, "x", &none, 5).is_err());
-        let start_and_now = Repeat { immediately: true, start_date: Some(9), ..Repeat::cron("* * * * *") };
+        let start_and_now = Repeat {
+            immediately: true,
+            start_date: Some(9),
+            ..Repeat::cron("* * * * *")
+        };
         assert!(plan_upsert("x", &start_and_now, "x", &none, 5).is_err());
     }
 

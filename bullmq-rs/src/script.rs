@@ -29,7 +29,11 @@ impl ScriptSource {
         // the command does not regrow its buffers argument by argument
         let mut cmd = redis::Cmd::with_capacity(self.num_keys + 24, 1024);
         cmd.arg("EVALSHA").arg(self.sha).arg(self.num_keys);
-        Invocation { script: self, cmd, keys: 0 }
+        Invocation {
+            script: self,
+            cmd,
+            keys: 0,
+        }
     }
 }
 
@@ -66,13 +70,27 @@ impl Invocation {
     }
 
     /// Runs the script, loading it first if this Redis does not know it.
-    pub(crate) async fn invoke<T: FromRedisValue, C: ConnectionLike>(self, con: &mut C) -> Result<T> {
-        debug_assert_eq!(self.keys, self.script.num_keys, "{} takes {} keys", self.script.name, self.script.num_keys);
+    pub(crate) async fn invoke<T: FromRedisValue, C: ConnectionLike>(
+        self,
+        con: &mut C,
+    ) -> Result<T> {
+        debug_assert_eq!(
+            self.keys, self.script.num_keys,
+            "{} takes {} keys",
+            self.script.name, self.script.num_keys
+        );
         match self.cmd.query_async(con).await {
             Ok(v) => Ok(v),
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                tracing::debug!(script = self.script.name, "script not cached by redis; loading it");
-                let _: String = redis::cmd("SCRIPT").arg("LOAD").arg(self.script.body).query_async(con).await?;
+                tracing::debug!(
+                    script = self.script.name,
+                    "script not cached by redis; loading it"
+                );
+                let _: String = redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(self.script.body)
+                    .query_async(con)
+                    .await?;
                 Ok(self.cmd.query_async(con).await?)
             }
             Err(e) => Err(e.into()),
@@ -86,13 +104,33 @@ mod tests {
 
     #[test]
     fn scripts_are_resolved_and_hashed() {
-        for s in [&ADD_JOBS, &FETCH_JOBS, &FINISH_JOBS, &MOVE_STALLED_JOBS_TO_WAIT] {
-            assert!(!s.body.contains("@include"), "{} has an unresolved include", s.name);
-            assert_eq!(s.sha, sha1_smol::Sha1::from(s.body.as_bytes()).digest().to_string());
+        for s in [
+            &ADD_JOBS,
+            &FETCH_JOBS,
+            &FINISH_JOBS,
+            &MOVE_STALLED_JOBS_TO_WAIT,
+        ] {
+            assert!(
+                !s.body.contains("@include"),
+                "{} has an unresolved include",
+                s.name
+            );
+            assert_eq!(
+                s.sha,
+                sha1_smol::Sha1::from(s.body.as_bytes())
+                    .digest()
+                    .to_string()
+            );
             assert_eq!(s.sha.len(), 40);
         }
         // each include is emitted once even when several includes use it
-        assert_eq!(FINISH_JOBS.body.matches("local function priorityScore").count(), 1);
+        assert_eq!(
+            FINISH_JOBS
+                .body
+                .matches("local function priorityScore")
+                .count(),
+            1
+        );
         assert_eq!(FINISH_JOBS.num_keys, 12);
     }
 
@@ -102,6 +140,9 @@ mod tests {
         let packed = inv.cmd.get_packed_command();
         let text = String::from_utf8_lossy(&packed);
         assert!(text.starts_with("*5\r\n$7\r\nEVALSHA\r\n$40\r\n"), "{text}");
-        assert!(text.ends_with("$1\r\n1\r\n$8\r\nbull:Q:1\r\n$2\r\n{}\r\n"), "{text}");
+        assert!(
+            text.ends_with("$1\r\n1\r\n$8\r\nbull:Q:1\r\n$2\r\n{}\r\n"),
+            "{text}"
+        );
     }
 }

@@ -38,7 +38,13 @@ impl RedisServer {
     pub fn start_tls() -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         make_certs(dir.path());
-        let mut server = RedisServer { child: None, port: free_port(), dir, durable: false, tls: true };
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+            durable: false,
+            tls: true,
+        };
         server.spawn();
         server
     }
@@ -56,7 +62,13 @@ impl RedisServer {
     fn launch(durable: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         let port = free_port();
-        let mut server = RedisServer { child: None, port, dir, durable, tls: false };
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+            durable,
+            tls: false,
+        };
         server.spawn();
         server
     }
@@ -87,15 +99,33 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".to_string());
-        let aof: &[&str] = if self.durable { &["--appendonly", "yes", "--appendfsync", "always"] } else { &["--appendonly", "no"] };
+        let aof: &[&str] = if self.durable {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
         let port = self.port.to_string();
         let d = |f: &str| self.dir.path().join(f).display().to_string();
         let listen: Vec<String> = if self.tls {
-            ["--port", "0", "--tls-port", &port, "--tls-cert-file", &d("server.crt"), "--tls-key-file", &d("server.key")]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(["--tls-ca-cert-file".to_string(), d("ca.crt"), "--tls-auth-clients".into(), "no".into()])
-                .collect()
+            [
+                "--port",
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                &d("server.crt"),
+                "--tls-key-file",
+                &d("server.key"),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                "--tls-ca-cert-file".to_string(),
+                d("ca.crt"),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ])
+            .collect()
         } else {
             vec!["--port".into(), port]
         };
@@ -142,10 +172,55 @@ fn make_certs(dir: &Path) {
             .unwrap_or(false);
         assert!(ok, "openssl {args:?} failed; install openssl for TLS tests");
     };
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("write ext.cnf");
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("write ext.cnf");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.crt",
+    ]);
 }
 
 fn wait_listening(port: u16, dir: &Path) {
@@ -156,7 +231,10 @@ fn wait_listening(port: u16, dir: &Path) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("TLS redis-server on port {port} (dir {}) did not start", dir.display());
+    panic!(
+        "TLS redis-server on port {port} (dir {}) did not start",
+        dir.display()
+    );
 }
 
 fn wait_ready(port: u16, dir: &Path) {
@@ -171,5 +249,8 @@ fn wait_ready(port: u16, dir: &Path) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("redis-server on port {port} (dir {}) did not start", dir.display());
+    panic!(
+        "redis-server on port {port} (dir {}) did not start",
+        dir.display()
+    );
 }

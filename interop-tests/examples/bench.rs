@@ -32,29 +32,64 @@ fn data(i: usize) -> Value {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--peer") {
-        let (peer, scenario, url, queue, count) = (&args[2], &args[3], &args[4], &args[5], args[6].parse().unwrap());
+        let (peer, scenario, url, queue, count) = (
+            &args[2],
+            &args[3],
+            &args[4],
+            &args[5],
+            args[6].parse().unwrap(),
+        );
         // BENCH_RUNTIME=current_thread runs both Rust peers on one thread, like Node
         let rt = match std::env::var("BENCH_RUNTIME").as_deref() {
-            Ok("current_thread") => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
-            _ => tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap(),
+            Ok("current_thread") => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            _ => tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
         };
         let seconds = rt.block_on(run_peer(peer, scenario, url, queue, count));
-        println!("{}", json!({"seconds": seconds, "maxRssKb": peak_rss_kb(), "cpuSeconds": cpu_seconds()}));
+        println!(
+            "{}",
+            json!({"seconds": seconds, "maxRssKb": peak_rss_kb(), "cpuSeconds": cpu_seconds()})
+        );
         return;
     }
     let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     interop_tests::setup();
     let server = RedisServer::start();
     println!("bullmq-wire benchmark: {count} jobs per scenario, {rounds} rounds (peers interleaved), one redis-server, peers in separate processes");
     let floor = round_trip_floor(&server.url());
     println!("round-trip floor on this machine: PING {:.0} us, EVALSHA of `return 1` {:.0} us (sequential, one connection)\n", floor.0, floor.1);
     println!("jobs/s: median of the rounds, [min-max] in brackets; ratios are of medians");
-    println!("{:<10} {:>22} {:>22} {:>22} {:>9} {:>9} {:>9} {:>9} {:>9}", "scenario", "ours/s", "official/s", "node/s", "x offic.", "x node", "rss ours", "rss off.", "rss node");
+    println!(
+        "{:<10} {:>22} {:>22} {:>22} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "scenario",
+        "ours/s",
+        "official/s",
+        "node/s",
+        "x offic.",
+        "x node",
+        "rss ours",
+        "rss off.",
+        "rss node"
+    );
     let mut costs = Vec::new();
     // BENCH_SCENARIOS=add,worker1 runs only those
-    let only: Option<Vec<String>> = std::env::var("BENCH_SCENARIOS").ok().map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
-    for scenario in SCENARIOS.into_iter().filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s))) {
+    let only: Option<Vec<String>> = std::env::var("BENCH_SCENARIOS")
+        .ok()
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    for scenario in SCENARIOS
+        .into_iter()
+        .filter(|s| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s)))
+    {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); PEERS.len()];
         let mut rss = [0.0f64; 3];
         let mut cost = [[0.0f64; 5]; 3];
@@ -72,12 +107,23 @@ fn main() {
                         .output()
                 } else {
                     Command::new(std::env::current_exe().unwrap())
-                        .args(["--peer", peer, scenario, &server.url(), &queue, &count.to_string()])
+                        .args([
+                            "--peer",
+                            peer,
+                            scenario,
+                            &server.url(),
+                            &queue,
+                            &count.to_string(),
+                        ])
                         .output()
                 }
                 .expect("run peer");
                 let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-                    panic!("{peer} {scenario}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+                    panic!(
+                        "{peer} {scenario}: {}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    )
                 });
                 rates[p].push(count as f64 / v["seconds"].as_f64().unwrap());
                 rss[p] = rss[p].max(v["maxRssKb"].as_f64().unwrap_or(0.0) / 1024.0);
@@ -93,7 +139,10 @@ fn main() {
         }
         for (p, peer) in PEERS.iter().enumerate() {
             let c = cost[p];
-            costs.push(format!("{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1} {:>12.1} {:>12.1}", c[0], c[1], c[2], c[3], c[4]));
+            costs.push(format!(
+                "{scenario:<10} {peer:<9} {:>8.2} {:>10.1} {:>12.1} {:>12.1} {:>12.1}",
+                c[0], c[1], c[2], c[3], c[4]
+            ));
         }
         let med: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
         let cell = |r: &Vec<f64>, m: f64| format!("{m:.0} [{:.0}-{:.0}]", r[0], r[r.len() - 1]);
@@ -111,7 +160,10 @@ fn main() {
         );
     }
     println!("\nRedis cost per job, mean over the rounds (script calls, all commands incl. those inside scripts, redis cpu; worker rows include the preload)");
-    println!("{:<10} {:<9} {:>8} {:>10} {:>12} {:>12} {:>12}", "scenario", "peer", "scripts", "commands", "script us", "redis cpu us", "client cpu us");
+    println!(
+        "{:<10} {:<9} {:>8} {:>10} {:>12} {:>12} {:>12}",
+        "scenario", "peer", "scripts", "commands", "script us", "redis cpu us", "client cpu us"
+    );
     for line in costs {
         println!("{line}");
     }
@@ -134,7 +186,11 @@ fn median(values: &mut [f64]) -> f64 {
 fn round_trip_floor(url: &str) -> (f64, f64) {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_connection().unwrap();
-    let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg("return 1").query(&mut con).unwrap();
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg("return 1")
+        .query(&mut con)
+        .unwrap();
     // interleaved, so that both see the same machine
     let n = 5000;
     let (mut ping, mut eval) = (Duration::ZERO, Duration::ZERO);
@@ -143,10 +199,17 @@ fn round_trip_floor(url: &str) -> (f64, f64) {
         let _: String = redis::cmd("PING").query(&mut con).unwrap();
         ping += t.elapsed();
         let t = Instant::now();
-        let _: i64 = redis::cmd("EVALSHA").arg(&sha).arg(0).query(&mut con).unwrap();
+        let _: i64 = redis::cmd("EVALSHA")
+            .arg(&sha)
+            .arg(0)
+            .query(&mut con)
+            .unwrap();
         eval += t.elapsed();
     }
-    let (ping, eval) = (ping.as_secs_f64() * 1e6 / n as f64, eval.as_secs_f64() * 1e6 / n as f64);
+    let (ping, eval) = (
+        ping.as_secs_f64() * 1e6 / n as f64,
+        eval.as_secs_f64() * 1e6 / n as f64,
+    );
     flushall(url);
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
     (ping, eval)
@@ -160,14 +223,27 @@ fn redis_stats(url: &str) -> (f64, f64, f64, f64) {
     let info: String = redis::cmd("INFO").arg("all").query(&mut con).unwrap();
     let (mut cpu, mut scripts, mut calls, mut script_us) = (0.0, 0.0, 0.0, 0.0);
     for line in info.lines() {
-        if let Some(v) = line.strip_prefix("used_cpu_sys:").or_else(|| line.strip_prefix("used_cpu_user:")) {
+        if let Some(v) = line
+            .strip_prefix("used_cpu_sys:")
+            .or_else(|| line.strip_prefix("used_cpu_user:"))
+        {
             cpu += v.trim().parse::<f64>().unwrap_or(0.0);
         }
         if let Some(rest) = line.strip_prefix("cmdstat_") {
-            let n: f64 = rest.split("calls=").nth(1).and_then(|r| r.split(',').next()).and_then(|c| c.parse().ok()).unwrap_or(0.0);
+            let n: f64 = rest
+                .split("calls=")
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0.0);
             if rest.starts_with("evalsha:") || rest.starts_with("eval:") {
                 scripts += n;
-                script_us += rest.split("usec=").nth(1).and_then(|r| r.split(',').next()).and_then(|c| c.parse::<f64>().ok()).unwrap_or(0.0);
+                script_us += rest
+                    .split("usec=")
+                    .nth(1)
+                    .and_then(|r| r.split(',').next())
+                    .and_then(|c| c.parse::<f64>().ok())
+                    .unwrap_or(0.0);
             }
             if !rest.starts_with("info:") {
                 calls += n;
@@ -178,12 +254,18 @@ fn redis_stats(url: &str) -> (f64, f64, f64, f64) {
 }
 
 fn preload(url: &str, queue: &str, count: usize) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let conn = Connection::open(url).await.unwrap();
         let q = Queue::new(queue, &conn).await.unwrap();
         for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
-            let jobs = chunk.iter().map(|i| NewJob::new("bench", &data(*i), JobOptions::default())).collect();
+            let jobs = chunk
+                .iter()
+                .map(|i| NewJob::new("bench", &data(*i), JobOptions::default()))
+                .collect();
             q.add_bulk(jobs).await.unwrap();
         }
     });
@@ -210,7 +292,11 @@ fn cpu_seconds() -> f64 {
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -218,7 +304,11 @@ async fn wait_completed(url: &str, queue: &str, n: usize) {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     loop {
-        let done: usize = redis::cmd("ZCARD").arg(format!("bull:{queue}:completed")).query_async(&mut con).await.unwrap();
+        let done: usize = redis::cmd("ZCARD")
+            .arg(format!("bull:{queue}:completed"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
         if done >= n {
             return;
         }
@@ -241,19 +331,29 @@ async fn run_ours(scenario: &str, url: &str, queue: &str, count: usize) -> f64 {
     match scenario {
         "add" => {
             for i in 0..count {
-                q.add("bench", &data(i), JobOptions::default()).await.unwrap();
+                q.add("bench", &data(i), JobOptions::default())
+                    .await
+                    .unwrap();
             }
         }
         "bulk" => {
             for start in (0..count).step_by(50) {
-                let jobs = (start..(start + 50).min(count)).map(|i| NewJob::new("bench", &data(i), JobOptions::default())).collect();
+                let jobs = (start..(start + 50).min(count))
+                    .map(|i| NewJob::new("bench", &data(i), JobOptions::default()))
+                    .collect();
                 q.add_bulk(jobs).await.unwrap();
             }
         }
         _ => {
             let concurrency = if scenario == "worker1" { 1 } else { 100 };
-            let opts = WorkerOptions { concurrency, ..Default::default() };
-            let worker = Worker::start(queue, &conn, opts, |_job| async { Ok(json!({"ok": true})) }).await.unwrap();
+            let opts = WorkerOptions {
+                concurrency,
+                ..Default::default()
+            };
+            let worker =
+                Worker::start(queue, &conn, opts, |_job| async { Ok(json!({"ok": true})) })
+                    .await
+                    .unwrap();
             wait_completed(url, queue, count).await;
             let s = t.elapsed().as_secs_f64();
             worker.close().await;
@@ -265,10 +365,19 @@ async fn run_ours(scenario: &str, url: &str, queue: &str, count: usize) -> f64 {
 
 async fn run_official(scenario: &str, url: &str, queue: &str, count: usize) -> f64 {
     use bullmq::options::RedisConnectionOptions;
-    let connection = RedisConnectionOptions { url: url.to_string(), ..Default::default() };
-    let q = bullmq::Queue::with_options(queue, bullmq::QueueOptions { connection: connection.clone(), ..Default::default() })
-        .await
-        .unwrap();
+    let connection = RedisConnectionOptions {
+        url: url.to_string(),
+        ..Default::default()
+    };
+    let q = bullmq::Queue::with_options(
+        queue,
+        bullmq::QueueOptions {
+            connection: connection.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let t = Instant::now();
     match scenario {
         "add" => {
@@ -278,7 +387,9 @@ async fn run_official(scenario: &str, url: &str, queue: &str, count: usize) -> f
         }
         "bulk" => {
             for start in (0..count).step_by(50) {
-                let jobs = (start..(start + 50).min(count)).map(|i| bullmq::BulkJob::new("bench", data(i))).collect();
+                let jobs = (start..(start + 50).min(count))
+                    .map(|i| bullmq::BulkJob::new("bench", data(i)))
+                    .collect();
                 q.add_bulk(jobs).await.unwrap();
             }
         }
@@ -286,8 +397,15 @@ async fn run_official(scenario: &str, url: &str, queue: &str, count: usize) -> f
             let concurrency = if scenario == "worker1" { 1 } else { 100 };
             let processor: bullmq::worker::ProcessorFn =
                 Arc::new(|_job, _token| Box::pin(async { Ok(json!({"ok": true})) }));
-            let opts = bullmq::WorkerOptions { connection, concurrency, autorun: true, ..Default::default() };
-            let worker = bullmq::Worker::with_options(queue, processor, opts).await.unwrap();
+            let opts = bullmq::WorkerOptions {
+                connection,
+                concurrency,
+                autorun: true,
+                ..Default::default()
+            };
+            let worker = bullmq::Worker::with_options(queue, processor, opts)
+                .await
+                .unwrap();
             wait_completed(url, queue, count).await;
             let s = t.elapsed().as_secs_f64();
             let _ = worker.close(5000).await;

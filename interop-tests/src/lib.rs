@@ -39,7 +39,10 @@ pub fn setup() {
             .stdout(Stdio::null())
             .status()
             .expect("run interop-tests/setup.sh");
-        assert!(status.success(), "interop-tests/setup.sh failed: npm and PyPI packages are needed");
+        assert!(
+            status.success(),
+            "interop-tests/setup.sh failed: npm and PyPI packages are needed"
+        );
     });
 }
 
@@ -47,7 +50,10 @@ fn command(lang: Lang, cmd: &str, cfg: &Value) -> Command {
     setup();
     let (program, script): (PathBuf, PathBuf) = match lang {
         Lang::Node => (PathBuf::from("node"), root().join("node/driver.mjs")),
-        Lang::Python => (root().join("python/.venv/bin/python"), root().join("python/driver.py")),
+        Lang::Python => (
+            root().join("python/.venv/bin/python"),
+            root().join("python/driver.py"),
+        ),
         Lang::Rust => {
             let mut c = Command::new(rust_driver_path());
             c.arg(cmd).arg(cfg.to_string()).kill_on_drop(true);
@@ -55,7 +61,10 @@ fn command(lang: Lang, cmd: &str, cfg: &Value) -> Command {
         }
     };
     let mut c = Command::new(program);
-    c.arg(script).arg(cmd).arg(cfg.to_string()).kill_on_drop(true);
+    c.arg(script)
+        .arg(cmd)
+        .arg(cfg.to_string())
+        .kill_on_drop(true);
     c
 }
 
@@ -63,7 +72,16 @@ fn command(lang: Lang, cmd: &str, cfg: &Value) -> Command {
 /// (tests live in `target/<profile>/deps`).
 fn rust_driver_path() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) }).expect("target dir");
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .expect("target dir");
     dir.join("rust_driver")
 }
 
@@ -72,16 +90,26 @@ fn rust_driver_path() -> PathBuf {
 pub async fn run(lang: Lang, cmd: &str, cfg: Value) -> Value {
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        command(lang, cmd, &cfg).stdin(Stdio::null()).stderr(Stdio::piped()).output(),
+        command(lang, cmd, &cfg)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output(),
     )
     .await
     .unwrap_or_else(|_| panic!("{lang:?} {cmd} timed out"))
     .unwrap_or_else(|e| panic!("{lang:?} {cmd} did not start: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("{lang:?} {cmd}: bad output ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{lang:?} {cmd}: bad output ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
-    assert!(out.status.success(), "{lang:?} {cmd} failed: {v}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{lang:?} {cmd} failed: {v}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     v
 }
 
@@ -114,8 +142,15 @@ impl Process {
                 }
             }
         });
-        let mut p = Process { child, lines, seen: Vec::new() };
-        p.wait_for(Duration::from_secs(60), |v| v.get("ready") == Some(&json!(true))).await;
+        let mut p = Process {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        p.wait_for(Duration::from_secs(60), |v| {
+            v.get("ready") == Some(&json!(true))
+        })
+        .await;
         p
     }
 
@@ -192,7 +227,8 @@ pub async fn behave(mut job: bullmq_wire::Job) -> Result<Value, bullmq_wire::Job
             let steps = job.data["steps"].as_u64().unwrap_or(1).max(1);
             for i in 1..=steps {
                 tokio::time::sleep(Duration::from_millis(ms / steps)).await;
-                job.update_progress(json!(((100 * i) as f64 / steps as f64).round() as u64)).await?;
+                job.update_progress(json!(((100 * i) as f64 / steps as f64).round() as u64))
+                    .await?;
             }
             Ok(json!({"slept": ms}))
         }
@@ -238,14 +274,20 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
     use bullmq_wire::{Backoff, JobOptions};
     let backoff = opts.get("backoff").and_then(|b| {
         if let Some(d) = b.as_i64() {
-            return Some(Backoff::Fixed { delay: d, jitter: None });
+            return Some(Backoff::Fixed {
+                delay: d,
+                jitter: None,
+            });
         }
         let delay = b["delay"].as_i64().unwrap_or(0);
         let jitter = b["jitter"].as_f64();
         match b["type"].as_str()? {
             "fixed" => Some(Backoff::Fixed { delay, jitter }),
             "exponential" => Some(Backoff::Exponential { delay, jitter }),
-            other => Some(Backoff::Custom { kind: other.to_string(), delay: Some(delay) }),
+            other => Some(Backoff::Custom {
+                kind: other.to_string(),
+                delay: Some(delay),
+            }),
         }
     });
     JobOptions {
@@ -262,10 +304,22 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
         stack_trace_limit: opts["stackTraceLimit"].as_i64(),
         timeout: None,
         on_failure: [
-            ("failParentOnFailure", bullmq_wire::ParentOnFailure::FailParent),
-            ("continueParentOnFailure", bullmq_wire::ParentOnFailure::ContinueParent),
-            ("ignoreDependencyOnFailure", bullmq_wire::ParentOnFailure::IgnoreDependency),
-            ("removeDependencyOnFailure", bullmq_wire::ParentOnFailure::RemoveDependency),
+            (
+                "failParentOnFailure",
+                bullmq_wire::ParentOnFailure::FailParent,
+            ),
+            (
+                "continueParentOnFailure",
+                bullmq_wire::ParentOnFailure::ContinueParent,
+            ),
+            (
+                "ignoreDependencyOnFailure",
+                bullmq_wire::ParentOnFailure::IgnoreDependency,
+            ),
+            (
+                "removeDependencyOnFailure",
+                bullmq_wire::ParentOnFailure::RemoveDependency,
+            ),
         ]
         .into_iter()
         .find(|(name, _)| opts[*name] == true)
@@ -280,7 +334,10 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
             Some(de)
         }),
         parent: opts.get("parent").and_then(|p| {
-            Some(bullmq_wire::ParentRef { id: p["id"].as_str()?.to_string(), queue: p["queue"].as_str()?.to_string() })
+            Some(bullmq_wire::ParentRef {
+                id: p["id"].as_str()?.to_string(),
+                queue: p["queue"].as_str()?.to_string(),
+            })
         }),
     }
 }
@@ -290,15 +347,27 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
 pub fn assert_same_json(what: &str, expected: &Value, actual: &Value) {
     let mut diffs = Vec::new();
     json_diff("", expected, actual, &mut diffs);
-    assert!(diffs.is_empty(), "{what} differ (expected vs actual):\n{}", diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{what} differ (expected vs actual):\n{}",
+        diffs.join("\n")
+    );
 }
 
 fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys.into_iter().filter(|k| k.as_str() != "queueQualifiedName") {
-                json_diff(&format!("{path}.{k}"), x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), out);
+            for k in keys
+                .into_iter()
+                .filter(|k| k.as_str() != "queueQualifiedName")
+            {
+                json_diff(
+                    &format!("{path}.{k}"),
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
             }
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {

@@ -25,7 +25,16 @@ impl Bench {
     async fn add(&self, name: &str, data: Value, opts: Value) -> String {
         match &self.ctl {
             Controller::Node => {
-                let out = run(Lang::Node, "add", cfg(&self.server, &self.q, json!({"jobs": [{"name": name, "data": data, "opts": opts}]}))).await;
+                let out = run(
+                    Lang::Node,
+                    "add",
+                    cfg(
+                        &self.server,
+                        &self.q,
+                        json!({"jobs": [{"name": name, "data": data, "opts": opts}]}),
+                    ),
+                )
+                .await;
                 out["ids"][0].as_str().unwrap().to_string()
             }
             Controller::Rust(q) => q.add(name, &data, job_options(&opts)).await.unwrap(),
@@ -42,8 +51,16 @@ impl Bench {
             Controller::Rust(q) => match op {
                 "pause" => q.pause().await.unwrap(),
                 "resume" => q.resume().await.unwrap(),
-                "drain" => drop(q.drain(args["delayed"].as_bool().unwrap_or(false)).await.unwrap()),
-                "clean" => drop(q.clean(0, 0, args["type"].as_str().unwrap().parse().unwrap()).await.unwrap()),
+                "drain" => drop(
+                    q.drain(args["delayed"].as_bool().unwrap_or(false))
+                        .await
+                        .unwrap(),
+                ),
+                "clean" => drop(
+                    q.clean(0, 0, args["type"].as_str().unwrap().parse().unwrap())
+                        .await
+                        .unwrap(),
+                ),
                 "obliterate" => q.obliterate(false).await.unwrap(),
                 "retryJobs" => q.retry_jobs(JobState::Failed, 100, None).await.unwrap(),
                 "promoteJobs" => q.promote_jobs(100).await.unwrap(),
@@ -59,7 +76,10 @@ impl Bench {
     async fn wait_state(&self, id: &str, want: JobState) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while self.state(id).await != want {
-            assert!(tokio::time::Instant::now() < deadline, "job {id} never became {want}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {id} never became {want}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -70,12 +90,18 @@ async fn exercise(bench: &Bench) {
     bench.control("pause", json!({})).await;
     let id = bench.add("echo", json!({"n": 1}), json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // a paused queue must stay untouched meanwhile
-    assert_eq!(bench.state(&id).await, JobState::Waiting, "ran while paused");
+    assert_eq!(
+        bench.state(&id).await,
+        JobState::Waiting,
+        "ran while paused"
+    );
     bench.control("resume", json!({})).await;
     bench.wait_state(&id, JobState::Completed).await;
 
     // retryJobs: a failed job runs again (and succeeds the second time)
-    let failing = bench.add("fail", json!({"times": 1}), json!({"attempts": 1})).await;
+    let failing = bench
+        .add("fail", json!({"times": 1}), json!({"attempts": 1}))
+        .await;
     bench.wait_state(&failing, JobState::Failed).await;
     bench.control("retryJobs", json!({"state": "failed"})).await;
     bench.wait_state(&failing, JobState::Completed).await;
@@ -87,8 +113,16 @@ async fn exercise(bench: &Bench) {
     bench.wait_state(&delayed, JobState::Completed).await;
 
     // clean: completed jobs are removed
-    bench.control("clean", json!({"type": "completed", "grace": 0, "limit": 0})).await;
-    assert!(bench.queue.get_job(&id).await.unwrap().is_none(), "clean left a completed job");
+    bench
+        .control(
+            "clean",
+            json!({"type": "completed", "grace": 0, "limit": 0}),
+        )
+        .await;
+    assert!(
+        bench.queue.get_job(&id).await.unwrap().is_none(),
+        "clean left a completed job"
+    );
 
     // drain: waiting jobs of a paused queue are removed
     bench.control("pause", json!({})).await;
@@ -102,7 +136,11 @@ async fn exercise(bench: &Bench) {
     bench.control("obliterate", json!({})).await;
     let client = redis::Client::open(bench.server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("bull:{}:*", bench.q)).query_async(&mut con).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("bull:{}:*", bench.q))
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert!(keys.is_empty(), "obliterate left {keys:?}");
 }
 
@@ -112,9 +150,17 @@ async fn node_controls_a_rust_worker() {
     let q = queue_name();
     let conn = Connection::open(&server.url()).await.unwrap();
     let queue = Queue::new(&q, &conn).await.unwrap();
-    let opts = WorkerOptions { drain_delay: Duration::from_millis(500), ..Default::default() };
+    let opts = WorkerOptions {
+        drain_delay: Duration::from_millis(500),
+        ..Default::default()
+    };
     let worker = Worker::start(&q, &conn, opts, behave).await.unwrap();
-    let bench = Bench { server, q, queue, ctl: Controller::Node };
+    let bench = Bench {
+        server,
+        q,
+        queue,
+        ctl: Controller::Node,
+    };
     exercise(&bench).await;
     worker.close().await;
 }
@@ -125,8 +171,18 @@ async fn rust_controls_a_node_worker() {
     let q = queue_name();
     let conn = Connection::open(&server.url()).await.unwrap();
     let queue = Queue::new(&q, &conn).await.unwrap();
-    let node = Process::start(Lang::Node, "worker", cfg(&server, &q, json!({"drainDelay": 1}))).await;
-    let bench = Bench { server, q, queue: queue.clone(), ctl: Controller::Rust(queue) };
+    let node = Process::start(
+        Lang::Node,
+        "worker",
+        cfg(&server, &q, json!({"drainDelay": 1})),
+    )
+    .await;
+    let bench = Bench {
+        server,
+        q,
+        queue: queue.clone(),
+        ctl: Controller::Rust(queue),
+    };
     exercise(&bench).await;
     node.stop().await;
 }

@@ -40,7 +40,13 @@ fn strategy(calls: Arc<Mutex<Vec<Call>>>) -> BackoffStrategy {
             Some(Backoff::Custom { delay, .. }) => *delay,
             _ => None,
         };
-        calls.lock().unwrap().push((job.id.clone(), attempt, kind.to_string(), err.message.clone(), delay));
+        calls.lock().unwrap().push((
+            job.id.clone(),
+            attempt,
+            kind.to_string(),
+            err.message.clone(),
+            delay,
+        ));
         match kind {
             "linear" if attempt < 3 => Some(attempt * delay.unwrap_or(0)),
             "immediate" => Some(0),
@@ -76,7 +82,11 @@ async fn run_jobs(server: &RedisServer, side: Side) -> Outcome {
     let (mut node, mut rust) = (None, None);
     match side {
         Side::Node => {
-            let c = cfg(server, &q, json!({"backoffDelays": node_strategy(), "drainDelay": 1}));
+            let c = cfg(
+                server,
+                &q,
+                json!({"backoffDelays": node_strategy(), "drainDelay": 1}),
+            );
             node = Some(Process::start(Lang::Node, "worker", c).await);
         }
         Side::Rust => {
@@ -90,9 +100,16 @@ async fn run_jobs(server: &RedisServer, side: Side) -> Outcome {
         }
     }
     let out = run(Lang::Node, "add", cfg(server, &q, json!({"jobs": jobs()}))).await;
-    let ids: Vec<String> = out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = out["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     let finals = |v: &Value| v["event"] == "completed" || v["event"] == "failed";
-    events.wait_count(Duration::from_secs(60), ids.len(), finals).await;
+    events
+        .wait_count(Duration::from_secs(60), ids.len(), finals)
+        .await;
     if let Some(p) = node {
         p.stop().await;
     }
@@ -109,16 +126,30 @@ async fn run_jobs(server: &RedisServer, side: Side) -> Outcome {
     let inspect = run(Lang::Node, "inspect", cfg(server, &q, json!({"ids": ids}))).await;
     let jobs = ids.iter().map(|id| inspect["jobs"][id].clone()).collect();
     let calls = calls.lock().unwrap().clone();
-    Outcome { ids, jobs, events: per_job, calls }
+    Outcome {
+        ids,
+        jobs,
+        events: per_job,
+        calls,
+    }
 }
 
 /// Milliseconds of a stream id (`<ms>-<seq>`): when Redis wrote the entry.
 fn stream_ms(e: &Value) -> i64 {
-    e["id"].as_str().unwrap().split('-').next().unwrap().parse().unwrap()
+    e["id"]
+        .as_str()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn number(v: &Value) -> i64 {
-    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or_else(|| panic!("not a number: {v}"))
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 /// For each `delayed` event of a job: (due − recorded, ms from due to the
@@ -128,7 +159,10 @@ fn delays(events: &[Value]) -> Vec<(i64, i64)> {
     for (i, e) in events.iter().enumerate() {
         if e["event"] == "delayed" {
             let due = number(&e["args"]["delay"]);
-            let next = events[i..].iter().find(|n| n["event"] == "active").expect("a start after the delay");
+            let next = events[i..]
+                .iter()
+                .find(|n| n["event"] == "active")
+                .expect("a start after the delay");
             out.push((due - stream_ms(e), stream_ms(next) - due));
         }
     }
@@ -136,7 +170,10 @@ fn delays(events: &[Value]) -> Vec<(i64, i64)> {
 }
 
 fn names(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["event"].as_str().unwrap()).collect()
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +184,13 @@ async fn our_worker_waits_what_the_strategy_returns() {
 
     // the strategy saw each failure with its attempt number, type and job
     let call = |id: &str, attempt, kind: &str, delay| {
-        (id.to_string(), attempt, kind.to_string(), "demo failure".to_string(), delay)
+        (
+            id.to_string(),
+            attempt,
+            kind.to_string(),
+            "demo failure".to_string(),
+            delay,
+        )
     };
     let mut calls = out.calls.clone();
     calls.sort();
@@ -173,14 +216,24 @@ async fn our_worker_waits_what_the_strategy_returns() {
                 (want - 50..=want + 2).contains(waited),
                 "job {id}: due {waited} ms after the failure, strategy said {want}"
             );
-            assert!(*late >= 0, "job {id}: started {} ms before it was due", -late);
+            assert!(
+                *late >= 0,
+                "job {id}: started {} ms before it was due",
+                -late
+            );
         }
     }
     assert!(delays(&out.events[&c]).is_empty() && delays(&out.events[&d]).is_empty());
 
     // how each job ended
     let job = |i: usize| &out.jobs[i]["json"];
-    assert_eq!((out.jobs[1]["state"].as_str(), job(1)["attemptsMade"].as_i64()), (Some("failed"), Some(3)));
+    assert_eq!(
+        (
+            out.jobs[1]["state"].as_str(),
+            job(1)["attemptsMade"].as_i64()
+        ),
+        (Some("failed"), Some(3))
+    );
     assert_eq!(job(1)["failedReason"], "demo failure");
     assert_eq!(out.jobs[1]["stacktraceLength"], 3);
     assert_eq!(
@@ -191,10 +244,20 @@ async fn our_worker_waits_what_the_strategy_returns() {
         (out.jobs[3]["state"].as_str(), job(3)["returnvalue"].clone()),
         (Some("completed"), json!({"attempts": 2}))
     );
-    assert_eq!((out.jobs[4]["state"].as_str(), job(4)["attemptsMade"].as_i64()), (Some("failed"), Some(1)));
+    assert_eq!(
+        (
+            out.jobs[4]["state"].as_str(),
+            job(4)["attemptsMade"].as_i64()
+        ),
+        (Some("failed"), Some(1))
+    );
     // given up with attempts left: not "retries exhausted"
     for id in [&a, &d] {
-        assert!(!names(&out.events[id]).contains(&"retries-exhausted"), "job {id}: {:?}", names(&out.events[id]));
+        assert!(
+            !names(&out.events[id]).contains(&"retries-exhausted"),
+            "job {id}: {:?}",
+            names(&out.events[id])
+        );
     }
 }
 
@@ -210,11 +273,18 @@ async fn a_node_worker_with_the_same_strategy_does_the_same() {
         assert_eq!(r, n, "job {i}: rust vs node worker");
     }
     for (i, (nid, rid)) in node.ids.iter().zip(&rust.ids).enumerate() {
-        assert_eq!(names(&rust.events[rid]), names(&node.events[nid]), "events of job {i}: rust vs node worker");
+        assert_eq!(
+            names(&rust.events[rid]),
+            names(&node.events[nid]),
+            "events of job {i}: rust vs node worker"
+        );
         let (nd, rd) = (delays(&node.events[nid]), delays(&rust.events[rid]));
         assert_eq!(nd.len(), rd.len());
         for ((nw, _), (rw, _)) in nd.iter().zip(&rd) {
-            assert!((nw - rw).abs() <= 50, "job {i}: node waited {nw} ms, rust {rw} ms");
+            assert!(
+                (nw - rw).abs() <= 50,
+                "job {i}: node waited {nw} ms, rust {rw} ms"
+            );
         }
     }
 }

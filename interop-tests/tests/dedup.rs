@@ -19,7 +19,12 @@ async fn add(server: &RedisServer, q: &str, producer: Lang, jobs: Value) -> Vec<
     match producer {
         Lang::Node => {
             let out = run(Lang::Node, "add", cfg(server, q, json!({"jobs": jobs}))).await;
-            out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+            out["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
         }
         _ => {
             let conn = Connection::open(&server.url()).await.unwrap();
@@ -27,7 +32,12 @@ async fn add(server: &RedisServer, q: &str, producer: Lang, jobs: Value) -> Vec<
             let mut ids = Vec::new();
             for j in jobs.as_array().unwrap() {
                 let opts = interop_tests::job_options(&j["opts"]);
-                ids.push(queue.add(j["name"].as_str().unwrap(), &j["data"], opts).await.unwrap());
+                ids.push(
+                    queue
+                        .add(j["name"].as_str().unwrap(), &j["data"], opts)
+                        .await
+                        .unwrap(),
+                );
             }
             ids
         }
@@ -42,26 +52,51 @@ async fn scenario_from(server: &RedisServer, producer: Lang, lang: Lang) -> (Val
     let q = queue_name();
     let de = json!({"deduplication": {"id": "d1", "keepLastIfActive": true}});
     let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
-    let first = add(server, &q, producer, json!([{"name": "sleep", "data": {"ms": 5000}, "opts": de}])).await;
+    let first = add(
+        server,
+        &q,
+        producer,
+        json!([{"name": "sleep", "data": {"ms": 5000}, "opts": de}]),
+    )
+    .await;
     assert_eq!(first[0], "1");
     let mut node_worker = None;
     let mut rust_worker = None;
     match lang {
-        Lang::Node => node_worker = Some(Process::start(Lang::Node, "worker", cfg(server, &q, json!({"name": "w1"}))).await),
+        Lang::Node => {
+            node_worker = Some(
+                Process::start(Lang::Node, "worker", cfg(server, &q, json!({"name": "w1"}))).await,
+            )
+        }
         _ => {
             let conn = Connection::open(&server.url()).await.unwrap();
-            let opts = WorkerOptions { name: Some("w1".into()), ..Default::default() };
+            let opts = WorkerOptions {
+                name: Some("w1".into()),
+                ..Default::default()
+            };
             rust_worker = Some(Worker::start(&q, &conn, opts, behave).await.unwrap());
         }
     }
-    events.wait_for(Duration::from_secs(30), |v| v["event"] == "active" && v["args"]["jobId"] == "1").await;
+    events
+        .wait_for(Duration::from_secs(30), |v| {
+            v["event"] == "active" && v["args"]["jobId"] == "1"
+        })
+        .await;
     // two duplicates while job 1 runs: the latest one is kept for later
     let mut last = String::new();
     for n in [1, 2] {
-        let dup = add(server, &q, producer, json!([{"name": "echo", "data": {"dup": n}, "opts": de}])).await;
+        let dup = add(
+            server,
+            &q,
+            producer,
+            json!([{"name": "echo", "data": {"dup": n}, "opts": de}]),
+        )
+        .await;
         last = dup[0].clone();
     }
-    events.wait_count(Duration::from_secs(30), 2, |v| v["event"] == "completed").await;
+    events
+        .wait_count(Duration::from_secs(30), 2, |v| v["event"] == "completed")
+        .await;
     if let Some(w) = node_worker {
         w.stop().await;
     }
@@ -76,14 +111,27 @@ async fn scenario_from(server: &RedisServer, producer: Lang, lang: Lang) -> (Val
         .and_then(|e| e["args"]["jobId"].as_str())
         .unwrap_or_default()
         .to_string();
-    let inspect = run(Lang::Node, "inspect", cfg(server, &q, json!({"ids": ["1", requeued.clone()]}))).await;
-    let raw = run(Lang::Node, "raw", cfg(server, &q, json!({"pattern": format!("bull:{q}:d*")}))).await;
+    let inspect = run(
+        Lang::Node,
+        "inspect",
+        cfg(server, &q, json!({"ids": ["1", requeued.clone()]})),
+    )
+    .await;
+    let raw = run(
+        Lang::Node,
+        "raw",
+        cfg(server, &q, json!({"pattern": format!("bull:{q}:d*")})),
+    )
+    .await;
     let per_job: Vec<Value> = seen
         .iter()
         .filter(|e| e.get("event").is_some() && e["event"] != "drained")
         .map(|e| json!({"event": e["event"], "jobId": e["args"]["jobId"], "returnvalue": e["args"]["returnvalue"]}))
         .collect();
-    (json!({"last": last, "requeued": requeued, "jobs": inspect["jobs"], "dedupKeys": raw["keys"].as_object().map(|m| m.len())}), per_job)
+    (
+        json!({"last": last, "requeued": requeued, "jobs": inspect["jobs"], "dedupKeys": raw["keys"].as_object().map(|m| m.len())}),
+        per_job,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +145,10 @@ async fn keep_last_if_active_requeues_like_node() {
     let requeued = node["requeued"].as_str().unwrap();
     assert!(!requeued.is_empty(), "{node:#}");
     assert_eq!(node["jobs"][requeued]["state"], "completed", "{node:#}");
-    assert_eq!(node["jobs"][requeued]["json"]["returnvalue"], json!({"echo": {"dup": 2}}));
+    assert_eq!(
+        node["jobs"][requeued]["json"]["returnvalue"],
+        json!({"echo": {"dup": 2}})
+    );
     assert_same_json("jobs after dedup", &node, &rust);
     assert_same_json("events", &json!(node_events), &json!(rust_events));
 }
@@ -118,10 +169,26 @@ async fn modes(server: &RedisServer, producer: Lang) -> Value {
     let cases = [
         ("plain", json!({"id": "a"}), [0, 0, 0]),
         ("ttl", json!({"id": "b", "ttl": 60_000}), [0, 0, 0]),
-        ("extend", json!({"id": "c", "ttl": 60_000, "extend": true}), [0, 0, 0]),
-        ("replace", json!({"id": "d", "ttl": 60_000, "replace": true}), [5_000, 6_000, 7_000]),
-        ("reschedule", json!({"id": "e", "reschedule": true}), [5_000, 9_000, 3_000]),
-        ("replace-ready", json!({"id": "f", "replace": true}), [0, 0, 0]),
+        (
+            "extend",
+            json!({"id": "c", "ttl": 60_000, "extend": true}),
+            [0, 0, 0],
+        ),
+        (
+            "replace",
+            json!({"id": "d", "ttl": 60_000, "replace": true}),
+            [5_000, 6_000, 7_000],
+        ),
+        (
+            "reschedule",
+            json!({"id": "e", "reschedule": true}),
+            [5_000, 9_000, 3_000],
+        ),
+        (
+            "replace-ready",
+            json!({"id": "f", "replace": true}),
+            [0, 0, 0],
+        ),
     ];
     for (name, de, delays) in cases {
         let q = queue_name();
@@ -155,7 +222,14 @@ async fn modes(server: &RedisServer, producer: Lang) -> Value {
                         })
                         .collect::<Vec<_>>())
                 }
-                "delayed" | "marker" => value = json!(value.as_array().unwrap().iter().map(|m| m[0].clone()).collect::<Vec<_>>()),
+                "delayed" | "marker" => {
+                    value = json!(value
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m[0].clone())
+                        .collect::<Vec<_>>())
+                }
                 _ => {}
             }
             if let Some(h) = value.as_object_mut() {
@@ -165,7 +239,10 @@ async fn modes(server: &RedisServer, producer: Lang) -> Value {
                     h.insert("opts".into(), parsed);
                 }
             }
-            keys.insert(short, json!({"value": value, "expires": v.get("pttl").is_some()}));
+            keys.insert(
+                short,
+                json!({"value": value, "expires": v.get("pttl").is_some()}),
+            );
         }
         out.insert(name.to_string(), json!({"ids": ids, "keys": keys}));
     }
@@ -180,6 +257,15 @@ async fn rust_adds_deduplicate_as_node_adds() {
     assert_same_json("deduplication modes", &node, &rust);
     // and what they are, in BullMQ's words
     assert_eq!(node["plain"]["ids"], json!(["1", "1", "1"]));
-    assert_eq!(node["replace"]["ids"], json!(["1", "2", "3"]), "{:#}", node["replace"]);
-    assert_eq!(node["reschedule"]["keys"]["1"]["value"]["delay"], "3000", "{:#}", node["reschedule"]);
+    assert_eq!(
+        node["replace"]["ids"],
+        json!(["1", "2", "3"]),
+        "{:#}",
+        node["replace"]
+    );
+    assert_eq!(
+        node["reschedule"]["keys"]["1"]["value"]["delay"], "3000",
+        "{:#}",
+        node["reschedule"]
+    );
 }

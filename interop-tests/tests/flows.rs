@@ -15,9 +15,15 @@ use serde_json::{json, Value};
 fn flow(case: &str, parent_q: &str, child_q: &str) -> Value {
     let failing = match case {
         "ok" => json!({"name": "echo", "queueName": child_q, "data": {"c": 3}}),
-        "fpof" => json!({"name": "unrecoverable", "queueName": child_q, "data": {}, "opts": {"failParentOnFailure": true}}),
-        "cpof" => json!({"name": "unrecoverable", "queueName": child_q, "data": {}, "opts": {"continueParentOnFailure": true}}),
-        "idof" => json!({"name": "unrecoverable", "queueName": child_q, "data": {}, "opts": {"ignoreDependencyOnFailure": true}}),
+        "fpof" => {
+            json!({"name": "unrecoverable", "queueName": child_q, "data": {}, "opts": {"failParentOnFailure": true}})
+        }
+        "cpof" => {
+            json!({"name": "unrecoverable", "queueName": child_q, "data": {}, "opts": {"continueParentOnFailure": true}})
+        }
+        "idof" => {
+            json!({"name": "unrecoverable", "queueName": child_q, "data": {}, "opts": {"ignoreDependencyOnFailure": true}})
+        }
         other => panic!("unknown case {other}"),
     };
     json!({
@@ -38,8 +44,14 @@ async fn run_case(server: &RedisServer, case: &str, lang: Lang) -> Value {
 
 /// A driver's flow tree (BullMQ's JSON) as ours.
 fn flow_job(v: &Value) -> bullmq_wire::FlowJob {
-    let mut job = bullmq_wire::FlowJob::new(v["name"].as_str().unwrap(), v["queueName"].as_str().unwrap(), v["data"].clone())
-        .opts(interop_tests::job_options(v.get("opts").unwrap_or(&json!({}))));
+    let mut job = bullmq_wire::FlowJob::new(
+        v["name"].as_str().unwrap(),
+        v["queueName"].as_str().unwrap(),
+        v["data"].clone(),
+    )
+    .opts(interop_tests::job_options(
+        v.get("opts").unwrap_or(&json!({})),
+    ));
     for c in v["children"].as_array().into_iter().flatten() {
         job = job.child(flow_job(c));
     }
@@ -51,26 +63,48 @@ async fn run_case_from(server: &RedisServer, case: &str, producer: Lang, lang: L
     let (pq, cq) = (queue_name(), queue_name());
     let parent_id = match producer {
         Lang::Node => {
-            let tree = run(Lang::Node, "flow", cfg(server, &pq, json!({"flow": flow(case, &pq, &cq)}))).await;
+            let tree = run(
+                Lang::Node,
+                "flow",
+                cfg(server, &pq, json!({"flow": flow(case, &pq, &cq)})),
+            )
+            .await;
             tree["tree"]["id"].as_str().unwrap().to_string()
         }
         _ => {
             let conn = Connection::open(&server.url()).await.unwrap();
-            let node = bullmq_wire::FlowProducer::new(&conn).add(flow_job(&flow(case, &pq, &cq))).await.unwrap();
+            let node = bullmq_wire::FlowProducer::new(&conn)
+                .add(flow_job(&flow(case, &pq, &cq)))
+                .await
+                .unwrap();
             assert_eq!(node.children.len(), 3);
-            assert!(uuid::Uuid::parse_str(&node.id).is_ok(), "a generated id is a uuid: {}", node.id);
+            assert!(
+                uuid::Uuid::parse_str(&node.id).is_ok(),
+                "a generated id is a uuid: {}",
+                node.id
+            );
             node.id
         }
     };
-    let mut events = Process::start(Lang::Node, "events", cfg(server, &pq, json!({"lastEventId": "0"}))).await;
+    let mut events = Process::start(
+        Lang::Node,
+        "events",
+        cfg(server, &pq, json!({"lastEventId": "0"})),
+    )
+    .await;
     let mut node_workers = Vec::new();
     let mut rust_workers = Vec::new();
     for q in [&pq, &cq] {
         match lang {
-            Lang::Node | Lang::Python => node_workers.push(Process::start(lang, "worker", cfg(server, q, json!({"concurrency": 3}))).await),
+            Lang::Node | Lang::Python => node_workers.push(
+                Process::start(lang, "worker", cfg(server, q, json!({"concurrency": 3}))).await,
+            ),
             _ => {
                 let conn = Connection::open(&server.url()).await.unwrap();
-                let opts = WorkerOptions { concurrency: 3, ..Default::default() };
+                let opts = WorkerOptions {
+                    concurrency: 3,
+                    ..Default::default()
+                };
                 rust_workers.push(Worker::start(q, &conn, opts, behave).await.unwrap());
             }
         }
@@ -78,7 +112,8 @@ async fn run_case_from(server: &RedisServer, case: &str, producer: Lang, lang: L
     let pid = parent_id.clone();
     events
         .wait_for(Duration::from_secs(30), move |v| {
-            (v["event"] == "completed" || v["event"] == "failed") && v["args"]["jobId"] == pid.as_str()
+            (v["event"] == "completed" || v["event"] == "failed")
+                && v["args"]["jobId"] == pid.as_str()
         })
         .await;
     for w in node_workers {
@@ -88,19 +123,35 @@ async fn run_case_from(server: &RedisServer, case: &str, producer: Lang, lang: L
         w.close().await;
     }
     events.stop().await;
-    let out = run(Lang::Node, "parent", cfg(server, &pq, json!({"id": parent_id}))).await;
-    let text = out.to_string().replace(&format!("bull:{cq}:"), "bull:<children>:").replace(&pq, "<parent>");
+    let out = run(
+        Lang::Node,
+        "parent",
+        cfg(server, &pq, json!({"id": parent_id})),
+    )
+    .await;
+    let text = out
+        .to_string()
+        .replace(&format!("bull:{cq}:"), "bull:<children>:")
+        .replace(&pq, "<parent>");
     let mut v: Value = serde_json::from_str(&text).unwrap();
     // child ids are uuids: keep the values, sorted (`dependencies` holds
     // the same by child key)
     v.as_object_mut().unwrap().remove("dependencies");
     for field in ["childrenValues", "ignoredFailures"] {
-        let mut vals: Vec<String> = v[field].as_object().map(|m| m.values().map(|x| x.to_string()).collect()).unwrap_or_default();
+        let mut vals: Vec<String> = v[field]
+            .as_object()
+            .map(|m| m.values().map(|x| x.to_string()).collect())
+            .unwrap_or_default();
         vals.sort();
         v[field] = json!(vals);
     }
     if let Some(reason) = v["job"]["failedReason"].as_str() {
-        let generic = reason.split("bull:<children>:").next().unwrap_or("").to_string() + "bull:<children>:<id> failed";
+        let generic = reason
+            .split("bull:<children>:")
+            .next()
+            .unwrap_or("")
+            .to_string()
+            + "bull:<children>:<id> failed";
         v["job"]["failedReason"] = json!(generic);
     }
     v["job"]["id"] = json!("<parent id>");
@@ -128,7 +179,10 @@ async fn flows_added_from_rust_run_on_python_workers_as_node_added_ones() {
     for case in ["ok", "fpof"] {
         let node = run_case_from(&server, case, Lang::Node, Lang::Python).await;
         let rust = run_case_from(&server, case, Lang::Rust, Lang::Python).await;
-        assert_eq!(node, rust, "flow case {case} on python workers: added by node {node:#}\nadded by rust {rust:#}");
+        assert_eq!(
+            node, rust,
+            "flow case {case} on python workers: added by node {node:#}\nadded by rust {rust:#}"
+        );
     }
 }
 
@@ -138,7 +192,10 @@ async fn flows_added_from_rust_run_as_node_added_ones() {
     for case in ["ok", "fpof", "idof"] {
         let node = run_case_from(&server, case, Lang::Node, Lang::Node).await;
         let rust = run_case_from(&server, case, Lang::Rust, Lang::Node).await;
-        assert_eq!(node, rust, "flow case {case}: added by node {node:#}\nadded by rust {rust:#}");
+        assert_eq!(
+            node, rust,
+            "flow case {case}: added by node {node:#}\nadded by rust {rust:#}"
+        );
     }
 }
 
@@ -164,13 +221,21 @@ async fn flow_state(server: &RedisServer, p: &str, c: &str) -> Value {
     for (q, tag) in [(p, "P"), (c, "C")] {
         let raw = run(Lang::Node, "raw", cfg(server, q, json!({}))).await;
         for (key, v) in raw["keys"].as_object().unwrap() {
-            let text = v["value"].to_string().replace(&format!("bull:{p}"), "bull:<P>").replace(&format!("bull:{c}"), "bull:<C>");
+            let text = v["value"]
+                .to_string()
+                .replace(&format!("bull:{p}"), "bull:<P>")
+                .replace(&format!("bull:{c}"), "bull:<C>");
             let mut value: Value = serde_json::from_str(&text).unwrap();
             let short = key.replace(&format!("bull:{q}:"), &format!("{tag}:"));
             match short.split(':').nth(1) {
                 // scores are times (jobs added in the same ms sort by id)
                 Some("delayed") | Some("waiting-children") => {
-                    let mut ids: Vec<String> = value.as_array().unwrap().iter().map(|m| m[0].as_str().unwrap().to_string()).collect();
+                    let mut ids: Vec<String> = value
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m[0].as_str().unwrap().to_string())
+                        .collect();
                     ids.sort();
                     value = json!(ids);
                 }
@@ -179,10 +244,21 @@ async fn flow_state(server: &RedisServer, p: &str, c: &str) -> Value {
                         .as_array()
                         .unwrap()
                         .iter()
-                        .map(|e| format!("{} {}", e[1]["event"].as_str().unwrap(), e[1]["jobId"].as_str().unwrap_or("")))
+                        .map(|e| format!(
+                            "{} {}",
+                            e[1]["event"].as_str().unwrap(),
+                            e[1]["jobId"].as_str().unwrap_or("")
+                        ))
                         .collect::<Vec<_>>());
                 }
-                Some("marker") => value = json!(value.as_array().unwrap().iter().map(|m| m[0].clone()).collect::<Vec<_>>()),
+                Some("marker") => {
+                    value = json!(value
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m[0].clone())
+                        .collect::<Vec<_>>())
+                }
                 _ => {}
             }
             if let Some(h) = value.as_object_mut() {
@@ -210,18 +286,35 @@ async fn flow_state(server: &RedisServer, p: &str, c: &str) -> Value {
 async fn rust_flow_producer_leaves_what_node_leaves() {
     let server = RedisServer::start();
     let (p1, c1) = (queue_name(), queue_name());
-    run(Lang::Node, "flow", cfg(&server, &p1, json!({"flow": rich_flow(&p1, &c1)}))).await;
+    run(
+        Lang::Node,
+        "flow",
+        cfg(&server, &p1, json!({"flow": rich_flow(&p1, &c1)})),
+    )
+    .await;
     let node = flow_state(&server, &p1, &c1).await;
 
     let (p2, c2) = (queue_name(), queue_name());
     let conn = Connection::open(&server.url()).await.unwrap();
-    let tree = bullmq_wire::FlowProducer::new(&conn).add(flow_job(&rich_flow(&p2, &c2))).await.unwrap();
+    let tree = bullmq_wire::FlowProducer::new(&conn)
+        .add(flow_job(&rich_flow(&p2, &c2)))
+        .await
+        .unwrap();
     assert_eq!(tree.id, "root1");
-    assert_eq!(tree.children.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["kid1", "kid2", "kid3", "mid1"]);
+    assert_eq!(
+        tree.children
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
+        ["kid1", "kid2", "kid3", "mid1"]
+    );
     assert_eq!(tree.children[3].children[0].id, "leaf1");
     let rust = flow_state(&server, &p2, &c2).await;
     interop_tests::assert_same_json("flow state", &node, &rust);
-    assert!(node.get("P:waiting-children").is_some() && node.get("C:kid2").is_some(), "{node:#}");
+    assert!(
+        node.get("P:waiting-children").is_some() && node.get("C:kid2").is_some(),
+        "{node:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,15 +325,29 @@ async fn bad_flows_are_refused_whole() {
     let producer = bullmq_wire::FlowProducer::new(&conn);
     let mut bad = rich_flow(&p, &c);
     bad["children"][3]["children"][0]["opts"]["jobId"] = json!("12");
-    assert!(matches!(producer.add(flow_job(&bad)).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+    assert!(matches!(
+        producer.add(flow_job(&bad)).await,
+        Err(bullmq_wire::Error::InvalidInput { .. })
+    ));
     let mut bad = rich_flow(&p, &c);
     bad["children"][0]["queueName"] = json!("a:b");
-    assert!(matches!(producer.add(flow_job(&bad)).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+    assert!(matches!(
+        producer.add(flow_job(&bad)).await,
+        Err(bullmq_wire::Error::InvalidInput { .. })
+    ));
     let mut bad = rich_flow(&p, &c);
     bad["opts"]["failParentOnFailure"] = json!(true);
-    assert!(matches!(producer.add(flow_job(&bad)).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+    assert!(matches!(
+        producer.add(flow_job(&bad)).await,
+        Err(bullmq_wire::Error::InvalidInput { .. })
+    ));
     // nothing was written
-    let raw = run(Lang::Node, "raw", cfg(&server, &p, json!({"pattern": "bull:*"}))).await;
+    let raw = run(
+        Lang::Node,
+        "raw",
+        cfg(&server, &p, json!({"pattern": "bull:*"})),
+    )
+    .await;
     assert_eq!(raw["keys"], json!({}), "{raw}");
 }
 
@@ -249,10 +356,17 @@ async fn a_rust_parent_reads_its_children_as_node_reads_them() {
     let server = RedisServer::start();
     for case in ["ok", "cpof", "idof"] {
         let (pq, cq) = (queue_name(), queue_name());
-        let tree = run(Lang::Node, "flow", cfg(&server, &pq, json!({"flow": flow(case, &pq, &cq)}))).await;
+        let tree = run(
+            Lang::Node,
+            "flow",
+            cfg(&server, &pq, json!({"flow": flow(case, &pq, &cq)})),
+        )
+        .await;
         let parent_id = tree["tree"]["id"].as_str().unwrap().to_string();
         let conn = Connection::open(&server.url()).await.unwrap();
-        let children = Worker::start(&cq, &conn, WorkerOptions::default(), behave).await.unwrap();
+        let children = Worker::start(&cq, &conn, WorkerOptions::default(), behave)
+            .await
+            .unwrap();
         let parent = Worker::start(&pq, &conn, WorkerOptions::default(), |job: bullmq_wire::Job| async move {
             let counts = job.get_dependencies_count().await?;
             let mut deps = job.get_dependencies().await?;
@@ -274,16 +388,32 @@ async fn a_rust_parent_reads_its_children_as_node_reads_them() {
         let mut done = false;
         while !done && tokio::time::Instant::now() < deadline {
             let state = queue.get_job_state(&parent_id).await.unwrap();
-            done = matches!(state, bullmq_wire::JobState::Completed | bullmq_wire::JobState::Failed);
+            done = matches!(
+                state,
+                bullmq_wire::JobState::Completed | bullmq_wire::JobState::Failed
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         children.close().await;
         parent.close().await;
-        let node = run(Lang::Node, "parent", cfg(&server, &pq, json!({"id": parent_id}))).await;
+        let node = run(
+            Lang::Node,
+            "parent",
+            cfg(&server, &pq, json!({"id": parent_id})),
+        )
+        .await;
         assert_eq!(node["state"], "completed", "{case}: {node:#}");
         let ours = &node["job"]["returnvalue"];
-        for field in ["childrenValues", "ignoredFailures", "dependenciesCount", "dependencies"] {
-            assert_eq!(ours[field], node[field], "{case}: {field}: ours {ours:#}, node {node:#}");
+        for field in [
+            "childrenValues",
+            "ignoredFailures",
+            "dependenciesCount",
+            "dependencies",
+        ] {
+            assert_eq!(
+                ours[field], node[field],
+                "{case}: {field}: ours {ours:#}, node {node:#}"
+            );
         }
         assert!(done, "{case}: the parent finished");
     }
@@ -300,65 +430,123 @@ async fn a_rust_handler_adds_children_and_waits_for_them() {
     let mut events = Process::start(Lang::Node, "events", cfg(&server, &pq, json!({}))).await;
     let child_queue = cq.clone();
     let child_conn = conn.clone();
-    let worker = Worker::start(&pq, &conn, WorkerOptions::default(), move |mut job: bullmq_wire::Job| {
-        let (cq, conn) = (child_queue.clone(), child_conn.clone());
-        async move {
-            if job.data["step"] == "start" {
-                let children = bullmq_wire::Queue::new(&cq, &conn).await?;
-                for n in [1, 2] {
-                    let opts = bullmq_wire::JobOptions { parent: Some(bullmq_wire::ParentRef::of(&job)), ..Default::default() };
-                    children.add("echo", &json!({"n": n}), opts).await?;
+    let worker = Worker::start(
+        &pq,
+        &conn,
+        WorkerOptions::default(),
+        move |mut job: bullmq_wire::Job| {
+            let (cq, conn) = (child_queue.clone(), child_conn.clone());
+            async move {
+                if job.data["step"] == "start" {
+                    let children = bullmq_wire::Queue::new(&cq, &conn).await?;
+                    for n in [1, 2] {
+                        let opts = bullmq_wire::JobOptions {
+                            parent: Some(bullmq_wire::ParentRef::of(&job)),
+                            ..Default::default()
+                        };
+                        children.add("echo", &json!({"n": n}), opts).await?;
+                    }
+                    job.update_data(json!({"step": "collect"})).await?;
+                    if job.move_to_waiting_children(None).await? {
+                        return Err(bullmq_wire::JobError::waiting_children());
+                    }
                 }
-                job.update_data(json!({"step": "collect"})).await?;
-                if job.move_to_waiting_children(None).await? {
-                    return Err(bullmq_wire::JobError::waiting_children());
-                }
+                let mut values: Vec<Value> =
+                    job.get_children_values().await?.into_values().collect();
+                values.sort_by_key(|v| v.to_string());
+                Ok(json!({"children": values}))
             }
-            let mut values: Vec<Value> = job.get_children_values().await?.into_values().collect();
-            values.sort_by_key(|v| v.to_string());
-            Ok(json!({"children": values}))
-        }
-    })
+        },
+    )
     .await
     .unwrap();
-    let id = parents.add("fanout", &json!({"step": "start"}), Default::default()).await.unwrap();
+    let id = parents
+        .add("fanout", &json!({"step": "start"}), Default::default())
+        .await
+        .unwrap();
     // the children's worker starts once the parent waits for them (children
     // done before that leave nothing to wait for, and the parent goes on)
     let wanted = id.clone();
     events
-        .wait_for(Duration::from_secs(30), move |v| v["event"] == "waiting-children" && v["args"]["jobId"] == wanted.as_str())
+        .wait_for(Duration::from_secs(30), move |v| {
+            v["event"] == "waiting-children" && v["args"]["jobId"] == wanted.as_str()
+        })
         .await;
-    let node_children = Process::start(Lang::Node, "worker", cfg(&server, &cq, json!({"concurrency": 2}))).await;
+    let node_children = Process::start(
+        Lang::Node,
+        "worker",
+        cfg(&server, &cq, json!({"concurrency": 2})),
+    )
+    .await;
     let wanted = id.clone();
     events
-        .wait_for(Duration::from_secs(30), move |v| v["event"] == "completed" && v["args"]["jobId"] == wanted.as_str())
+        .wait_for(Duration::from_secs(30), move |v| {
+            v["event"] == "completed" && v["args"]["jobId"] == wanted.as_str()
+        })
         .await;
     worker.close().await;
     node_children.stop().await;
     let seen = events.stop().await;
     let node = run(Lang::Node, "parent", cfg(&server, &pq, json!({"id": id}))).await;
     assert_eq!(node["state"], "completed", "{node:#}");
-    assert_eq!(node["job"]["returnvalue"], json!({"children": [{"echo": {"n": 1}}, {"echo": {"n": 2}}]}), "{node:#}");
+    assert_eq!(
+        node["job"]["returnvalue"],
+        json!({"children": [{"echo": {"n": 1}}, {"echo": {"n": 2}}]}),
+        "{node:#}"
+    );
     assert_eq!(node["dependenciesCount"]["processed"], 2, "{node:#}");
-    assert_eq!(node["job"]["attemptsMade"], 1, "one attempt: waiting for children is not a failure: {node:#}");
+    assert_eq!(
+        node["job"]["attemptsMade"], 1,
+        "one attempt: waiting for children is not a failure: {node:#}"
+    );
     // the parent's life as a Node QueueEvents saw it
     let life: Vec<String> = seen
         .iter()
         .filter(|e| e["args"]["jobId"] == id.as_str() && e["event"] != "added")
-        .map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["args"]["prev"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["event"].as_str().unwrap(),
+                e["args"]["prev"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(
         life,
-        ["waiting ", "active waiting", "waiting-children active", "waiting waiting-children", "active waiting", "completed active"],
+        [
+            "waiting ",
+            "active waiting",
+            "waiting-children active",
+            "waiting waiting-children",
+            "active waiting",
+            "completed active"
+        ],
         "{seen:?}"
     );
     // a child of a job that does not exist is refused
     let orphan = bullmq_wire::JobOptions {
-        parent: Some(bullmq_wire::ParentRef { id: "nope".into(), queue: format!("bull:{pq}") }),
+        parent: Some(bullmq_wire::ParentRef {
+            id: "nope".into(),
+            queue: format!("bull:{pq}"),
+        }),
         ..Default::default()
     };
-    let err = bullmq_wire::Queue::new(&cq, &conn).await.unwrap().add("echo", &json!({}), orphan).await.unwrap_err();
-    assert!(matches!(err, bullmq_wire::Error::Script { code: bullmq_wire::ScriptCode::ParentJobNotExist, .. }), "{err}");
+    let err = bullmq_wire::Queue::new(&cq, &conn)
+        .await
+        .unwrap()
+        .add("echo", &json!({}), orphan)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            bullmq_wire::Error::Script {
+                code: bullmq_wire::ScriptCode::ParentJobNotExist,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// A parent with more children than one scan reply holds (a hash over
@@ -386,26 +574,71 @@ async fn dependencies_read_page_by_page_as_node_reads_them() {
         .collect();
     let tree = json!({"name": "echo", "queueName": pq, "data": {}, "children": children});
     let conn = Connection::open(&server.url()).await.unwrap();
-    let mut admin = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("hash-max-listpack-entries").arg(8).query_async(&mut admin).await.unwrap();
-    let parent_id = bullmq_wire::FlowProducer::new(&conn).add(flow_job(&tree)).await.unwrap().id;
-    let worker = Worker::start(&cq, &conn, WorkerOptions { concurrency: 10, ..Default::default() }, behave).await.unwrap();
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hash-max-listpack-entries")
+        .arg(8)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let parent_id = bullmq_wire::FlowProducer::new(&conn)
+        .add(flow_job(&tree))
+        .await
+        .unwrap()
+        .id;
+    let worker = Worker::start(
+        &cq,
+        &conn,
+        WorkerOptions {
+            concurrency: 10,
+            ..Default::default()
+        },
+        behave,
+    )
+    .await
+    .unwrap();
     let child_queue = bullmq_wire::Queue::new(&cq, &conn).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let counts = child_queue.get_job_counts(&[bullmq_wire::JobState::Completed, bullmq_wire::JobState::Failed]).await.unwrap();
+        let counts = child_queue
+            .get_job_counts(&[
+                bullmq_wire::JobState::Completed,
+                bullmq_wire::JobState::Failed,
+            ])
+            .await
+            .unwrap();
         let finished: u64 = counts.values().sum();
         if finished == 150 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the 150 due children did not finish: {counts:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the 150 due children did not finish: {counts:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     worker.close().await;
     let parents = bullmq_wire::Queue::new(&pq, &conn).await.unwrap();
-    let parent = parents.get_job(&parent_id).await.unwrap().expect("the parent exists");
+    let parent = parents
+        .get_job(&parent_id)
+        .await
+        .unwrap()
+        .expect("the parent exists");
     let all = parent.get_dependencies().await.unwrap();
-    assert_eq!((all.processed.len(), all.unprocessed.len(), all.ignored.len(), all.failed.len()), (134, 150, 10, 6));
+    assert_eq!(
+        (
+            all.processed.len(),
+            all.unprocessed.len(),
+            all.ignored.len(),
+            all.failed.len()
+        ),
+        (134, 150, 10, 6)
+    );
 
     // the first pages, against Node's
     let first = DependencyPages::default()
@@ -415,16 +648,36 @@ async fn dependencies_read_page_by_page_as_node_reads_them() {
         .failed(PageRequest::at(0, 4));
     let ours = parent.get_dependencies_page(first).await.unwrap();
     let pages = json!({"processed": {"count": 50}, "unprocessed": {"count": 50}, "ignored": {"count": 5}, "failed": {"count": 4}});
-    let node = run(Lang::Node, "parent", cfg(&server, &pq, json!({"id": parent_id, "pages": pages}))).await;
+    let node = run(
+        Lang::Node,
+        "parent",
+        cfg(&server, &pq, json!({"id": parent_id, "pages": pages})),
+    )
+    .await;
     let node = &node["pages"];
     let (processed, unprocessed) = (ours.processed.unwrap(), ours.unprocessed.unwrap());
     let (ignored, failed) = (ours.ignored.unwrap(), ours.failed.unwrap());
-    assert!(processed.next_cursor != 0 && unprocessed.next_cursor != 0 && ignored.next_cursor != 0, "more than one page: {node}");
+    assert!(
+        processed.next_cursor != 0 && unprocessed.next_cursor != 0 && ignored.next_cursor != 0,
+        "more than one page: {node}"
+    );
     assert_eq!(json!(processed.items), node["processed"]);
     assert_eq!(json!(processed.next_cursor), node["nextProcessedCursor"]);
-    let sorted = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect::<BTreeSet<_>>();
-    assert_eq!(unprocessed.items.iter().cloned().collect::<BTreeSet<_>>(), sorted(&node["unprocessed"]));
-    assert_eq!(json!(unprocessed.next_cursor), node["nextUnprocessedCursor"]);
+    let sorted = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        unprocessed.items.iter().cloned().collect::<BTreeSet<_>>(),
+        sorted(&node["unprocessed"])
+    );
+    assert_eq!(
+        json!(unprocessed.next_cursor),
+        node["nextUnprocessedCursor"]
+    );
     assert_eq!(json!(ignored.items), node["ignored"]);
     assert_eq!(json!(ignored.next_cursor), node["nextIgnoredCursor"]);
     assert_eq!(json!(failed.items), node["failed"]);
@@ -445,9 +698,15 @@ async fn dependencies_read_page_by_page_as_node_reads_them() {
             };
             let got = parent.get_dependencies_page(req).await.unwrap();
             let (keys, next): (Vec<String>, u64) = match kind {
-                "processed" => got.processed.map(|p| (p.items.into_keys().collect(), p.next_cursor)).unwrap(),
+                "processed" => got
+                    .processed
+                    .map(|p| (p.items.into_keys().collect(), p.next_cursor))
+                    .unwrap(),
                 "unprocessed" => got.unprocessed.map(|p| (p.items, p.next_cursor)).unwrap(),
-                "ignored" => got.ignored.map(|p| (p.items.into_keys().collect(), p.next_cursor)).unwrap(),
+                "ignored" => got
+                    .ignored
+                    .map(|p| (p.items.into_keys().collect(), p.next_cursor))
+                    .unwrap(),
                 _ => got.failed.map(|p| (p.items, p.next_cursor)).unwrap(),
             };
             seen.entry(kind).or_default().extend(keys);
@@ -460,12 +719,18 @@ async fn dependencies_read_page_by_page_as_node_reads_them() {
         }
     }
     assert_eq!(seen["processed"], all.processed.keys().cloned().collect());
-    assert_eq!(seen["unprocessed"], all.unprocessed.iter().cloned().collect());
+    assert_eq!(
+        seen["unprocessed"],
+        all.unprocessed.iter().cloned().collect()
+    );
     assert_eq!(seen["ignored"], all.ignored.keys().cloned().collect());
     assert_eq!(seen["failed"], all.failed.iter().cloned().collect());
     // a page of nothing is refused, not sent
     let empty = DependencyPages::default().processed(PageRequest::at(0, 0));
-    assert!(matches!(parent.get_dependencies_page(empty).await, Err(bullmq_wire::Error::InvalidInput { .. })));
+    assert!(matches!(
+        parent.get_dependencies_page(empty).await,
+        Err(bullmq_wire::Error::InvalidInput { .. })
+    ));
 }
 
 /// Flows whose children already exist, as BullMQ 6.7.0 handles them: a
@@ -492,11 +757,23 @@ async fn existing_children_are_attached_as_node_attaches_them() {
             {"name": "echo", "queueName": c, "data": {"h": 1}, "opts": {"jobId": "held1", "delay": 3_600_000}}]});
         run(Lang::Node, "flow", cfg(&server, &p, json!({"flow": other}))).await;
         let conn = Connection::open(&server.url()).await.unwrap();
-        let worker = Worker::start(&c, &conn, WorkerOptions::default(), behave).await.unwrap();
+        let worker = Worker::start(&c, &conn, WorkerOptions::default(), behave)
+            .await
+            .unwrap();
         let queue = bullmq_wire::Queue::new(&c, &conn).await.unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while queue.get_job_counts(&[bullmq_wire::JobState::Completed]).await.unwrap().values().sum::<u64>() < 2 {
-            assert!(tokio::time::Instant::now() < deadline, "done1 and done2 did not complete");
+        while queue
+            .get_job_counts(&[bullmq_wire::JobState::Completed])
+            .await
+            .unwrap()
+            .values()
+            .sum::<u64>()
+            < 2
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "done1 and done2 did not complete"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         worker.close().await;
@@ -510,7 +787,10 @@ async fn existing_children_are_attached_as_node_attaches_them() {
                     run(Lang::Node, "flow", cfg(&server, &p, json!({"flow": flow}))).await;
                 }
                 _ => {
-                    bullmq_wire::FlowProducer::new(&conn).add(flow_job(&flow)).await.unwrap();
+                    bullmq_wire::FlowProducer::new(&conn)
+                        .add(flow_job(&flow))
+                        .await
+                        .unwrap();
                 }
             }
         }
@@ -527,7 +807,12 @@ async fn existing_children_are_attached_as_node_attaches_them() {
                 }
             }
             if key.ends_with(":completed") {
-                *value = json!(value.as_array().unwrap().iter().map(|m| m[0].clone()).collect::<Vec<_>>());
+                *value = json!(value
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m[0].clone())
+                    .collect::<Vec<_>>());
             }
         }
         states.push(state);
@@ -535,13 +820,32 @@ async fn existing_children_are_attached_as_node_attaches_them() {
     let (node, rust) = (&states[0], &states[1]);
     interop_tests::assert_same_json("state after flows over existing children", node, rust);
     // and what BullMQ's rules say it is
-    assert_eq!(rust["P:wait"], json!(["PA"]), "PA's children had all completed: {rust:#}");
-    assert_eq!(rust["P:PA:processed"].as_object().map(|m| m.len()), Some(2), "{rust:#}");
-    assert_eq!(rust["P:waiting-children"], json!(["PB", "other"]), "{rust:#}");
-    assert_eq!(rust["P:PB:dependencies"], json!(["bull:<C>:pending1"]), "{rust:#}");
+    assert_eq!(
+        rust["P:wait"],
+        json!(["PA"]),
+        "PA's children had all completed: {rust:#}"
+    );
+    assert_eq!(
+        rust["P:PA:processed"].as_object().map(|m| m.len()),
+        Some(2),
+        "{rust:#}"
+    );
+    assert_eq!(
+        rust["P:waiting-children"],
+        json!(["PB", "other"]),
+        "{rust:#}"
+    );
+    assert_eq!(
+        rust["P:PB:dependencies"],
+        json!(["bull:<C>:pending1"]),
+        "{rust:#}"
+    );
     assert_eq!(rust["C:pending1"]["parentKey"], "bull:<P>:PB");
     assert_eq!(rust["C:held1"]["parentKey"], "bull:<P>:other");
-    assert!(rust["P:PB"].get("flowAttachmentFailed").is_none(), "the mark is cleared: {rust:#}");
+    assert!(
+        rust["P:PB"].get("flowAttachmentFailed").is_none(),
+        "the mark is cleared: {rust:#}"
+    );
 }
 
 /// An add with a parent whose job id exists and is held by another parent
@@ -553,7 +857,16 @@ async fn an_add_cannot_take_a_child_from_another_parent() {
     let other = json!({"name": "echo", "queueName": p, "data": {}, "opts": {"jobId": "other"}, "children": [
         {"name": "echo", "queueName": c, "data": {}, "opts": {"jobId": "held1", "delay": 3_600_000}}]});
     run(Lang::Node, "flow", cfg(&server, &p, json!({"flow": other}))).await;
-    run(Lang::Node, "add", cfg(&server, &p, json!({"jobs": [{"name": "echo", "opts": {"jobId": "mine"}}]}))).await;
+    run(
+        Lang::Node,
+        "add",
+        cfg(
+            &server,
+            &p,
+            json!({"jobs": [{"name": "echo", "opts": {"jobId": "mine"}}]}),
+        ),
+    )
+    .await;
     let conn = Connection::open(&server.url()).await.unwrap();
     let parents = bullmq_wire::Queue::new(&p, &conn).await.unwrap();
     let mine = parents.get_job("mine").await.unwrap().unwrap();
@@ -572,7 +885,13 @@ async fn an_add_cannot_take_a_child_from_another_parent() {
     };
     let err = children.add("echo", &json!({}), opts).await.unwrap_err();
     assert!(
-        matches!(err, bullmq_wire::Error::Script { code: bullmq_wire::ScriptCode::ParentJobCannotBeReplaced, .. }),
+        matches!(
+            err,
+            bullmq_wire::Error::Script {
+                code: bullmq_wire::ScriptCode::ParentJobCannotBeReplaced,
+                ..
+            }
+        ),
         "{err:?}"
     );
     interop_tests::assert_same_json("nothing changed", &before, &state().await);

@@ -18,7 +18,11 @@ fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -34,12 +38,23 @@ fn base64(bytes: &[u8]) -> String {
 /// Node's `getWorkers()` raw client names, sorted.
 async fn node_workers(server: &RedisServer, q: &str) -> Vec<String> {
     let out = run(Lang::Node, "inspect", cfg(server, q, json!({}))).await;
-    out["workers"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    out["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Our `get_workers()` raw client names, sorted.
 async fn rust_workers(queue: &Queue) -> Vec<String> {
-    let mut names: Vec<String> = queue.get_workers().await.unwrap().into_iter().map(|w| w.raw_name).collect();
+    let mut names: Vec<String> = queue
+        .get_workers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.raw_name)
+        .collect();
     names.sort();
     names
 }
@@ -53,17 +68,37 @@ async fn workers_are_listed_by_name_across_languages() {
     let queue = Queue::new(&q, &conn).await.unwrap();
 
     // a named Rust worker: Node lists it once, under its name
-    let opts = WorkerOptions { name: Some("rust-w".into()), drain_delay: Duration::from_secs(1), ..Default::default() };
+    let opts = WorkerOptions {
+        name: Some("rust-w".into()),
+        drain_delay: Duration::from_secs(1),
+        ..Default::default()
+    };
     let named = Worker::start(&q, &conn, opts, behave).await.unwrap();
     let rust_name = format!("{base}:w:rust-w");
     let listed = node_workers(&server, &q).await;
-    assert_eq!(listed.iter().filter(|n| **n == rust_name).count(), 1, "node getWorkers: {listed:?}");
-    assert_eq!(rust_workers(&queue).await, listed, "our get_workers differs from node's");
-    let info = queue.get_workers().await.unwrap().into_iter().find(|w| w.raw_name == rust_name).unwrap();
+    assert_eq!(
+        listed.iter().filter(|n| **n == rust_name).count(),
+        1,
+        "node getWorkers: {listed:?}"
+    );
+    assert_eq!(
+        rust_workers(&queue).await,
+        listed,
+        "our get_workers differs from node's"
+    );
+    let info = queue
+        .get_workers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|w| w.raw_name == rust_name)
+        .unwrap();
     assert_eq!(info.name.as_deref(), Some("rust-w"));
 
     // an unnamed Rust worker is listed under the bare queue client name
-    let unnamed = Worker::start(&q, &conn, WorkerOptions::default(), behave).await.unwrap();
+    let unnamed = Worker::start(&q, &conn, WorkerOptions::default(), behave)
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + T;
     let listed = loop {
         let listed = node_workers(&server, &q).await;
@@ -71,16 +106,38 @@ async fn workers_are_listed_by_name_across_languages() {
             break listed;
         }
     };
-    assert_eq!(listed.iter().filter(|n| **n == base).count(), 1, "node getWorkers: {listed:?}");
+    assert_eq!(
+        listed.iter().filter(|n| **n == base).count(),
+        1,
+        "node getWorkers: {listed:?}"
+    );
 
     // a named Node worker: we list it, and agree with Node on the whole list
-    let node = Process::start(Lang::Node, "worker", cfg(&server, &q, json!({"name": "node-w", "drainDelay": 1}))).await;
+    let node = Process::start(
+        Lang::Node,
+        "worker",
+        cfg(&server, &q, json!({"name": "node-w", "drainDelay": 1})),
+    )
+    .await;
     let node_name = format!("{base}:w:node-w");
     let ours = rust_workers(&queue).await;
-    assert!(ours.contains(&node_name), "our get_workers misses the node worker: {ours:?}");
-    let info = queue.get_workers().await.unwrap().into_iter().find(|w| w.raw_name == node_name).unwrap();
+    assert!(
+        ours.contains(&node_name),
+        "our get_workers misses the node worker: {ours:?}"
+    );
+    let info = queue
+        .get_workers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|w| w.raw_name == node_name)
+        .unwrap();
     assert_eq!(info.name.as_deref(), Some("node-w"));
-    assert_eq!(ours, node_workers(&server, &q).await, "our get_workers differs from node's");
+    assert_eq!(
+        ours,
+        node_workers(&server, &q).await,
+        "our get_workers differs from node's"
+    );
 
     // a closed worker disappears from both lists
     named.close().await;
@@ -93,7 +150,10 @@ async fn workers_are_listed_by_name_across_languages() {
             assert_eq!(rust_workers(&queue).await, listed);
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "closed workers still listed: {listed:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "closed workers still listed: {listed:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     node.stop().await;
@@ -102,7 +162,12 @@ async fn workers_are_listed_by_name_across_languages() {
 /// Adds jobs from Node; returns their ids.
 async fn add(server: &RedisServer, q: &str, jobs: Value) -> Vec<String> {
     let out = run(Lang::Node, "add", cfg(server, q, json!({"jobs": jobs}))).await;
-    out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    out["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// A queue with jobs in every state: completed and failed (run by our worker),
@@ -122,21 +187,37 @@ async fn every_state(server: &RedisServer, q: &str, queue: &Queue) -> (Vec<Strin
         ]),
     )
     .await;
-    let opts = WorkerOptions { drain_delay: Duration::from_millis(500), ..Default::default() };
-    let worker = Worker::start(q, queue.connection(), opts, behave).await.unwrap();
+    let opts = WorkerOptions {
+        drain_delay: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let worker = Worker::start(q, queue.connection(), opts, behave)
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + T;
     loop {
-        let c = queue.get_job_counts(&[JobState::Completed, JobState::Failed]).await.unwrap();
+        let c = queue
+            .get_job_counts(&[JobState::Completed, JobState::Failed])
+            .await
+            .unwrap();
         if c[&JobState::Completed] == 4 && c[&JobState::Failed] == 2 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "first jobs not finished: {c:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first jobs not finished: {c:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.close().await;
 
     ids.extend(add(server, q, json!([{"name": "hang"}, {"name": "hang"}])).await);
-    let mut holder = Process::start(Lang::Rust, "worker", cfg(server, q, json!({"concurrency": 2}))).await;
+    let mut holder = Process::start(
+        Lang::Rust,
+        "worker",
+        cfg(server, q, json!({"concurrency": 2})),
+    )
+    .await;
     holder.wait_count(T, 2, |v| v["event"] == "start").await;
 
     // the holder is full, so these stay where they are
@@ -193,13 +274,25 @@ async fn counts_jobs_and_states_agree_for_every_state() {
             }
         }
     }
-    let node = run(Lang::Node, "inspect", cfg(&server, &q, json!({"ids": ids, "lists": cases}))).await;
+    let node = run(
+        Lang::Node,
+        "inspect",
+        cfg(&server, &q, json!({"ids": ids, "lists": cases})),
+    )
+    .await;
 
     // counts
     let ours = queue.get_job_counts(&[]).await.unwrap();
-    let ours: BTreeMap<String, u64> = ours.into_iter().map(|(s, n)| (s.as_str().to_string(), n)).collect();
-    let theirs: BTreeMap<String, u64> =
-        node["counts"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect();
+    let ours: BTreeMap<String, u64> = ours
+        .into_iter()
+        .map(|(s, n)| (s.as_str().to_string(), n))
+        .collect();
+    let theirs: BTreeMap<String, u64> = node["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
     assert_eq!(ours, theirs, "getJobCounts");
     let expected = [
         ("active", 2),
@@ -210,24 +303,48 @@ async fn counts_jobs_and_states_agree_for_every_state() {
         ("waiting", 3),
         ("waiting-children", 0),
     ];
-    assert_eq!(ours, expected.iter().map(|(k, n)| (k.to_string(), *n)).collect::<BTreeMap<_, _>>());
+    assert_eq!(
+        ours,
+        expected
+            .iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect::<BTreeMap<_, _>>()
+    );
     let some: Vec<JobState> = vec![JobState::Delayed, JobState::Waiting];
     let c = queue.get_job_counts(&some).await.unwrap();
-    assert_eq!((c.len(), c[&JobState::Delayed], c[&JobState::Waiting]), (2, 3, 3));
+    assert_eq!(
+        (c.len(), c[&JobState::Delayed], c[&JobState::Waiting]),
+        (2, 3, 3)
+    );
 
     // states
     for id in &ids {
         let theirs = node["jobs"][id]["state"].as_str().unwrap();
-        assert_eq!(queue.get_job_state(id).await.unwrap().as_str(), theirs, "state of job {id}");
+        assert_eq!(
+            queue.get_job_state(id).await.unwrap().as_str(),
+            theirs,
+            "state of job {id}"
+        );
     }
-    assert_eq!(queue.get_job_state("no-such-job").await.unwrap(), JobState::Unknown);
+    assert_eq!(
+        queue.get_job_state("no-such-job").await.unwrap(),
+        JobState::Unknown
+    );
 
     // getJobs
     let mut wrong = Vec::new();
     for (case, theirs) in cases.iter().zip(node["lists"].as_array().unwrap()) {
-        let states: Vec<JobState> =
-            case["states"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().parse().unwrap()).collect();
-        let (start, end, asc) = (case["start"].as_i64().unwrap(), case["end"].as_i64().unwrap(), case["asc"] == true);
+        let states: Vec<JobState> = case["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().parse().unwrap())
+            .collect();
+        let (start, end, asc) = (
+            case["start"].as_i64().unwrap(),
+            case["end"].as_i64().unwrap(),
+            case["asc"] == true,
+        );
         let jobs = queue.get_jobs(&states, start, end, asc).await.unwrap();
         let ours: Vec<Value> = jobs.iter().map(|j| json!(j.id)).collect();
         if json!(ours) != *theirs {
@@ -241,11 +358,22 @@ async fn counts_jobs_and_states_agree_for_every_state() {
     let listed = |states: &[JobState], asc: bool| {
         let queue = queue.clone();
         let states = states.to_vec();
-        async move { queue.get_jobs(&states, 0, -1, asc).await.unwrap().into_iter().map(|j| j.id).collect::<Vec<_>>() }
+        async move {
+            queue
+                .get_jobs(&states, 0, -1, asc)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|j| j.id)
+                .collect::<Vec<_>>()
+        }
     };
     let at = |i: &[usize]| i.iter().map(|i| ids[*i].clone()).collect::<Vec<_>>();
     assert_eq!(listed(&[JobState::Waiting], false).await, at(&[14, 8, 11]));
-    assert_eq!(listed(&[JobState::Prioritized], true).await, at(&[12, 9, 15]));
+    assert_eq!(
+        listed(&[JobState::Prioritized], true).await,
+        at(&[12, 9, 15])
+    );
     assert_eq!(listed(&[JobState::Delayed], true).await, at(&[13, 16, 10]));
     assert_eq!(listed(&[JobState::Active], false).await.len(), 2);
     holder.kill9().await;
@@ -258,16 +386,35 @@ async fn job_logs_agree() {
     let conn = Connection::open(&server.url()).await.unwrap();
     let queue = Queue::new(&q, &conn).await.unwrap();
     // one job logged by our worker and then by Node, one by Node with keepLogs
-    let ids = add(&server, &q, json!([{"name": "log"}, {"name": "echo", "opts": {"delay": 600000}}])).await;
-    let worker = Worker::start(&q, &conn, WorkerOptions::default(), behave).await.unwrap();
+    let ids = add(
+        &server,
+        &q,
+        json!([{"name": "log"}, {"name": "echo", "opts": {"delay": 600000}}]),
+    )
+    .await;
+    let worker = Worker::start(&q, &conn, WorkerOptions::default(), behave)
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + T;
     while queue.get_job_state(&ids[0]).await.unwrap() != JobState::Completed {
-        assert!(tokio::time::Instant::now() < deadline, "log job not completed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "log job not completed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.close().await;
     for row in ["line 3", "line 4", "line 5"] {
-        run(Lang::Node, "control", cfg(&server, &q, json!({"op": "addLog", "id": ids[0], "row": row}))).await;
+        run(
+            Lang::Node,
+            "control",
+            cfg(
+                &server,
+                &q,
+                json!({"op": "addLog", "id": ids[0], "row": row}),
+            ),
+        )
+        .await;
     }
     for row in ["a", "b", "c", "d"] {
         let args = json!({"op": "addLog", "id": ids[1], "row": row, "keepLogs": 2});
@@ -276,7 +423,15 @@ async fn job_logs_agree() {
     queue.add_log(&ids[1], "e", Some(2)).await.unwrap();
 
     let (lines, count) = queue.get_job_logs(&ids[0], 0, -1, true).await.unwrap();
-    assert_eq!((lines, count), (["line 1", "line 2", "line 3", "line 4", "line 5"].map(String::from).to_vec(), 5));
+    assert_eq!(
+        (lines, count),
+        (
+            ["line 1", "line 2", "line 3", "line 4", "line 5"]
+                .map(String::from)
+                .to_vec(),
+            5
+        )
+    );
     let (lines, count) = queue.get_job_logs(&ids[1], 0, -1, true).await.unwrap();
     assert_eq!((lines, count), (["d", "e"].map(String::from).to_vec(), 2));
 
@@ -308,19 +463,52 @@ async fn a_bullmq4_wait_marker_is_not_a_job() {
     let client = redis::Client::open(server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let wait = format!("bull:{q}:wait");
-    let _: () = redis::cmd("LPUSH").arg(&wait).arg("0:0").query_async(&mut con).await.unwrap();
-    let ids = add(&server, &q, json!([{"name": "a"}, {"name": "b"}, {"name": "c"}])).await;
+    let _: () = redis::cmd("LPUSH")
+        .arg(&wait)
+        .arg("0:0")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let ids = add(
+        &server,
+        &q,
+        json!([{"name": "a"}, {"name": "b"}, {"name": "c"}]),
+    )
+    .await;
 
     let counts = queue.get_job_counts(&[JobState::Waiting]).await.unwrap();
-    assert_eq!(counts[&JobState::Waiting], 3, "the marker was counted as a job");
-    let oldest: Vec<String> =
-        queue.get_jobs(&[JobState::Waiting], 0, 0, true).await.unwrap().into_iter().map(|j| j.id).collect();
-    assert_eq!(oldest, vec![ids[0].clone()], "asc range 0..=0 must be the oldest job, not the marker");
+    assert_eq!(
+        counts[&JobState::Waiting],
+        3,
+        "the marker was counted as a job"
+    );
+    let oldest: Vec<String> = queue
+        .get_jobs(&[JobState::Waiting], 0, 0, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(
+        oldest,
+        vec![ids[0].clone()],
+        "asc range 0..=0 must be the oldest job, not the marker"
+    );
 
     // Node, given the same list (its reads drop the marker too)
-    let _: () = redis::cmd("RPUSH").arg(&wait).arg("0:0").query_async(&mut con).await.unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg(&wait)
+        .arg("0:0")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     let case = json!({"states": ["waiting"], "start": 0, "end": 0, "asc": true});
-    let node = run(Lang::Node, "inspect", cfg(&server, &q, json!({"lists": [case]}))).await;
+    let node = run(
+        Lang::Node,
+        "inspect",
+        cfg(&server, &q, json!({"lists": [case]})),
+    )
+    .await;
     assert_eq!(node["counts"]["waiting"], 3);
     assert_eq!(node["lists"][0], json!([ids[0]]));
 }

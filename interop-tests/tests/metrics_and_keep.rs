@@ -32,7 +32,9 @@ impl AnyWorker {
         match side {
             Side::Node => {
                 let mut c = cfg(server, q, json!({"concurrency": 1, "drainDelay": 1}));
-                c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+                c.as_object_mut()
+                    .unwrap()
+                    .extend(extra.as_object().unwrap().clone());
                 AnyWorker::Node(Process::start(Lang::Node, "worker", c).await)
             }
             Side::Rust => {
@@ -41,7 +43,9 @@ impl AnyWorker {
                     drain_delay: Duration::from_secs(1),
                     remove_on_complete: keep_jobs(&extra["removeOnComplete"]),
                     remove_on_fail: keep_jobs(&extra["removeOnFail"]),
-                    metrics_max_data_points: extra["metrics"]["maxDataPoints"].as_u64().map(|n| n as u32),
+                    metrics_max_data_points: extra["metrics"]["maxDataPoints"]
+                        .as_u64()
+                        .map(|n| n as u32),
                     ..Default::default()
                 };
                 AnyWorker::Rust(Worker::start(q, &conn, opts, behave).await.unwrap())
@@ -64,7 +68,12 @@ fn is_final(v: &Value) -> bool {
 /// Adds jobs from Node; returns their ids.
 async fn add(server: &RedisServer, q: &str, jobs: &[Value]) -> Vec<String> {
     let out = run(Lang::Node, "add", cfg(server, q, json!({"jobs": jobs}))).await;
-    out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    out["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn echo(opts: Value) -> Value {
@@ -76,7 +85,10 @@ fn fail(opts: Value) -> Value {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// Metrics points are per wall-clock minute: make sure the next 20 s stay
@@ -91,10 +103,18 @@ async fn room_in_this_minute() {
 
 /// Node's `getMetrics(type)` with the timestamp replaced.
 async fn metrics(server: &RedisServer, q: &str, kind: &str) -> Value {
-    let out = run(Lang::Node, "control", cfg(server, q, json!({"op": "getMetrics", "type": kind}))).await;
+    let out = run(
+        Lang::Node,
+        "control",
+        cfg(server, q, json!({"op": "getMetrics", "type": kind})),
+    )
+    .await;
     let mut m = out["result"].clone();
     let ts = m["meta"]["prevTS"].as_i64().unwrap();
-    assert!(ts == 0 || (ts - now_ms() as i64).abs() < 60_000, "prevTS {ts} is not now");
+    assert!(
+        ts == 0 || (ts - now_ms() as i64).abs() < 60_000,
+        "prevTS {ts} is not now"
+    );
     m["meta"]["prevTS"] = json!(if ts == 0 { "none" } else { "<ts>" });
     m
 }
@@ -103,8 +123,17 @@ async fn metrics(server: &RedisServer, q: &str, kind: &str) -> Value {
 async fn same_as_node(server: &RedisServer, q: &str) {
     let conn = bullmq_wire::Connection::open(&server.url()).await.unwrap();
     let queue = bullmq_wire::Queue::new(q, &conn).await.unwrap();
-    for (kind, state) in [("completed", bullmq_wire::JobState::Completed), ("failed", bullmq_wire::JobState::Failed)] {
-        let node = run(Lang::Node, "control", cfg(server, q, json!({"op": "getMetrics", "type": kind}))).await["result"].clone();
+    for (kind, state) in [
+        ("completed", bullmq_wire::JobState::Completed),
+        ("failed", bullmq_wire::JobState::Failed),
+    ] {
+        let node = run(
+            Lang::Node,
+            "control",
+            cfg(server, q, json!({"op": "getMetrics", "type": kind})),
+        )
+        .await["result"]
+            .clone();
         let m = queue.get_metrics(state, 0, -1).await.unwrap();
         let ours = json!({"meta": {"count": m.count, "prevTS": m.prev_ts, "prevCount": m.prev_count}, "data": m.data, "count": m.points});
         assert_eq!(ours, node, "{kind} metrics, ours against Node's reading");
@@ -118,12 +147,23 @@ async fn same_as_node(server: &RedisServer, q: &str) {
 async fn metrics_run(server: &RedisServer, side: Side) -> Vec<(Value, Value)> {
     let q = queue_name();
     let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
-    let worker = AnyWorker::start(server, &q, side, &json!({"metrics": {"maxDataPoints": 5}})).await;
+    let worker =
+        AnyWorker::start(server, &q, side, &json!({"metrics": {"maxDataPoints": 5}})).await;
     let retried = json!({"name": "fail", "data": {"times": 1}, "opts": {"attempts": 2}});
-    let round1 = [echo(json!({})), fail(json!({})), echo(json!({})), retried, echo(json!({})), fail(json!({}))];
+    let round1 = [
+        echo(json!({})),
+        fail(json!({})),
+        echo(json!({})),
+        retried,
+        echo(json!({})),
+        fail(json!({})),
+    ];
     add(server, &q, &round1).await;
     events.wait_count(T, 6, is_final).await;
-    let mut readings = vec![(metrics(server, &q, "completed").await, metrics(server, &q, "failed").await)];
+    let mut readings = vec![(
+        metrics(server, &q, "completed").await,
+        metrics(server, &q, "failed").await,
+    )];
     same_as_node(server, &q).await;
 
     let client = redis::Client::open(server.url()).unwrap();
@@ -137,9 +177,17 @@ async fn metrics_run(server: &RedisServer, side: Side) -> Vec<(Value, Value)> {
             .await
             .unwrap();
     }
-    add(server, &q, &[echo(json!({})), fail(json!({})), echo(json!({}))]).await;
+    add(
+        server,
+        &q,
+        &[echo(json!({})), fail(json!({})), echo(json!({}))],
+    )
+    .await;
     events.wait_count(T, 9, is_final).await;
-    readings.push((metrics(server, &q, "completed").await, metrics(server, &q, "failed").await));
+    readings.push((
+        metrics(server, &q, "completed").await,
+        metrics(server, &q, "failed").await,
+    ));
     same_as_node(server, &q).await;
     worker.stop().await;
     events.stop().await;
@@ -151,16 +199,34 @@ async fn node_reads_the_metrics_our_worker_keeps() {
     let server = RedisServer::start();
     room_in_this_minute().await;
     let minute = now_ms() / 60_000;
-    let (node, rust) = tokio::join!(metrics_run(&server, Side::Node), metrics_run(&server, Side::Rust));
+    let (node, rust) = tokio::join!(
+        metrics_run(&server, Side::Node),
+        metrics_run(&server, Side::Rust)
+    );
     let crossed = now_ms() / 60_000 != minute;
-    assert_eq!(rust, node, "metrics (rust vs node worker); the runs crossed a minute boundary: {crossed}");
+    assert_eq!(
+        rust, node,
+        "metrics (rust vs node worker); the runs crossed a minute boundary: {crossed}"
+    );
     // and what they are: round 1 counts 4 completed (the retried job once)
     // and 2 failed, with no points yet; round 2 pushes one full set
     let meta = |count: u64, prev: u64| json!({"count": count, "prevTS": "<ts>", "prevCount": prev});
-    assert_eq!(rust[0].0, json!({"meta": meta(4, 0), "data": [], "count": 0}));
-    assert_eq!(rust[0].1, json!({"meta": meta(2, 0), "data": [], "count": 0}));
-    assert_eq!(rust[1].0, json!({"meta": meta(6, 4), "data": [0, 0, 0, 0, 4], "count": 5}));
-    assert_eq!(rust[1].1, json!({"meta": meta(3, 2), "data": [0, 0, 0, 0, 2], "count": 5}));
+    assert_eq!(
+        rust[0].0,
+        json!({"meta": meta(4, 0), "data": [], "count": 0})
+    );
+    assert_eq!(
+        rust[0].1,
+        json!({"meta": meta(2, 0), "data": [], "count": 0})
+    );
+    assert_eq!(
+        rust[1].0,
+        json!({"meta": meta(6, 4), "data": [0, 0, 0, 0, 4], "count": 5})
+    );
+    assert_eq!(
+        rust[1].1,
+        json!({"meta": meta(3, 2), "data": [0, 0, 0, 0, 2], "count": 5})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,12 +235,15 @@ async fn no_metrics_unless_enabled() {
     let q = queue_name();
     let conn = Connection::open(&server.url()).await.unwrap();
     let mut events = Process::start(Lang::Node, "events", cfg(&server, &q, json!({}))).await;
-    let worker = Worker::start(&q, &conn, WorkerOptions::default(), behave).await.unwrap();
+    let worker = Worker::start(&q, &conn, WorkerOptions::default(), behave)
+        .await
+        .unwrap();
     add(&server, &q, &[echo(json!({})), fail(json!({}))]).await;
     events.wait_count(T, 2, is_final).await;
     worker.close().await;
     events.stop().await;
-    let none = json!({"meta": {"count": 0, "prevTS": "none", "prevCount": 0}, "data": [], "count": 0});
+    let none =
+        json!({"meta": {"count": 0, "prevTS": "none", "prevCount": 0}, "data": [], "count": 0});
     assert_eq!(metrics(&server, &q, "completed").await, none);
     assert_eq!(metrics(&server, &q, "failed").await, none);
 }
@@ -183,7 +252,13 @@ async fn no_metrics_unless_enabled() {
 /// numbers) through a worker with `settings`; between rounds waits `gap`.
 /// Returns, per job id, its state (null once removed), and the members of
 /// `completed` and `failed`.
-async fn kept(server: &RedisServer, side: Side, settings: &Value, rounds: &[Vec<Value>], gap: Duration) -> Value {
+async fn kept(
+    server: &RedisServer,
+    side: Side,
+    settings: &Value,
+    rounds: &[Vec<Value>],
+    gap: Duration,
+) -> Value {
     let q = queue_name();
     let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
     let worker = AnyWorker::start(server, &q, side, settings).await;
@@ -201,14 +276,21 @@ async fn kept(server: &RedisServer, side: Side, settings: &Value, rounds: &[Vec<
     events.stop().await;
     assert!(ids.len() <= 9);
     let out = run(Lang::Node, "inspect", cfg(server, &q, json!({"ids": ids}))).await;
-    let states: serde_json::Map<String, Value> =
-        ids.iter().map(|id| (id.clone(), out["jobs"][id]["state"].clone())).collect();
+    let states: serde_json::Map<String, Value> = ids
+        .iter()
+        .map(|id| (id.clone(), out["jobs"][id]["state"].clone()))
+        .collect();
     let client = redis::Client::open(server.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let mut sets = json!({"states": states});
     for kind in ["completed", "failed"] {
-        let mut members: Vec<String> =
-            redis::cmd("ZRANGE").arg(format!("bull:{q}:{kind}")).arg(0).arg(-1).query_async(&mut con).await.unwrap();
+        let mut members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(format!("bull:{q}:{kind}"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut con)
+            .await
+            .unwrap();
         members.sort();
         sets[kind] = json!(members);
     }
@@ -217,19 +299,35 @@ async fn kept(server: &RedisServer, side: Side, settings: &Value, rounds: &[Vec<
 
 /// The same rounds through a Node worker and ours; the kept sets must be
 /// equal, and equal to `expected` (completed, failed).
-async fn same_kept(settings: Value, rounds: Vec<Vec<Value>>, gap: Duration, expected: (&[&str], &[&str])) {
+async fn same_kept(
+    settings: Value,
+    rounds: Vec<Vec<Value>>,
+    gap: Duration,
+    expected: (&[&str], &[&str]),
+) {
     let server = RedisServer::start();
     let (node, rust) = tokio::join!(
         kept(&server, Side::Node, &settings, &rounds, gap),
         kept(&server, Side::Rust, &settings, &rounds, gap)
     );
-    assert_eq!(rust, node, "kept jobs (rust vs node worker), settings {settings}");
-    assert_eq!(node["completed"], json!(expected.0), "completed kept: {node}");
+    assert_eq!(
+        rust, node,
+        "kept jobs (rust vs node worker), settings {settings}"
+    );
+    assert_eq!(
+        node["completed"],
+        json!(expected.0),
+        "completed kept: {node}"
+    );
     assert_eq!(node["failed"], json!(expected.1), "failed kept: {node}");
     for (id, state) in node["states"].as_object().unwrap() {
         let listed = node["completed"].as_array().unwrap().contains(&json!(id))
             || node["failed"].as_array().unwrap().contains(&json!(id));
-        assert_eq!(!state.is_null(), listed, "job {id}: hash and finished set disagree: {node}");
+        assert_eq!(
+            !state.is_null(),
+            listed,
+            "job {id}: hash and finished set disagree: {node}"
+        );
     }
 }
 
@@ -237,14 +335,32 @@ async fn same_kept(settings: Value, rounds: Vec<Vec<Value>>, gap: Duration, expe
 async fn keep_counts_set_on_the_worker() {
     let settings = json!({"removeOnComplete": {"count": 2}, "removeOnFail": {"count": 1}});
     let o = || json!({});
-    let jobs = vec![echo(o()), fail(o()), echo(o()), echo(o()), fail(o()), echo(o()), fail(o()), echo(o())];
+    let jobs = vec![
+        echo(o()),
+        fail(o()),
+        echo(o()),
+        echo(o()),
+        fail(o()),
+        echo(o()),
+        fail(o()),
+        echo(o()),
+    ];
     same_kept(settings, vec![jobs], Duration::ZERO, (&["6", "8"], &["7"])).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_counts_set_on_the_job() {
     let o = || json!({"removeOnComplete": {"count": 2}, "removeOnFail": 1});
-    let jobs = vec![echo(o()), fail(o()), echo(o()), echo(o()), fail(o()), echo(o()), fail(o()), echo(o())];
+    let jobs = vec![
+        echo(o()),
+        fail(o()),
+        echo(o()),
+        echo(o()),
+        fail(o()),
+        echo(o()),
+        fail(o()),
+        echo(o()),
+    ];
     same_kept(json!({}), vec![jobs], Duration::ZERO, (&["6", "8"], &["7"])).await;
 }
 
@@ -263,15 +379,30 @@ async fn the_jobs_policy_wins_over_the_workers() {
         fail(json!({})),                          // 7: worker's count 2: 5 goes
         fail(json!({"removeOnFail": true})),      // 8: removed
     ];
-    same_kept(settings, vec![jobs], Duration::ZERO, (&["2", "3"], &["6", "7"])).await;
+    same_kept(
+        settings,
+        vec![jobs],
+        Duration::ZERO,
+        (&["2", "3"], &["6", "7"]),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_by_age_set_on_the_worker() {
     let settings = json!({"removeOnComplete": {"age": 1}, "removeOnFail": {"age": 1, "count": 5}});
     let o = || json!({});
-    let rounds = vec![vec![echo(o()), fail(o()), echo(o())], vec![echo(o()), fail(o())]];
-    same_kept(settings, rounds, Duration::from_millis(1_300), (&["4"], &["5"])).await;
+    let rounds = vec![
+        vec![echo(o()), fail(o()), echo(o())],
+        vec![echo(o()), fail(o())],
+    ];
+    same_kept(
+        settings,
+        rounds,
+        Duration::from_millis(1_300),
+        (&["4"], &["5"]),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,10 +411,21 @@ async fn keep_by_age_set_on_the_job_with_a_limit() {
     // policy, at most `limit` per finish, newest of the old ones first
     let aged = || json!({"removeOnComplete": {"age": 1, "limit": 2}});
     let rounds = vec![
-        vec![echo(aged()), echo(json!({})), echo(aged()), fail(json!({"removeOnFail": {"age": 1}}))],
+        vec![
+            echo(aged()),
+            echo(json!({})),
+            echo(aged()),
+            fail(json!({"removeOnFail": {"age": 1}})),
+        ],
         vec![echo(aged()), fail(json!({"removeOnFail": {"age": 1}}))],
     ];
-    same_kept(json!({}), rounds, Duration::from_millis(1_300), (&["1", "5"], &["6"])).await;
+    same_kept(
+        json!({}),
+        rounds,
+        Duration::from_millis(1_300),
+        (&["1", "5"], &["6"]),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,5 +439,11 @@ async fn a_negative_count_on_the_job_keeps_everything() {
         echo(json!({"removeOnComplete": {"count": -1}})),
         echo(json!({"removeOnComplete": -5})),
     ];
-    same_kept(settings, vec![jobs], Duration::ZERO, (&["1", "3", "4"], &["2"])).await;
+    same_kept(
+        settings,
+        vec![jobs],
+        Duration::ZERO,
+        (&["1", "3", "4"], &["2"]),
+    )
+    .await;
 }

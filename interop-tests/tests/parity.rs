@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bullmq_wire::{Connection, Queue, Worker, WorkerOptions};
-use interop_tests::{assert_same_json, behave, cfg, job_options, queue_name, run, Lang, Process, RedisServer};
+use interop_tests::{
+    assert_same_json, behave, cfg, job_options, queue_name, run, Lang, Process, RedisServer,
+};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,14 +40,23 @@ fn scenario() -> Vec<Value> {
 
 /// Runs the scenario; returns Node's view of every job and the per-job
 /// event sequences.
-async fn run_scenario(server: &RedisServer, producer: Side, consumer: Side) -> (Value, BTreeMap<String, Vec<Value>>) {
+async fn run_scenario(
+    server: &RedisServer,
+    producer: Side,
+    consumer: Side,
+) -> (Value, BTreeMap<String, Vec<Value>>) {
     let q = queue_name();
     let jobs = scenario();
     let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
     let ids: Vec<String> = match producer {
         Side::Node => {
             let out = run(Lang::Node, "add", cfg(server, &q, json!({"jobs": jobs}))).await;
-            out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+            out["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
         }
         Side::Rust => {
             let conn = Connection::open(&server.url()).await.unwrap();
@@ -53,7 +64,12 @@ async fn run_scenario(server: &RedisServer, producer: Side, consumer: Side) -> (
             let mut ids = Vec::new();
             for j in &jobs {
                 let opts = job_options(j.get("opts").unwrap_or(&json!({})));
-                ids.push(queue.add(j["name"].as_str().unwrap(), &j["data"], opts).await.unwrap());
+                ids.push(
+                    queue
+                        .add(j["name"].as_str().unwrap(), &j["data"], opts)
+                        .await
+                        .unwrap(),
+                );
             }
             ids
         }
@@ -63,16 +79,28 @@ async fn run_scenario(server: &RedisServer, producer: Side, consumer: Side) -> (
     let node_worker = match consumer {
         Side::Node => {
             rust_worker = None;
-            Some(Process::start(Lang::Node, "worker", cfg(server, &q, json!({"name": "w1", "concurrency": 1}))).await)
+            Some(
+                Process::start(
+                    Lang::Node,
+                    "worker",
+                    cfg(server, &q, json!({"name": "w1", "concurrency": 1})),
+                )
+                .await,
+            )
         }
         Side::Rust => {
             let conn = Connection::open(&server.url()).await.unwrap();
-            let opts = WorkerOptions { name: Some("w1".into()), ..Default::default() };
+            let opts = WorkerOptions {
+                name: Some("w1".into()),
+                ..Default::default()
+            };
             rust_worker = Some(Worker::start(&q, &conn, opts, behave).await.unwrap());
             None
         }
     };
-    events.wait_count(Duration::from_secs(60), ids.len(), finals).await;
+    events
+        .wait_count(Duration::from_secs(60), ids.len(), finals)
+        .await;
     if let Some(w) = node_worker {
         w.stop().await;
     }
@@ -84,9 +112,18 @@ async fn run_scenario(server: &RedisServer, producer: Side, consumer: Side) -> (
     let mut per_job: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for e in seen.iter().filter(|e| e.get("event").is_some()) {
         let args = &e["args"];
-        let Some(id) = args.get("jobId").and_then(Value::as_str) else { continue };
+        let Some(id) = args.get("jobId").and_then(Value::as_str) else {
+            continue;
+        };
         let mut kept = json!({"event": e["event"]});
-        for k in ["prev", "returnvalue", "failedReason", "attemptsMade", "data", "name"] {
+        for k in [
+            "prev",
+            "returnvalue",
+            "failedReason",
+            "attemptsMade",
+            "data",
+            "name",
+        ] {
             if let Some(v) = args.get(k) {
                 kept[k] = v.clone();
             }
@@ -104,7 +141,11 @@ async fn node_producer_rust_worker_matches_node_worker() {
     assert_same_json("jobs", &node_jobs, &rust_jobs);
     assert_eq!(node_events.len(), scenario().len());
     for (id, seq) in &node_events {
-        assert_same_json(&format!("events of job {id}"), &json!(seq), &json!(rust_events.get(id)));
+        assert_same_json(
+            &format!("events of job {id}"),
+            &json!(seq),
+            &json!(rust_events.get(id)),
+        );
     }
 }
 
@@ -115,6 +156,10 @@ async fn rust_producer_node_worker_matches_node_producer() {
     let (rust_jobs, rust_events) = run_scenario(&server, Side::Rust, Side::Node).await;
     assert_same_json("jobs", &node_jobs, &rust_jobs);
     for (id, seq) in &node_events {
-        assert_same_json(&format!("events of job {id}"), &json!(seq), &json!(rust_events.get(id)));
+        assert_same_json(
+            &format!("events of job {id}"),
+            &json!(seq),
+            &json!(rust_events.get(id)),
+        );
     }
 }

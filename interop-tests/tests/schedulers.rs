@@ -25,7 +25,11 @@ enum Side {
 /// The two schedulers, upserted by Node (`control`) or Python.
 async fn upsert_from(server: &RedisServer, q: &str, lang: Lang) {
     for (id, repeat, template) in [
-        (EVERY, json!({"every": 1000}), json!({"name": "echo", "data": {"t": 1}, "opts": {"attempts": 2, "removeOnFail": 10}})),
+        (
+            EVERY,
+            json!({"every": 1000}),
+            json!({"name": "echo", "data": {"t": 1}, "opts": {"attempts": 2, "removeOnFail": 10}}),
+        ),
         (
             CRON,
             json!({"pattern": "*/2 * * * * *", "tz": "Europe/Madrid", "limit": 3}),
@@ -45,7 +49,10 @@ async fn upsert_from(server: &RedisServer, q: &str, lang: Lang) {
 }
 
 fn is_completed_of(v: &Value, scheduler: &str) -> bool {
-    v["event"] == "completed" && v["args"]["jobId"].as_str().is_some_and(|id| id.starts_with(&format!("repeat:{scheduler}:")))
+    v["event"] == "completed"
+        && v["args"]["jobId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with(&format!("repeat:{scheduler}:")))
 }
 
 /// Runs both schedulers until the cron one is done (3 iterations) and the
@@ -55,12 +62,21 @@ async fn run_schedulers(server: &RedisServer, side: Side) -> (BTreeMap<String, V
 }
 
 /// `run_schedulers` with `other` (Node or Python) as the non-Rust worker.
-async fn run_schedulers_with(server: &RedisServer, side: Side, other: Lang) -> (BTreeMap<String, Value>, Vec<Value>) {
+async fn run_schedulers_with(
+    server: &RedisServer,
+    side: Side,
+    other: Lang,
+) -> (BTreeMap<String, Value>, Vec<Value>) {
     run_schedulers_from(server, side, other, Lang::Node).await
 }
 
 /// `run_schedulers_with`, the schedulers upserted by `producer`.
-async fn run_schedulers_from(server: &RedisServer, side: Side, other: Lang, producer: Lang) -> (BTreeMap<String, Value>, Vec<Value>) {
+async fn run_schedulers_from(
+    server: &RedisServer,
+    side: Side,
+    other: Lang,
+    producer: Lang,
+) -> (BTreeMap<String, Value>, Vec<Value>) {
     let q = queue_name();
     let mut events = Process::start(Lang::Node, "events", cfg(server, &q, json!({}))).await;
     upsert_from(server, &q, producer).await;
@@ -68,19 +84,38 @@ async fn run_schedulers_from(server: &RedisServer, side: Side, other: Lang, prod
         // a close under load may outlast the driver's default 5 s, after
         // which it abandons an active iteration (and the next one is
         // already added): two pending, not one
-        Some(Process::start(other, "worker", cfg(server, &q, json!({"name": "other-w", "concurrency": 2, "closeTimeoutMs": 30000}))).await)
+        Some(
+            Process::start(
+                other,
+                "worker",
+                cfg(
+                    server,
+                    &q,
+                    json!({"name": "other-w", "concurrency": 2, "closeTimeoutMs": 30000}),
+                ),
+            )
+            .await,
+        )
     } else {
         None
     };
     let rust = if side != Side::Node {
         let conn = Connection::open(&server.url()).await.unwrap();
-        let opts = WorkerOptions { name: Some("rust-w".into()), concurrency: 2, ..Default::default() };
+        let opts = WorkerOptions {
+            name: Some("rust-w".into()),
+            concurrency: 2,
+            ..Default::default()
+        };
         Some(Worker::start(&q, &conn, opts, behave).await.unwrap())
     } else {
         None
     };
-    events.wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, CRON)).await;
-    events.wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, EVERY)).await;
+    events
+        .wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, CRON))
+        .await;
+    events
+        .wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, EVERY))
+        .await;
     if let Some(w) = node {
         w.stop().await;
     }
@@ -93,7 +128,12 @@ async fn run_schedulers_from(server: &RedisServer, side: Side, other: Lang, prod
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| (k.strip_prefix(&prefix).unwrap_or(k).to_string(), v["value"].clone()))
+        .map(|(k, v)| {
+            (
+                k.strip_prefix(&prefix).unwrap_or(k).to_string(),
+                v["value"].clone(),
+            )
+        })
         .collect();
     (keys, events.stop().await)
 }
@@ -104,7 +144,9 @@ fn iterations(keys: &BTreeMap<String, Value>, scheduler: &str) -> Vec<Value> {
     let mut found: Vec<(i64, Value)> = Vec::new();
     let head = format!("repeat:{scheduler}:");
     for (key, hash) in keys {
-        let Some(millis) = key.strip_prefix(&head).and_then(|m| m.parse::<i64>().ok()) else { continue };
+        let Some(millis) = key.strip_prefix(&head).and_then(|m| m.parse::<i64>().ok()) else {
+            continue;
+        };
         let opts: Value = serde_json::from_str(hash["opts"].as_str().unwrap()).unwrap();
         assert_eq!(opts["jobId"], key.as_str(), "opts.jobId of {key}");
         assert_eq!(hash["rjk"], scheduler, "rjk of {key}");
@@ -132,7 +174,10 @@ fn iterations(keys: &BTreeMap<String, Value>, scheduler: &str) -> Vec<Value> {
         // slot had passed (slots are skipped then, not crowded)
         for pair in found.windows(2) {
             let gap = pair[1].0 - pair[0].0;
-            assert!(gap > 0 && gap % 1000 == 0, "`every` iterations whole slots apart: {gap}");
+            assert!(
+                gap > 0 && gap % 1000 == 0,
+                "`every` iterations whole slots apart: {gap}"
+            );
         }
     } else {
         for pair in found.windows(2) {
@@ -159,20 +204,41 @@ fn check_run(side: Side, keys: &BTreeMap<String, Value>, events: &[Value]) -> Va
     assert_eq!(cron.len(), 3, "{side:?}: cron iterations {cron:?}");
     assert_eq!(keys[&format!("repeat:{CRON}")]["ic"], "3");
     // `every`: one iteration pending beyond the completed ones, counted in ic
-    let ic: usize = keys[&format!("repeat:{EVERY}")]["ic"].as_str().unwrap().parse().unwrap();
+    let ic: usize = keys[&format!("repeat:{EVERY}")]["ic"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(ic, every.len(), "{side:?}: ic against iterations");
-    let pending: Vec<&Value> = every.iter().filter(|j| j["returnvalue"].is_null()).collect();
-    assert_eq!(pending.len(), 1, "{side:?}: one pending `every` iteration: {every:?}");
+    let pending: Vec<&Value> = every
+        .iter()
+        .filter(|j| j["returnvalue"].is_null())
+        .collect();
+    assert_eq!(
+        pending.len(),
+        1,
+        "{side:?}: one pending `every` iteration: {every:?}"
+    );
     // the repeat zset points at the newest iteration of each
     let repeat = keys["repeat"].as_array().unwrap();
     assert_eq!(repeat.len(), 2);
     // each iteration ran exactly once
     let mut completed: BTreeMap<String, usize> = BTreeMap::new();
     for e in events.iter().filter(|e| e["event"] == "completed") {
-        *completed.entry(e["args"]["jobId"].as_str().unwrap().to_string()).or_default() += 1;
+        *completed
+            .entry(e["args"]["jobId"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
-    assert!(completed.values().all(|n| *n == 1), "{side:?}: an iteration completed twice: {completed:?}");
-    assert!(events.iter().all(|e| e["event"] != "duplicated" && e["event"] != "failed"), "{side:?}: {events:?}");
+    assert!(
+        completed.values().all(|n| *n == 1),
+        "{side:?}: an iteration completed twice: {completed:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event"] != "duplicated" && e["event"] != "failed"),
+        "{side:?}: {events:?}"
+    );
     // per iteration: added, then delayed (or waiting when already due)
     json!({
         "cron": cron,
@@ -216,13 +282,33 @@ async fn python_and_rust_workers_on_one_scheduler_run_each_iteration_once() {
 /// The same upserts, replacements and removal, made by Node or by us.
 async fn upsert_sequence(server: &RedisServer, q: &str, side: Side) {
     let steps = [
-        ("upsert", "e", json!({"every": 1000}), json!({"name": "echo", "data": {"t": 1}, "opts": {"attempts": 2, "removeOnFail": 10}})),
-        ("upsert", "c", json!({"pattern": "0 0 * * *", "tz": "Europe/Madrid", "limit": 5}), json!({"name": "echo", "data": {"c": 1}})),
+        (
+            "upsert",
+            "e",
+            json!({"every": 1000}),
+            json!({"name": "echo", "data": {"t": 1}, "opts": {"attempts": 2, "removeOnFail": 10}}),
+        ),
+        (
+            "upsert",
+            "c",
+            json!({"pattern": "0 0 * * *", "tz": "Europe/Madrid", "limit": 5}),
+            json!({"name": "echo", "data": {"c": 1}}),
+        ),
         ("upsert", "n", json!({"every": 60000}), json!({})),
         // a new template replaces the pending iteration; a new `every`
         // moves the scheduler to a new slot
-        ("upsert", "c", json!({"pattern": "0 0 * * *", "tz": "Europe/Madrid", "limit": 5}), json!({"name": "echo", "data": {"c": 2}})),
-        ("upsert", "e", json!({"every": 2000}), json!({"name": "echo", "data": {"t": 2}, "opts": {"attempts": 2, "priority": 3}})),
+        (
+            "upsert",
+            "c",
+            json!({"pattern": "0 0 * * *", "tz": "Europe/Madrid", "limit": 5}),
+            json!({"name": "echo", "data": {"c": 2}}),
+        ),
+        (
+            "upsert",
+            "e",
+            json!({"every": 2000}),
+            json!({"name": "echo", "data": {"t": 2}, "opts": {"attempts": 2, "priority": 3}}),
+        ),
         ("remove", "n", json!(null), json!(null)),
     ];
     let conn = Connection::open(&server.url()).await.unwrap();
@@ -234,7 +320,12 @@ async fn upsert_sequence(server: &RedisServer, q: &str, side: Side) {
                     .await;
             }
             (Side::Node, _) => {
-                run(Lang::Node, "control", cfg(server, q, json!({"op": "removeJobScheduler", "id": id}))).await;
+                run(
+                    Lang::Node,
+                    "control",
+                    cfg(server, q, json!({"op": "removeJobScheduler", "id": id})),
+                )
+                .await;
             }
             (_, "upsert") => {
                 let mut r = match repeat.get("every").and_then(Value::as_u64) {
@@ -248,10 +339,17 @@ async fn upsert_sequence(server: &RedisServer, q: &str, side: Side) {
                     r = r.limit(n);
                 }
                 let mut t = bullmq_wire::JobTemplate::default();
-                t.name = template.get("name").and_then(Value::as_str).map(str::to_string);
+                t.name = template
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 t.data = template.get("data").cloned().unwrap_or(json!({}));
                 t.opts = interop_tests::job_options(template.get("opts").unwrap_or(&json!({})));
-                queue.upsert_job_scheduler(id, &r, t).await.unwrap().expect("an iteration");
+                queue
+                    .upsert_job_scheduler(id, &r, t)
+                    .await
+                    .unwrap()
+                    .expect("an iteration");
             }
             (_, _) => assert!(queue.remove_job_scheduler(id).await.unwrap()),
         }
@@ -265,14 +363,28 @@ fn normalised(keys: &BTreeMap<String, Value>) -> Value {
     for (key, value) in keys {
         let v = match key.as_str() {
             "repeat" | "delayed" | "marker" | "prioritized" => {
-                json!(value.as_array().unwrap().iter().map(|p| clock(p[0].as_str().unwrap())).collect::<Vec<_>>())
+                json!(value
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| clock(p[0].as_str().unwrap()))
+                    .collect::<Vec<_>>())
             }
-            "wait" => json!(value.as_array().unwrap().iter().map(|id| clock(id.as_str().unwrap())).collect::<Vec<_>>()),
+            "wait" => json!(value
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| clock(id.as_str().unwrap()))
+                .collect::<Vec<_>>()),
             "events" => json!(value
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|e| format!("{} {}", e[1]["event"].as_str().unwrap_or(""), clock(e[1]["jobId"].as_str().unwrap_or(""))))
+                .map(|e| format!(
+                    "{} {}",
+                    e[1]["event"].as_str().unwrap_or(""),
+                    clock(e[1]["jobId"].as_str().unwrap_or(""))
+                ))
                 .collect::<Vec<_>>()),
             "stalled-check" => continue,
             _ => {
@@ -300,7 +412,11 @@ fn normalised(keys: &BTreeMap<String, Value>) -> Value {
 /// The clock taken out of an id: `repeat:<id>:<millis>` -> `repeat:<id>:T`.
 fn clock(s: &str) -> String {
     match s.rsplit_once(':') {
-        Some((head, tail)) if head.starts_with("repeat:") && tail.len() >= 12 && tail.bytes().all(|b| b.is_ascii_digit()) => {
+        Some((head, tail))
+            if head.starts_with("repeat:")
+                && tail.len() >= 12
+                && tail.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             format!("{head}:T")
         }
         _ => s.to_string(),
@@ -320,21 +436,54 @@ async fn rust_upserts_leave_what_node_upserts_leave() {
             .as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| (k.strip_prefix(&prefix).unwrap_or(k).to_string(), v["value"].clone()))
+            .map(|(k, v)| {
+                (
+                    k.strip_prefix(&prefix).unwrap_or(k).to_string(),
+                    v["value"].clone(),
+                )
+            })
             .collect();
         // what must hold whoever upserted: `c` kept its iteration count
         // through the replacement, `n` is gone with its iteration
         assert_eq!(keys["repeat:c"]["ic"], "1", "{side:?}");
         assert!(!keys.contains_key("repeat:n"), "{side:?}");
         // Node reads our schedulers, we read Node's
-        let node_view = run(Lang::Node, "control", cfg(&server, &q, json!({"op": "getJobScheduler", "id": "c"}))).await;
-        assert_eq!(node_view["result"]["pattern"], "0 0 * * *", "{side:?}: {node_view}");
-        assert_eq!(node_view["result"]["template"]["data"], json!({"c": 2}), "{side:?}: {node_view}");
+        let node_view = run(
+            Lang::Node,
+            "control",
+            cfg(&server, &q, json!({"op": "getJobScheduler", "id": "c"})),
+        )
+        .await;
+        assert_eq!(
+            node_view["result"]["pattern"], "0 0 * * *",
+            "{side:?}: {node_view}"
+        );
+        assert_eq!(
+            node_view["result"]["template"]["data"],
+            json!({"c": 2}),
+            "{side:?}: {node_view}"
+        );
         let conn = Connection::open(&server.url()).await.unwrap();
-        let ours = bullmq_wire::Queue::new(&q, &conn).await.unwrap().get_job_scheduler("e").await.unwrap().unwrap();
-        assert_eq!((ours.repeat.every, ours.name.as_str(), ours.iteration_count), (Some(2000), "echo", 1), "{side:?}");
+        let ours = bullmq_wire::Queue::new(&q, &conn)
+            .await
+            .unwrap()
+            .get_job_scheduler("e")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (ours.repeat.every, ours.name.as_str(), ours.iteration_count),
+            (Some(2000), "echo", 1),
+            "{side:?}"
+        );
         assert_eq!(ours.template_data, json!({"t": 2}));
-        assert_eq!(ours.next.map(|n| format!("repeat:e:{n}")).as_deref().map(|id| keys.contains_key(id)), Some(true));
+        assert_eq!(
+            ours.next
+                .map(|n| format!("repeat:e:{n}"))
+                .as_deref()
+                .map(|id| keys.contains_key(id)),
+            Some(true)
+        );
         states.push(normalised(&keys));
     }
     assert_same_json("state after the same upserts", &states[0], &states[1]);
@@ -348,18 +497,34 @@ async fn node_worker_runs_a_scheduler_upserted_from_rust() {
     let queue = bullmq_wire::Queue::new(&q, &conn).await.unwrap();
     let mut events = Process::start(Lang::Node, "events", cfg(&server, &q, json!({}))).await;
     queue
-        .upsert_job_scheduler("sec", &bullmq_wire::Repeat::cron("* * * * * *").limit(3), bullmq_wire::JobTemplate::new("echo", json!({"s": 1})))
+        .upsert_job_scheduler(
+            "sec",
+            &bullmq_wire::Repeat::cron("* * * * * *").limit(3),
+            bullmq_wire::JobTemplate::new("echo", json!({"s": 1})),
+        )
         .await
         .unwrap();
-    let node = Process::start(Lang::Node, "worker", cfg(&server, &q, json!({"name": "node-w"}))).await;
-    events.wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, "sec")).await;
+    let node = Process::start(
+        Lang::Node,
+        "worker",
+        cfg(&server, &q, json!({"name": "node-w"})),
+    )
+    .await;
+    events
+        .wait_count(Duration::from_secs(60), 3, |v| is_completed_of(v, "sec"))
+        .await;
     node.stop().await;
     let s = queue.get_job_scheduler("sec").await.unwrap().unwrap();
-    assert_eq!(s.iteration_count, 3, "three iterations, the last one added by the Node worker");
+    assert_eq!(
+        s.iteration_count, 3,
+        "three iterations, the last one added by the Node worker"
+    );
     let seen = events.stop().await;
     let completed: Vec<&Value> = seen.iter().filter(|v| is_completed_of(v, "sec")).collect();
     assert_eq!(completed.len(), 3, "{completed:?}");
-    assert!(completed.iter().all(|v| v["args"]["returnvalue"] == json!({"echo": {"s": 1}})));
+    assert!(completed
+        .iter()
+        .all(|v| v["args"]["returnvalue"] == json!({"echo": {"s": 1}})));
 }
 
 /// Cron patterns as BullMQ's cron-parser reads them (the `cron-parser` that
@@ -372,10 +537,10 @@ fn cron_patterns_match_cron_parser() {
     let instants = [
         1_795_773_606_073_i64, // 2026-11-27 10:00:06.073Z
         1_804_143_600_000,     // 2027-03-04 07:00Z
-        1_805_004_000_000,     // 2027-03-14 06:00Z: 01:00 in New York, an hour before its clocks skip 02:00-03:00
-        1_805_007_000_000,     // 2027-03-14 06:50Z: 01:50 in New York, just before the skip
-        1_806_278_400_000,     // 2027-03-29 00:00Z, the day after the EU spring change
-        1_824_942_600_000,     // 2027-10-31 00:30Z: Madrid repeats 02:00-03:00 that night
+        1_805_004_000_000, // 2027-03-14 06:00Z: 01:00 in New York, an hour before its clocks skip 02:00-03:00
+        1_805_007_000_000, // 2027-03-14 06:50Z: 01:50 in New York, just before the skip
+        1_806_278_400_000, // 2027-03-29 00:00Z, the day after the EU spring change
+        1_824_942_600_000, // 2027-10-31 00:30Z: Madrid repeats 02:00-03:00 that night
     ];
     let patterns = [
         ("0 0 * * 1-5", Some("Europe/Madrid")),
@@ -408,16 +573,31 @@ fn cron_patterns_match_cron_parser() {
         .arg(Value::from(cases.clone()).to_string())
         .output()
         .expect("run node");
-    let theirs: Vec<Option<i64>> = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let theirs: Vec<Option<i64>> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let mut differ = Vec::new();
     for (case, theirs) in cases.iter().zip(theirs) {
-        let ours = bullmq_wire::next_cron_millis(case["pattern"].as_str().unwrap(), case["tz"].as_str(), case["after"].as_i64().unwrap())
-            .ok()
-            .flatten();
+        let ours = bullmq_wire::next_cron_millis(
+            case["pattern"].as_str().unwrap(),
+            case["tz"].as_str(),
+            case["after"].as_i64().unwrap(),
+        )
+        .ok()
+        .flatten();
         if ours != theirs {
             differ.push(format!("{case}: cron-parser {theirs:?}, ours {ours:?}"));
         }
     }
-    assert!(differ.is_empty(), "{} of {} differ:\n{}", differ.len(), cases.len(), differ.join("\n"));
+    assert!(
+        differ.is_empty(),
+        "{} of {} differ:\n{}",
+        differ.len(),
+        cases.len(),
+        differ.join("\n")
+    );
 }

@@ -13,9 +13,16 @@ const T: Duration = Duration::from_secs(60);
 
 /// Adds `n` long sleep jobs; returns their ids.
 async fn add_sleepers(server: &RedisServer, q: &str, n: usize) -> Vec<String> {
-    let jobs: Vec<Value> = (0..n).map(|_| json!({"name": "sleep", "data": {"ms": 600000}})).collect();
+    let jobs: Vec<Value> = (0..n)
+        .map(|_| json!({"name": "sleep", "data": {"ms": 600000}}))
+        .collect();
     let out = run(Lang::Node, "add", cfg(server, q, json!({"jobs": jobs}))).await;
-    out["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    out["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Starts a worker that takes every sleeper, then kills it with -9. Its
@@ -31,7 +38,16 @@ async fn take_and_die(server: &RedisServer, q: &str, lang: Lang, n: usize) {
 /// Makes the sleepers short so whoever recovers them finishes quickly.
 async fn shorten(server: &RedisServer, q: &str, ids: &[String]) {
     for id in ids {
-        run(Lang::Node, "control", cfg(server, q, json!({"op": "updateData", "id": id, "data": {"ms": 10}}))).await;
+        run(
+            Lang::Node,
+            "control",
+            cfg(
+                server,
+                q,
+                json!({"op": "updateData", "id": id, "data": {"ms": 10}}),
+            ),
+        )
+        .await;
     }
 }
 
@@ -45,7 +61,11 @@ async fn node_worker_recovers_jobs_of_a_killed_rust_worker() {
     let mut node = Process::start(
         Lang::Node,
         "worker",
-        cfg(&server, &q, json!({"concurrency": 2, "stalledInterval": 300, "lockDuration": 1000})),
+        cfg(
+            &server,
+            &q,
+            json!({"concurrency": 2, "stalledInterval": 300, "lockDuration": 1000}),
+        ),
     )
     .await;
     node.wait_count(T, 2, |v| v["event"] == "completed").await;
@@ -67,12 +87,19 @@ async fn rust_worker_recovers_jobs_of_a_killed_node_worker() {
     shorten(&server, &q, &ids).await;
     let conn = Connection::open(&server.url()).await.unwrap();
     let queue = Queue::new(&q, &conn).await.unwrap();
-    let opts = WorkerOptions { concurrency: 2, stalled_interval: Duration::from_millis(300), ..Default::default() };
+    let opts = WorkerOptions {
+        concurrency: 2,
+        stalled_interval: Duration::from_millis(300),
+        ..Default::default()
+    };
     let worker = Worker::start(&q, &conn, opts, behave).await.unwrap();
     for id in &ids {
         let deadline = tokio::time::Instant::now() + T;
         while queue.get_job_state(id).await.unwrap() != JobState::Completed {
-            assert!(tokio::time::Instant::now() < deadline, "job {id} not recovered");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {id} not recovered"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let job = queue.get_job(id).await.unwrap().unwrap();
@@ -92,7 +119,11 @@ async fn stalling_past_max_stalled_count_fails_the_job_across_languages() {
     let mut node = Process::start(
         Lang::Node,
         "worker",
-        cfg(&server, &q, json!({"stalledInterval": 300, "lockDuration": 1000, "maxStalledCount": 1})),
+        cfg(
+            &server,
+            &q,
+            json!({"stalledInterval": 300, "lockDuration": 1000, "maxStalledCount": 1}),
+        ),
     )
     .await;
     node.wait_for(T, |v| v["event"] == "start").await;
@@ -100,7 +131,11 @@ async fn stalling_past_max_stalled_count_fails_the_job_across_languages() {
     node.kill9().await;
     let conn = Connection::open(&server.url()).await.unwrap();
     let queue = Queue::new(&q, &conn).await.unwrap();
-    let opts = WorkerOptions { stalled_interval: Duration::from_millis(300), max_stalled_count: 1, ..Default::default() };
+    let opts = WorkerOptions {
+        stalled_interval: Duration::from_millis(300),
+        max_stalled_count: 1,
+        ..Default::default()
+    };
     let worker = Worker::start(&q, &conn, opts, behave).await.unwrap();
     let id = &ids[0];
     let deadline = tokio::time::Instant::now() + T;
@@ -111,7 +146,10 @@ async fn stalling_past_max_stalled_count_fails_the_job_across_languages() {
     worker.close().await;
     let out = run(Lang::Node, "inspect", cfg(&server, &q, json!({"ids": ids}))).await;
     let job = &out["jobs"][id]["json"];
-    assert_eq!(job["failedReason"], "job stalled more than allowable limit", "{out:#}");
+    assert_eq!(
+        job["failedReason"], "job stalled more than allowable limit",
+        "{out:#}"
+    );
     assert_eq!(job["stalledCounter"], 2);
     assert_eq!(job["attemptsMade"], 1);
 }

@@ -31,14 +31,18 @@ impl Call {
     /// The params decoded into `T`; a mismatch fails the job without
     /// retries (retrying cannot fix bad params).
     pub fn params<T: DeserializeOwned>(&self) -> Result<T, JobError> {
-        serde_json::from_value(self.job.data.clone())
-            .map_err(|e| JobError::unrecoverable(format!("invalid params for {}: {e}", self.job.name)))
+        serde_json::from_value(self.job.data.clone()).map_err(|e| {
+            JobError::unrecoverable(format!("invalid params for {}: {e}", self.job.name))
+        })
     }
 
     /// Reports progress (a number or any JSON); clients watching the job get
     /// it pushed.
     pub async fn progress(&mut self, progress: Value) -> Result<(), JobError> {
-        self.job.update_progress(progress).await.map_err(JobError::from)
+        self.job
+            .update_progress(progress)
+            .await
+            .map_err(JobError::from)
     }
 
     /// Appends a line to the job's log.

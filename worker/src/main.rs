@@ -41,18 +41,26 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_json);
-    let names: Vec<String> =
-        if cli.services.is_empty() { services::ALL.iter().map(|s| s.to_string()).collect() } else { cli.services };
+    let names: Vec<String> = if cli.services.is_empty() {
+        services::ALL.iter().map(|s| s.to_string()).collect()
+    } else {
+        cli.services
+    };
     let mut registry = Registry::new();
     for name in &names {
-        let service = services::by_name(name).with_context(|| format!("unknown service {name}"))??;
+        let service =
+            services::by_name(name).with_context(|| format!("unknown service {name}"))??;
         registry.merge(service)?;
     }
     let conn = Connection::connect(RedisOptions::new(&cli.redis_url).with_prefix(&cli.prefix))
         .await
         .with_context(|| "cannot connect to Redis; check --redis-url / REDIS_URL".to_string())?;
     let options = RuntimeOptions {
-        worker: WorkerOptions { concurrency: cli.concurrency, name: cli.name.clone(), ..Default::default() },
+        worker: WorkerOptions {
+            concurrency: cli.concurrency,
+            name: cli.name.clone(),
+            ..Default::default()
+        },
         shutdown_grace: Duration::from_secs(cli.shutdown_grace),
     };
     let runtime = Runtime::start(&conn, registry.clone(), options).await?;

@@ -73,7 +73,8 @@ impl Registry {
             async move {
                 let params: P = call.params()?;
                 let result = f(call, params).await?;
-                serde_json::to_value(result).map_err(|e| JobError::unrecoverable(format!("result is not JSON: {e}")))
+                serde_json::to_value(result)
+                    .map_err(|e| JobError::unrecoverable(format!("result is not JSON: {e}")))
             }
         })
     }
@@ -99,7 +100,10 @@ impl Registry {
 
     /// Every `service.method`.
     pub fn methods(&self) -> Vec<String> {
-        self.services.iter().flat_map(|(s, m)| m.keys().map(move |n| format!("{s}.{n}"))).collect()
+        self.services
+            .iter()
+            .flat_map(|(s, m)| m.keys().map(move |n| format!("{s}.{n}")))
+            .collect()
     }
 
     pub(crate) fn service(&self, service: &str) -> Option<&BTreeMap<String, Handler>> {
@@ -123,10 +127,20 @@ mod tests {
     #[test]
     fn names_are_service_dot_method() {
         let mut r = Registry::new();
-        r.handle("demo.echo", |_c| async { Ok(Value::Null) }).unwrap();
-        assert!(matches!(r.handle("demo.echo", |_c| async { Ok(Value::Null) }), Err(RegistryError::Duplicate(_))));
+        r.handle("demo.echo", |_c| async { Ok(Value::Null) })
+            .unwrap();
+        assert!(matches!(
+            r.handle("demo.echo", |_c| async { Ok(Value::Null) }),
+            Err(RegistryError::Duplicate(_))
+        ));
         for bad in ["demo", ".x", "x.", "a:b.c", "a.b.c"] {
-            assert!(matches!(r.handle(bad, |_c| async { Ok(Value::Null) }), Err(RegistryError::InvalidName(_))), "{bad}");
+            assert!(
+                matches!(
+                    r.handle(bad, |_c| async { Ok(Value::Null) }),
+                    Err(RegistryError::InvalidName(_))
+                ),
+                "{bad}"
+            );
         }
         assert_eq!(r.methods(), ["demo.echo"]);
     }

@@ -23,7 +23,10 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { worker: WorkerOptions::default(), shutdown_grace: Duration::from_secs(30) }
+        RuntimeOptions {
+            worker: WorkerOptions::default(),
+            shutdown_grace: Duration::from_secs(30),
+        }
     }
 }
 
@@ -36,22 +39,33 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.workers.len()).finish()
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers.len())
+            .finish()
     }
 }
 
 impl Runtime {
     /// Starts one worker per service of `registry`.
-    pub async fn start(conn: &Connection, registry: Registry, options: RuntimeOptions) -> bullmq_wire::Result<Self> {
+    pub async fn start(
+        conn: &Connection,
+        registry: Registry,
+        options: RuntimeOptions,
+    ) -> bullmq_wire::Result<Self> {
         let registry = Arc::new(registry);
         let (cancel, cancel_rx) = watch::channel(false);
         let mut workers = Vec::new();
         for service in registry.services() {
             let processor = dispatcher(registry.clone(), service.to_string(), cancel_rx.clone());
-            workers.push(Worker::start_with(service, conn, options.worker.clone(), processor).await?);
+            workers
+                .push(Worker::start_with(service, conn, options.worker.clone(), processor).await?);
             tracing::info!(service, "serving");
         }
-        Ok(Runtime { workers, cancel, grace: options.shutdown_grace })
+        Ok(Runtime {
+            workers,
+            cancel,
+            grace: options.shutdown_grace,
+        })
     }
 
     /// Runs until `shutdown` resolves, then stops fetching, tells handlers
@@ -71,15 +85,24 @@ impl Runtime {
     }
 }
 
-fn dispatcher(registry: Arc<Registry>, service: String, cancel: watch::Receiver<bool>) -> Processor {
+fn dispatcher(
+    registry: Arc<Registry>,
+    service: String,
+    cancel: watch::Receiver<bool>,
+) -> Processor {
     Arc::new(move |job| {
-        let handler = registry.service(&service).and_then(|m| m.get(&job.name)).cloned();
+        let handler = registry
+            .service(&service)
+            .and_then(|m| m.get(&job.name))
+            .cloned();
         let cancel = cancel.clone();
         let method = format!("{service}.{}", job.name);
         Box::pin(async move {
             match handler {
                 Some(h) => h(Call::new(job, cancel)).await,
-                None => Err(JobError::unrecoverable(format!("unknown method {method}: no handler registered"))),
+                None => Err(JobError::unrecoverable(format!(
+                    "unknown method {method}: no handler registered"
+                ))),
             }
         })
     })

@@ -53,22 +53,31 @@ impl Job {
                 .zrange(format!("{key}:unsuccessful"), 0, -1)
                 .query_async(&mut self.queue.con())
                 .await?;
-        Ok(Dependencies { processed: json_values(processed), unprocessed, ignored, failed })
+        Ok(Dependencies {
+            processed: json_values(processed),
+            unprocessed,
+            ignored,
+            failed,
+        })
     }
 
     /// The return values of this job's completed children, by child job
     /// key (`bull:<queue>:<id>`); a value that is not JSON is kept as text.
     pub async fn get_children_values(&self) -> Result<HashMap<String, Value>> {
-        let raw: HashMap<String, String> =
-            redis::cmd("HGETALL").arg(format!("{}:processed", self.key())).query_async(&mut self.queue.con()).await?;
+        let raw: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("{}:processed", self.key()))
+            .query_async(&mut self.queue.con())
+            .await?;
         Ok(json_values(raw))
     }
 
     /// The failure reasons of children whose failure this job ignores, by
     /// child job key.
     pub async fn get_ignored_children_failures(&self) -> Result<HashMap<String, String>> {
-        let raw: HashMap<String, String> =
-            redis::cmd("HGETALL").arg(format!("{}:failed", self.key())).query_async(&mut self.queue.con()).await?;
+        let raw: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("{}:failed", self.key()))
+            .query_async(&mut self.queue.con())
+            .await?;
         Ok(raw)
     }
 
@@ -84,7 +93,12 @@ impl Job {
             .zcard(format!("{key}:unsuccessful"))
             .query_async(&mut self.queue.con())
             .await?;
-        Ok(DependencyCounts { processed, unprocessed, ignored, failed })
+        Ok(DependencyCounts {
+            processed,
+            unprocessed,
+            ignored,
+            failed,
+        })
     }
 
     /// The job hash's key.

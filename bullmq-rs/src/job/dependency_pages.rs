@@ -25,7 +25,10 @@ pub struct PageRequest {
 impl Default for PageRequest {
     /// The first page of 20, BullMQ's default.
     fn default() -> Self {
-        PageRequest { cursor: 0, count: 20 }
+        PageRequest {
+            cursor: 0,
+            count: 20,
+        }
     }
 }
 
@@ -110,33 +113,63 @@ impl Job {
     /// kind's pages together hold each of its entries at least once; scans
     /// may return an entry twice if the set changes between pages.
     pub async fn get_dependencies_page(&self, pages: DependencyPages) -> Result<DependenciesPage> {
-        let kinds = [pages.processed, pages.unprocessed, pages.ignored, pages.failed];
+        let kinds = [
+            pages.processed,
+            pages.unprocessed,
+            pages.ignored,
+            pages.failed,
+        ];
         if kinds.iter().flatten().any(|p| p.count == 0) {
-            return Err(Error::invalid("dependency page", "a page must hold at least one entry (count >= 1)"));
+            return Err(Error::invalid(
+                "dependency page",
+                "a page must hold at least one entry (count >= 1)",
+            ));
         }
         let key = self.key();
         let mut pipe = redis::pipe();
         pipe.atomic();
         if let Some(p) = pages.processed {
-            pipe.cmd("HSCAN").arg(format!("{key}:processed")).arg(p.cursor).arg("COUNT").arg(p.count);
+            pipe.cmd("HSCAN")
+                .arg(format!("{key}:processed"))
+                .arg(p.cursor)
+                .arg("COUNT")
+                .arg(p.count);
         }
         if let Some(p) = pages.unprocessed {
-            pipe.cmd("SSCAN").arg(format!("{key}:dependencies")).arg(p.cursor).arg("COUNT").arg(p.count);
+            pipe.cmd("SSCAN")
+                .arg(format!("{key}:dependencies"))
+                .arg(p.cursor)
+                .arg("COUNT")
+                .arg(p.count);
         }
         if let Some(p) = pages.ignored {
-            pipe.cmd("HSCAN").arg(format!("{key}:failed")).arg(p.cursor).arg("COUNT").arg(p.count);
+            pipe.cmd("HSCAN")
+                .arg(format!("{key}:failed"))
+                .arg(p.cursor)
+                .arg("COUNT")
+                .arg(p.count);
         }
         if let Some(p) = pages.failed {
             let last = p.cursor.saturating_add(p.count - 1);
-            pipe.cmd("ZRANGE").arg(format!("{key}:unsuccessful")).arg(p.cursor).arg(last);
+            pipe.cmd("ZRANGE")
+                .arg(format!("{key}:unsuccessful"))
+                .arg(p.cursor)
+                .arg(last);
         }
         let replies: Vec<RedisValue> = pipe.query_async(&mut self.queue.con()).await?;
         let mut replies = replies.into_iter();
-        let mut next = || replies.next().ok_or_else(|| Error::protocol("dependency page", "a reply is missing"));
+        let mut next = || {
+            replies
+                .next()
+                .ok_or_else(|| Error::protocol("dependency page", "a reply is missing"))
+        };
         let mut out = DependenciesPage::default();
         if pages.processed.is_some() {
             let (next_cursor, flat) = scanned(next()?)?;
-            out.processed = Some(Page { items: json_values(pair_up(flat)), next_cursor });
+            out.processed = Some(Page {
+                items: json_values(pair_up(flat)),
+                next_cursor,
+            });
         }
         if pages.unprocessed.is_some() {
             let (next_cursor, items) = scanned(next()?)?;
@@ -144,12 +177,19 @@ impl Job {
         }
         if pages.ignored.is_some() {
             let (next_cursor, flat) = scanned(next()?)?;
-            out.ignored = Some(Page { items: pair_up(flat), next_cursor });
+            out.ignored = Some(Page {
+                items: pair_up(flat),
+                next_cursor,
+            });
         }
         if let Some(p) = pages.failed {
-            let items: Vec<String> =
-                redis::from_redis_value(next()?).map_err(|e| Error::protocol("dependency page", e.to_string()))?;
-            let next_cursor = if (items.len() as u64) < p.count { 0 } else { p.cursor + p.count };
+            let items: Vec<String> = redis::from_redis_value(next()?)
+                .map_err(|e| Error::protocol("dependency page", e.to_string()))?;
+            let next_cursor = if (items.len() as u64) < p.count {
+                0
+            } else {
+                p.cursor + p.count
+            };
             out.failed = Some(Page { items, next_cursor });
         }
         Ok(out)
@@ -158,9 +198,11 @@ impl Job {
 
 /// A `SCAN`-family reply: the next cursor and the entries.
 fn scanned(v: RedisValue) -> Result<(u64, Vec<String>)> {
-    let (cursor, items): (String, Vec<String>) =
-        redis::from_redis_value(v).map_err(|e| Error::protocol("dependency page", e.to_string()))?;
-    let cursor = cursor.parse().map_err(|_| Error::protocol("dependency page", format!("cursor {cursor:?}")))?;
+    let (cursor, items): (String, Vec<String>) = redis::from_redis_value(v)
+        .map_err(|e| Error::protocol("dependency page", e.to_string()))?;
+    let cursor = cursor
+        .parse()
+        .map_err(|_| Error::protocol("dependency page", format!("cursor {cursor:?}")))?;
     Ok((cursor, items))
 }
 

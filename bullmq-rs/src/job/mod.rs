@@ -12,8 +12,11 @@ use serde_json::Value;
 
 pub use children::{Dependencies, DependencyCounts};
 pub use dependency_pages::{DependenciesPage, DependencyPages, Page, PageRequest};
-pub use options::{validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef, MAX_PRIORITY};
 pub(crate) use options::KeepPolicy;
+pub use options::{
+    validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef,
+    MAX_PRIORITY,
+};
 pub use state::JobState;
 
 use crate::queue::Queue;
@@ -83,7 +86,11 @@ impl Job {
 
     /// `from_hash` for fields in any order, read in one pass (a worker builds
     /// one job per fetched hash; no map is built for it).
-    pub(crate) fn from_fields<K: AsRef<str>>(queue: Queue, id: String, fields: impl IntoIterator<Item = (K, String)>) -> Self {
+    pub(crate) fn from_fields<K: AsRef<str>>(
+        queue: Queue,
+        id: String,
+        fields: impl IntoIterator<Item = (K, String)>,
+    ) -> Self {
         let json = |v: String| serde_json::from_str(&v).unwrap_or(Value::String(v));
         let mut job = Job {
             id,
@@ -166,7 +173,12 @@ impl Job {
 
 /// Reads an integer written by any client (`"12"`, `"12.0"`, `"1.2e3"`).
 pub(crate) fn parse_number(v: &str) -> Option<i64> {
-    v.parse::<i64>().ok().or_else(|| v.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+    v.parse::<i64>().ok().or_else(|| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| f as i64)
+    })
 }
 
 /// Pairs up a flat `[field, value, field, value, ...]` reply.

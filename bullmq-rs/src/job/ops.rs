@@ -18,7 +18,9 @@ impl Job {
     /// Appends a line to the job's log (trimmed to `keepLogs`); returns the
     /// number of lines kept.
     pub async fn log(&self, line: &str) -> Result<i64> {
-        self.queue.add_log(&self.id, line, self.opts.keep_logs).await
+        self.queue
+            .add_log(&self.id, line, self.opts.keep_logs)
+            .await
     }
 
     /// Replaces the job's data.
@@ -31,7 +33,9 @@ impl Job {
     /// Sends a completed or failed job back to run again (BullMQ's
     /// `job.retry(state)`), keeping its attempt counters.
     pub async fn retry(&self, state: JobState) -> Result<()> {
-        self.queue.reprocess(&self.id, state, self.opts.lifo, false).await
+        self.queue
+            .reprocess(&self.id, state, self.opts.lifo, false)
+            .await
     }
 
     /// Makes a delayed job ready now.

@@ -62,7 +62,10 @@ pub struct ParentRef {
 impl ParentRef {
     /// The parent `job` (typically the job a handler is running).
     pub fn of(job: &super::Job) -> Self {
-        ParentRef { id: job.id.clone(), queue: job.queue.keys().qualified_name() }
+        ParentRef {
+            id: job.id.clone(),
+            queue: job.queue.keys().qualified_name(),
+        }
     }
 
     /// The `parent` field of the child's hash, with the child's failure
@@ -98,7 +101,10 @@ pub struct Deduplication {
 impl Deduplication {
     /// A window with this id, closing when its job finishes.
     pub fn new(id: impl Into<String>) -> Self {
-        Deduplication { id: id.into(), ..Default::default() }
+        Deduplication {
+            id: id.into(),
+            ..Default::default()
+        }
     }
 
     /// The `de` JSON, with only what is set.
@@ -219,12 +225,18 @@ pub(crate) struct KeepPolicy {
 impl KeepJobs {
     pub(crate) fn policy(&self) -> KeepPolicy {
         match *self {
-            KeepJobs::Remove(true) => KeepPolicy { count: Some(0), ..Default::default() },
+            KeepJobs::Remove(true) => KeepPolicy {
+                count: Some(0),
+                ..Default::default()
+            },
             KeepJobs::Remove(false) => KeepPolicy::default(),
             // BullMQ turns a number into `{count: n}`: a negative count is
             // not 0 (keep the job) and not positive (trim nothing)
             KeepJobs::Count(n) if n < 0 => KeepPolicy::default(),
-            KeepJobs::Count(n) => KeepPolicy { count: Some(n), ..Default::default() },
+            KeepJobs::Count(n) => KeepPolicy {
+                count: Some(n),
+                ..Default::default()
+            },
             KeepJobs::Policy { age, count, limit } => KeepPolicy { count, age, limit },
         }
     }
@@ -284,15 +296,27 @@ impl Backoff {
     /// Reads a stored `backoff`: a number means fixed, as in BullMQ.
     fn from_json(v: &Value) -> Option<Self> {
         if let Some(delay) = as_i64(v) {
-            return Some(Backoff::Fixed { delay, jitter: None });
+            return Some(Backoff::Fixed {
+                delay,
+                jitter: None,
+            });
         }
         let m = v.as_object()?;
         let delay = m.get("delay").and_then(as_i64);
         let jitter = m.get("jitter").and_then(Value::as_f64);
         match m.get("type").and_then(Value::as_str)? {
-            "fixed" => Some(Backoff::Fixed { delay: delay.unwrap_or(0), jitter }),
-            "exponential" => Some(Backoff::Exponential { delay: delay.unwrap_or(0), jitter }),
-            other => Some(Backoff::Custom { kind: other.to_string(), delay }),
+            "fixed" => Some(Backoff::Fixed {
+                delay: delay.unwrap_or(0),
+                jitter,
+            }),
+            "exponential" => Some(Backoff::Exponential {
+                delay: delay.unwrap_or(0),
+                jitter,
+            }),
+            other => Some(Backoff::Custom {
+                kind: other.to_string(),
+                delay,
+            }),
         }
     }
 }
@@ -309,12 +333,18 @@ impl JobOptions {
         }
         if let Some(d) = self.delay {
             if d < 0 {
-                return Err(Error::invalid("delay", format!("{d} is negative; use 0 or more milliseconds")));
+                return Err(Error::invalid(
+                    "delay",
+                    format!("{d} is negative; use 0 or more milliseconds"),
+                ));
             }
         }
         if let Some(p) = self.priority {
             if !(0..=i64::from(MAX_PRIORITY)).contains(&p) {
-                return Err(Error::invalid("priority", format!("{p} is outside 0..={MAX_PRIORITY}")));
+                return Err(Error::invalid(
+                    "priority",
+                    format!("{p} is outside 0..={MAX_PRIORITY}"),
+                ));
             }
         }
         for (what, v) in [
@@ -332,7 +362,9 @@ impl JobOptions {
         }
         if let Some(b) = &self.backoff {
             let (delay, jitter) = match b {
-                Backoff::Fixed { delay, jitter } | Backoff::Exponential { delay, jitter } => (Some(*delay), *jitter),
+                Backoff::Fixed { delay, jitter } | Backoff::Exponential { delay, jitter } => {
+                    (Some(*delay), *jitter)
+                }
                 Backoff::Custom { delay, .. } => (*delay, None),
             };
             if delay.is_some_and(|d| d < 0) {
@@ -344,12 +376,18 @@ impl JobOptions {
         }
         if let Some(p) = &self.parent {
             if p.id.is_empty() || p.queue.is_empty() {
-                return Err(Error::invalid("parent", "a parent needs its job id and its queue's qualified name"));
+                return Err(Error::invalid(
+                    "parent",
+                    "a parent needs its job id and its queue's qualified name",
+                ));
             }
         }
         if let Some(d) = &self.deduplication {
             if d.id.is_empty() {
-                return Err(Error::invalid("deduplication", "the deduplication id is empty"));
+                return Err(Error::invalid(
+                    "deduplication",
+                    "the deduplication id is empty",
+                ));
             }
             if d.ttl.is_some_and(|t| t < 0) {
                 return Err(Error::invalid("deduplication", "the ttl is negative"));
@@ -436,7 +474,10 @@ impl JobOptions {
             .find(|p| get(p.key()).and_then(Value::as_bool) == Some(true)),
             deduplication: get("de").and_then(Deduplication::from_json),
             parent: get("parent").and_then(|p| {
-                Some(ParentRef { id: p.get("id")?.as_str()?.to_string(), queue: p.get("queue")?.as_str()?.to_string() })
+                Some(ParentRef {
+                    id: p.get("id")?.as_str()?.to_string(),
+                    queue: p.get("queue")?.as_str()?.to_string(),
+                })
             }),
         }
     }
@@ -447,10 +488,16 @@ impl JobOptions {
 /// `repeat:<scheduler>:<millis>`.
 pub fn validate_job_id(id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::invalid("job id", "a custom job id must not be empty"));
+        return Err(Error::invalid(
+            "job id",
+            "a custom job id must not be empty",
+        ));
     }
     if looks_like_integer(id) {
-        return Err(Error::invalid("job id", format!("{id:?} looks like an integer; generated ids use those")));
+        return Err(Error::invalid(
+            "job id",
+            format!("{id:?} looks like an integer; generated ids use those"),
+        ));
     }
     if id.contains(':') && id.split(':').count() != 3 {
         return Err(Error::invalid("job id", format!("{id:?} contains ':'")));
@@ -475,7 +522,10 @@ mod tests {
     fn stores_like_bullmq() {
         let o = JobOptions {
             attempts: Some(3),
-            backoff: Some(Backoff::Exponential { delay: 1000, jitter: None }),
+            backoff: Some(Backoff::Exponential {
+                delay: 1000,
+                jitter: None,
+            }),
             remove_on_complete: Some(KeepJobs::Count(10)),
             keep_logs: Some(5),
             ..Default::default()
@@ -484,14 +534,23 @@ mod tests {
             o.to_stored_json(),
             json!({"attempts":3,"backoff":{"type":"exponential","delay":1000},"removeOnComplete":10,"kl":5})
         );
-        assert_eq!(JobOptions::default().to_stored_json(), json!({"attempts":0}));
+        assert_eq!(
+            JobOptions::default().to_stored_json(),
+            json!({"attempts":0})
+        );
         assert_eq!(JobOptions::from_stored_json(&o.to_stored_json()), o);
     }
 
     #[test]
     fn reads_numeric_backoff_as_fixed() {
         let o = JobOptions::from_stored_json(&json!({"backoff": 250, "attempts": 2}));
-        assert_eq!(o.backoff, Some(Backoff::Fixed { delay: 250, jitter: None }));
+        assert_eq!(
+            o.backoff,
+            Some(Backoff::Fixed {
+                delay: 250,
+                jitter: None
+            })
+        );
     }
 
     #[test]
@@ -503,11 +562,31 @@ mod tests {
             assert!(validate_job_id(id).is_ok(), "{id}");
         }
         let bad = |o: JobOptions| assert!(o.validate().is_err(), "{o:?}");
-        bad(JobOptions { priority: Some(2_097_152), ..Default::default() });
-        bad(JobOptions { priority: Some(-1), ..Default::default() });
-        bad(JobOptions { delay: Some(-1), ..Default::default() });
-        bad(JobOptions { backoff: Some(Backoff::Fixed { delay: 10, jitter: Some(1.5) }), ..Default::default() });
-        assert!(JobOptions { priority: Some(2_097_151), ..Default::default() }.validate().is_ok());
+        bad(JobOptions {
+            priority: Some(2_097_152),
+            ..Default::default()
+        });
+        bad(JobOptions {
+            priority: Some(-1),
+            ..Default::default()
+        });
+        bad(JobOptions {
+            delay: Some(-1),
+            ..Default::default()
+        });
+        bad(JobOptions {
+            backoff: Some(Backoff::Fixed {
+                delay: 10,
+                jitter: Some(1.5),
+            }),
+            ..Default::default()
+        });
+        assert!(JobOptions {
+            priority: Some(2_097_151),
+            ..Default::default()
+        }
+        .validate()
+        .is_ok());
     }
 
     #[test]

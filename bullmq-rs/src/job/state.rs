@@ -86,7 +86,12 @@ impl FromStr for JobState {
             "failed" => JobState::Failed,
             "waiting-children" => JobState::WaitingChildren,
             "unknown" => JobState::Unknown,
-            other => return Err(Error::invalid("job state", format!("{other:?} is not a job state"))),
+            other => {
+                return Err(Error::invalid(
+                    "job state",
+                    format!("{other:?} is not a job state"),
+                ))
+            }
         })
     }
 }

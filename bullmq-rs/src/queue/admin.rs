@@ -19,7 +19,13 @@ impl Queue {
 
     async fn pause_or_resume(&self, what: &str) -> Result<()> {
         let k = self.keys();
-        let _: i64 = script::PAUSE.call().keys(k.core()).key(k.key("paused")).arg(what).invoke(&mut self.con()).await?;
+        let _: i64 = script::PAUSE
+            .call()
+            .keys(k.core())
+            .key(k.key("paused"))
+            .arg(what)
+            .invoke(&mut self.con())
+            .await?;
         Ok(())
     }
 
@@ -76,7 +82,10 @@ impl Queue {
                 0 => return Ok(()),
                 1 => continue,
                 -2 => {
-                    return Err(Error::invalid("obliterate", "the queue has active jobs; pass force to delete them"))
+                    return Err(Error::invalid(
+                        "obliterate",
+                        "the queue has active jobs; pass force to delete them",
+                    ))
                 }
                 c => return check(c, "obliterate", "").map(drop),
             }
@@ -85,9 +94,17 @@ impl Queue {
 
     /// Moves failed (or completed) jobs finished before `timestamp` (now
     /// when None) back to `wait`, `count` per call, until none are left.
-    pub async fn retry_jobs(&self, state: JobState, count: u64, timestamp: Option<i64>) -> Result<()> {
+    pub async fn retry_jobs(
+        &self,
+        state: JobState,
+        count: u64,
+        timestamp: Option<i64>,
+    ) -> Result<()> {
         if !matches!(state, JobState::Completed | JobState::Failed) {
-            return Err(Error::invalid("state", "retry_jobs takes completed or failed"));
+            return Err(Error::invalid(
+                "state",
+                "retry_jobs takes completed or failed",
+            ));
         }
         let until = timestamp.unwrap_or_else(now_ms).to_string();
         self.move_jobs_to_wait(state, count, &until).await
@@ -95,7 +112,8 @@ impl Queue {
 
     /// Makes every delayed job ready now, `count` per call.
     pub async fn promote_jobs(&self, count: u64) -> Result<()> {
-        self.move_jobs_to_wait(JobState::Delayed, count, "+inf").await
+        self.move_jobs_to_wait(JobState::Delayed, count, "+inf")
+            .await
     }
 
     async fn move_jobs_to_wait(&self, state: JobState, count: u64, until: &str) -> Result<()> {

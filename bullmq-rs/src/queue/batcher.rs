@@ -45,7 +45,9 @@ pub struct AddBatcher {
 
 impl std::fmt::Debug for AddBatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AddBatcher").field("queue", &self.queue.name()).finish()
+        f.debug_struct("AddBatcher")
+            .field("queue", &self.queue.name())
+            .finish()
     }
 }
 
@@ -72,7 +74,10 @@ impl AddBatcher {
     pub async fn add_job(&self, job: NewJob) -> Result<String> {
         job.validate()?;
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Pending { job, reply }).await.map_err(|_| Error::Closed)?;
+        self.tx
+            .send(Pending { job, reply })
+            .await
+            .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 }

@@ -45,18 +45,31 @@ impl Queue {
         let kind = match kind {
             JobState::Completed => "completed",
             JobState::Failed => "failed",
-            other => return Err(Error::invalid("metrics kind", format!("metrics are kept for completed and failed jobs, not {other:?}"))),
+            other => {
+                return Err(Error::invalid(
+                    "metrics kind",
+                    format!("metrics are kept for completed and failed jobs, not {other:?}"),
+                ))
+            }
         };
         let key = self.keys().key(&format!("metrics:{kind}"));
         let data_key = format!("{key}:data");
         let (meta, data, points): (Vec<Option<String>>, Vec<String>, i64) = redis::pipe()
             .atomic()
-            .cmd("HMGET").arg(&key).arg("count").arg("prevTS").arg("prevCount")
+            .cmd("HMGET")
+            .arg(&key)
+            .arg("count")
+            .arg("prevTS")
+            .arg("prevCount")
             .lrange(&data_key, start as isize, end as isize)
             .llen(&data_key)
             .query_async(&mut self.con())
             .await?;
-        let int = |v: Option<&Option<String>>| v.and_then(|s| s.as_deref()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let int = |v: Option<&Option<String>>| {
+            v.and_then(|s| s.as_deref())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        };
         Ok(Metrics {
             count: int(meta.first()),
             prev_ts: int(meta.get(1)),
@@ -83,8 +96,10 @@ impl Queue {
 
     /// One job, or `None` when it does not exist.
     pub async fn get_job(&self, job_id: &str) -> Result<Option<Job>> {
-        let hash: HashMap<String, String> =
-            redis::cmd("HGETALL").arg(self.keys().job(job_id)).query_async(&mut self.con()).await?;
+        let hash: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.keys().job(job_id))
+            .query_async(&mut self.con())
+            .await?;
         if hash.is_empty() {
             return Ok(None);
         }
@@ -93,14 +108,26 @@ impl Queue {
 
     /// Jobs in the given states (all states when empty), `start..=end` of
     /// each state (end -1 = all), newest first unless `asc` — `Queue.getJobs`.
-    pub async fn get_jobs(&self, states: &[JobState], start: i64, end: i64, asc: bool) -> Result<Vec<Job>> {
-        let states: Vec<JobState> = if states.is_empty() { JobState::ALL.to_vec() } else { states.to_vec() };
-        let k = self.keys();
-        let mut call = script::GET_JOBS.call().key(k.key("meta")).arg(k.base()).arg(start).arg(end).arg(if asc {
-            "1"
+    pub async fn get_jobs(
+        &self,
+        states: &[JobState],
+        start: i64,
+        end: i64,
+        asc: bool,
+    ) -> Result<Vec<Job>> {
+        let states: Vec<JobState> = if states.is_empty() {
+            JobState::ALL.to_vec()
         } else {
-            "0"
-        });
+            states.to_vec()
+        };
+        let k = self.keys();
+        let mut call = script::GET_JOBS
+            .call()
+            .key(k.key("meta"))
+            .arg(k.base())
+            .arg(start)
+            .arg(end)
+            .arg(if asc { "1" } else { "0" });
         for s in &states {
             if let Some(suffix) = s.key_suffix() {
                 call.push_arg(suffix);
@@ -111,9 +138,10 @@ impl Queue {
         let mut seen = std::collections::HashSet::new();
         let mut it = flat.into_iter();
         while let (Some(id), Some(hash)) = (it.next(), it.next()) {
-            let id: String = redis::from_redis_value(id).map_err(|e| Error::protocol("getJobs", e.to_string()))?;
-            let hash: Vec<String> =
-                redis::from_redis_value(hash).map_err(|e| Error::protocol("getJobs", e.to_string()))?;
+            let id: String = redis::from_redis_value(id)
+                .map_err(|e| Error::protocol("getJobs", e.to_string()))?;
+            let hash: Vec<String> = redis::from_redis_value(hash)
+                .map_err(|e| Error::protocol("getJobs", e.to_string()))?;
             if seen.insert(id.clone()) {
                 jobs.push(Job::from_fields(self.clone(), id, pairs(hash)));
             }
@@ -125,7 +153,11 @@ impl Queue {
     /// A BullMQ <= 4 marker (`0:<delay>`) at the tail of `wait` is not a
     /// job and is not counted, as `getJobCounts` does.
     pub async fn get_job_counts(&self, states: &[JobState]) -> Result<HashMap<JobState, u64>> {
-        let states: Vec<JobState> = if states.is_empty() { JobState::ALL.to_vec() } else { states.to_vec() };
+        let states: Vec<JobState> = if states.is_empty() {
+            JobState::ALL.to_vec()
+        } else {
+            states.to_vec()
+        };
         let mut pipe = redis::pipe();
         for s in &states {
             match s.key_suffix() {
@@ -144,11 +176,20 @@ impl Queue {
             let n: u64 = redis::from_redis_value(replies.next().unwrap_or(RedisValue::Nil))
                 .map_err(|e| Error::protocol("getJobCounts", e.to_string()))?;
             let legacy_marker = s == JobState::Waiting
-                && redis::from_redis_value::<Option<String>>(replies.next().unwrap_or(RedisValue::Nil))
-                    .ok()
-                    .flatten()
-                    .is_some_and(|tail| tail.starts_with("0:"));
-            counts.insert(s, if legacy_marker { n.saturating_sub(1) } else { n });
+                && redis::from_redis_value::<Option<String>>(
+                    replies.next().unwrap_or(RedisValue::Nil),
+                )
+                .ok()
+                .flatten()
+                .is_some_and(|tail| tail.starts_with("0:"));
+            counts.insert(
+                s,
+                if legacy_marker {
+                    n.saturating_sub(1)
+                } else {
+                    n
+                },
+            );
         }
         Ok(counts)
     }
@@ -156,16 +197,31 @@ impl Queue {
     /// The state of a job (`Unknown` when it does not exist).
     pub async fn get_job_state(&self, job_id: &str) -> Result<JobState> {
         let k = self.keys();
-        let state: String =
-            script::GET_STATE.call().key(k.key("meta")).arg(k.base()).arg(job_id).invoke(&mut self.con()).await?;
+        let state: String = script::GET_STATE
+            .call()
+            .key(k.key("meta"))
+            .arg(k.base())
+            .arg(job_id)
+            .invoke(&mut self.con())
+            .await?;
         state.parse()
     }
 
     /// A job's log lines `start..=end` (oldest first unless `asc` is false)
     /// and the total number of lines.
-    pub async fn get_job_logs(&self, job_id: &str, start: i64, end: i64, asc: bool) -> Result<(Vec<String>, u64)> {
+    pub async fn get_job_logs(
+        &self,
+        job_id: &str,
+        start: i64,
+        end: i64,
+        asc: bool,
+    ) -> Result<(Vec<String>, u64)> {
         let key = self.keys().job_logs(job_id);
-        let (first, last) = if asc { (start, end) } else { (-(end + 1), -(start + 1)) };
+        let (first, last) = if asc {
+            (start, end)
+        } else {
+            (-(end + 1), -(start + 1))
+        };
         let (mut lines, count): (Vec<String>, u64) = redis::pipe()
             .cmd("LRANGE")
             .arg(&key)
@@ -183,19 +239,28 @@ impl Queue {
 
     /// Whether the queue is paused globally.
     pub async fn is_paused(&self) -> Result<bool> {
-        Ok(redis::cmd("HEXISTS").arg(self.keys().key("meta")).arg("paused").query_async(&mut self.con()).await?)
+        Ok(redis::cmd("HEXISTS")
+            .arg(self.keys().key("meta"))
+            .arg("paused")
+            .query_async(&mut self.con())
+            .await?)
     }
 
     /// Workers of any language blocked on this queue, found by their
     /// connection names like `Queue.getWorkers()` does.
     pub async fn get_workers(&self) -> Result<Vec<WorkerInfo>> {
-        let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut self.con()).await?;
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut self.con())
+            .await?;
         let base = self.keys().worker_client_name(None);
         let named = format!("{base}:w:");
         let mut workers = Vec::new();
         for line in list.lines() {
             let field = |k: &str| {
-                line.split(' ').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('='))).unwrap_or("")
+                line.split(' ')
+                    .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+                    .unwrap_or("")
             };
             let raw = field("name");
             if raw == base || raw.starts_with(&named) {

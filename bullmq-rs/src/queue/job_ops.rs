@@ -40,16 +40,29 @@ impl Queue {
 
     /// Replaces a job's data.
     pub async fn update_data(&self, job_id: &str, data: &Value) -> Result<()> {
-        let code: i64 =
-            script::UPDATE_DATA.call().key(self.keys().job(job_id)).arg(data.to_string()).invoke(&mut self.con()).await?;
+        let code: i64 = script::UPDATE_DATA
+            .call()
+            .key(self.keys().job(job_id))
+            .arg(data.to_string())
+            .invoke(&mut self.con())
+            .await?;
         check(code, "updateData", job_id).map(drop)
     }
 
     /// Sends a completed or failed job back to `wait` (BullMQ's `job.retry`);
     /// `reset_attempts` clears its attempt counters.
-    pub async fn reprocess(&self, job_id: &str, state: JobState, lifo: bool, reset_attempts: bool) -> Result<()> {
+    pub async fn reprocess(
+        &self,
+        job_id: &str,
+        state: JobState,
+        lifo: bool,
+        reset_attempts: bool,
+    ) -> Result<()> {
         if !matches!(state, JobState::Completed | JobState::Failed) {
-            return Err(Error::invalid("state", "only completed or failed jobs can be retried"));
+            return Err(Error::invalid(
+                "state",
+                "only completed or failed jobs can be retried",
+            ));
         }
         let k = self.keys();
         let reset = if reset_attempts { "1" } else { "0" };
@@ -71,8 +84,13 @@ impl Queue {
     /// Makes a delayed job ready now.
     pub async fn promote(&self, job_id: &str) -> Result<()> {
         let k = self.keys();
-        let code: i64 =
-            script::PROMOTE.call().keys(k.core()).arg(k.base()).arg(job_id).invoke(&mut self.con()).await?;
+        let code: i64 = script::PROMOTE
+            .call()
+            .keys(k.core())
+            .arg(k.base())
+            .arg(job_id)
+            .invoke(&mut self.con())
+            .await?;
         check(code, "promote", job_id).map(drop)
     }
 
@@ -97,7 +115,10 @@ impl Queue {
     /// Changes a job's priority.
     pub async fn change_priority(&self, job_id: &str, priority: i64, lifo: bool) -> Result<()> {
         if !(0..=i64::from(MAX_PRIORITY)).contains(&priority) {
-            return Err(Error::invalid("priority", format!("{priority} is outside 0..={MAX_PRIORITY}")));
+            return Err(Error::invalid(
+                "priority",
+                format!("{priority} is outside 0..={MAX_PRIORITY}"),
+            ));
         }
         let k = self.keys();
         let code: i64 = script::CHANGE_PRIORITY

@@ -39,14 +39,21 @@ pub struct NewJob {
 impl NewJob {
     /// A job with JSON data.
     pub fn new(name: impl Into<String>, data: &Value, opts: JobOptions) -> Self {
-        NewJob { name: name.into(), data: data.to_string(), opts }
+        NewJob {
+            name: name.into(),
+            data: data.to_string(),
+            opts,
+        }
     }
 
     /// Checks the options, and that the data is JSON.
     pub fn validate(&self) -> Result<()> {
         self.opts.validate()?;
         if serde_json::from_str::<serde::de::IgnoredAny>(&self.data).is_err() {
-            return Err(Error::invalid("job data", format!("data of job {:?} is not JSON", self.name)));
+            return Err(Error::invalid(
+                "job data",
+                format!("data of job {:?} is not JSON", self.name),
+            ));
         }
         Ok(())
     }
@@ -66,13 +73,19 @@ struct Inner {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("name", &self.inner.name).field("prefix", &self.inner.conn.prefix()).finish()
+        f.debug_struct("Queue")
+            .field("name", &self.inner.name)
+            .field("prefix", &self.inner.conn.prefix())
+            .finish()
     }
 }
 
 /// Milliseconds since the epoch, the clock BullMQ scripts are given.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// BullMQ forbids `:` in queue names (it would split keys).
@@ -81,7 +94,10 @@ pub fn validate_queue_name(name: &str) -> Result<()> {
         return Err(Error::invalid("queue name", "must not be empty"));
     }
     if name.contains(':') {
-        return Err(Error::invalid("queue name", format!("{name:?} contains ':'")));
+        return Err(Error::invalid(
+            "queue name",
+            format!("{name:?} contains ':'"),
+        ));
     }
     Ok(())
 }
@@ -108,7 +124,13 @@ impl Queue {
     pub fn handle(name: &str, conn: &Connection) -> Result<Self> {
         validate_queue_name(name)?;
         let keys = QueueKeys::new(conn.prefix(), name);
-        Ok(Queue { inner: Arc::new(Inner { name: name.to_string(), keys, conn: conn.clone() }) })
+        Ok(Queue {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                keys,
+                conn: conn.clone(),
+            }),
+        })
     }
 
     /// The queue name.
@@ -137,13 +159,21 @@ impl Queue {
     /// Adds one job; returns its id (for an existing custom id, that id).
     pub async fn add(&self, name: &str, data: &Value, opts: JobOptions) -> Result<String> {
         let mut ids = self.add_bulk(vec![NewJob::new(name, data, opts)]).await?;
-        ids.pop().ok_or_else(|| Error::protocol("addJobs", "no id returned"))
+        ids.pop()
+            .ok_or_else(|| Error::protocol("addJobs", "no id returned"))
     }
 
     /// Adds a job whose data is JSON text, rejecting text that is not JSON.
     pub async fn add_json(&self, name: &str, data: &str, opts: JobOptions) -> Result<String> {
-        let mut ids = self.add_bulk(vec![NewJob { name: name.to_string(), data: data.to_string(), opts }]).await?;
-        ids.pop().ok_or_else(|| Error::protocol("addJobs", "no id returned"))
+        let mut ids = self
+            .add_bulk(vec![NewJob {
+                name: name.to_string(),
+                data: data.to_string(),
+                opts,
+            }])
+            .await?;
+        ids.pop()
+            .ok_or_else(|| Error::protocol("addJobs", "no id returned"))
     }
 
     /// Adds many jobs in one round trip (one script call); returns their ids
@@ -163,7 +193,12 @@ impl Queue {
         }
         let now = now_ms();
         let keys = self.keys();
-        let mut call = script::ADD_JOBS.call().keys(keys.core()).key(keys.id()).arg(keys.base()).arg(jobs.len());
+        let mut call = script::ADD_JOBS
+            .call()
+            .keys(keys.core())
+            .key(keys.id())
+            .arg(keys.base())
+            .arg(jobs.len());
         for job in &jobs {
             let o = &job.opts;
             call.push_arg(o.job_id.as_deref().unwrap_or(""));
@@ -174,15 +209,32 @@ impl Queue {
             call.push_arg(o.delay.unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
-            call.push_arg(o.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default());
-            call.push_arg(o.parent.as_ref().map(|p| p.hash_json(o.on_failure).to_string()).unwrap_or_default());
+            call.push_arg(
+                o.deduplication
+                    .as_ref()
+                    .map(|d| d.to_json().to_string())
+                    .unwrap_or_default(),
+            );
+            call.push_arg(
+                o.parent
+                    .as_ref()
+                    .map(|p| p.hash_json(o.on_failure).to_string())
+                    .unwrap_or_default(),
+            );
         }
         match call.invoke::<redis::Value, _>(&mut self.con()).await? {
             redis::Value::Int(code) => {
                 // -5: a parent does not exist
-                let parent = jobs.iter().find_map(|j| j.opts.parent.as_ref()).map(|p| p.id.as_str()).unwrap_or_default();
+                let parent = jobs
+                    .iter()
+                    .find_map(|j| j.opts.parent.as_ref())
+                    .map(|p| p.id.as_str())
+                    .unwrap_or_default();
                 crate::error::check(code, "addJobs", parent)?;
-                Err(Error::protocol("addJobs", format!("status {code} instead of job ids")))
+                Err(Error::protocol(
+                    "addJobs",
+                    format!("status {code} instead of job ids"),
+                ))
             }
             redis::Value::Array(replies) => replies
                 .into_iter()
@@ -190,13 +242,24 @@ impl Queue {
                 .map(|(reply, job)| match reply {
                     // -7: the job exists and another parent holds it
                     redis::Value::Int(code) => {
-                        crate::error::check(code, "addJobs", job.opts.job_id.as_deref().unwrap_or_default())?;
-                        Err(Error::protocol("addJobs", format!("status {code} instead of a job id")))
+                        crate::error::check(
+                            code,
+                            "addJobs",
+                            job.opts.job_id.as_deref().unwrap_or_default(),
+                        )?;
+                        Err(Error::protocol(
+                            "addJobs",
+                            format!("status {code} instead of a job id"),
+                        ))
                     }
-                    id => redis::from_redis_value(id).map_err(|e| Error::protocol("addJobs", e.to_string())),
+                    id => redis::from_redis_value(id)
+                        .map_err(|e| Error::protocol("addJobs", e.to_string())),
                 })
                 .collect(),
-            other => Err(Error::protocol("addJobs", format!("unexpected reply {other:?}"))),
+            other => Err(Error::protocol(
+                "addJobs",
+                format!("unexpected reply {other:?}"),
+            )),
         }
     }
 }

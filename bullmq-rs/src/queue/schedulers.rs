@@ -26,7 +26,12 @@ impl Queue {
     /// queue.upsert_job_scheduler("heartbeat", &Repeat::every(10_000).limit(100), JobTemplate::default()).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn upsert_job_scheduler(&self, id: &str, repeat: &Repeat, template: JobTemplate) -> Result<Option<String>> {
+    pub async fn upsert_job_scheduler(
+        &self,
+        id: &str,
+        repeat: &Repeat,
+        template: JobTemplate,
+    ) -> Result<Option<String>> {
         if id.is_empty() {
             return Err(Error::invalid("job scheduler", "the scheduler id is empty"));
         }
@@ -61,15 +66,25 @@ impl Queue {
             .await?;
         match reply {
             redis::Value::Array(parts) => match parts.first() {
-                Some(v) => Ok(Some(redis::from_redis_value_ref(v).map_err(|e| Error::protocol("upsertJobScheduler", e.to_string()))?)),
+                Some(v) => {
+                    Ok(Some(redis::from_redis_value_ref(v).map_err(|e| {
+                        Error::protocol("upsertJobScheduler", e.to_string())
+                    })?))
+                }
                 None => Err(Error::protocol("upsertJobScheduler", "empty reply")),
             },
             redis::Value::Int(code) => {
                 // -10 / -11: the iteration's id is taken
                 check(code, "upsertJobScheduler", id)?;
-                Err(Error::protocol("upsertJobScheduler", format!("status {code} instead of a job id")))
+                Err(Error::protocol(
+                    "upsertJobScheduler",
+                    format!("status {code} instead of a job id"),
+                ))
             }
-            other => Err(Error::protocol("upsertJobScheduler", format!("unexpected reply {other:?}"))),
+            other => Err(Error::protocol(
+                "upsertJobScheduler",
+                format!("unexpected reply {other:?}"),
+            )),
         }
     }
 
@@ -104,9 +119,20 @@ impl Queue {
     }
 }
 
-fn scheduler_from_hash(id: &str, mut h: HashMap<String, String>, next: Option<f64>) -> JobScheduler {
-    let int = |h: &HashMap<String, String>, k: &str| h.get(k).and_then(|v| v.parse::<f64>().ok()).map(|f| f as i64);
-    let json = |v: Option<String>| v.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Object(Default::default()));
+fn scheduler_from_hash(
+    id: &str,
+    mut h: HashMap<String, String>,
+    next: Option<f64>,
+) -> JobScheduler {
+    let int = |h: &HashMap<String, String>, k: &str| {
+        h.get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|f| f as i64)
+    };
+    let json = |v: Option<String>| {
+        v.and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(Value::Object(Default::default()))
+    };
     let repeat = Repeat {
         every: int(&h, "every").and_then(|e| u64::try_from(e).ok()),
         pattern: h.remove("pattern"),

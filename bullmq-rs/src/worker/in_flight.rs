@@ -18,7 +18,9 @@ pub(crate) struct InFlight<T> {
 
 impl<T> InFlight<T> {
     pub(crate) fn new() -> Self {
-        InFlight { futures: Vec::new() }
+        InFlight {
+            futures: Vec::new(),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -63,10 +65,20 @@ mod tests {
     async fn yields_outputs_as_futures_finish() {
         let mut calls = InFlight::new();
         assert_eq!(calls.next().await, None);
-        calls.push(async { tokio::time::sleep(Duration::from_millis(30)).await; 1 }.boxed());
+        calls.push(
+            async {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                1
+            }
+            .boxed(),
+        );
         calls.push(async { 2 }.boxed());
         assert_eq!(calls.len(), 2);
-        assert_eq!(calls.next().await, Some(2), "a ready call is not held up by an older pending one");
+        assert_eq!(
+            calls.next().await,
+            Some(2),
+            "a ready call is not held up by an older pending one"
+        );
         assert_eq!(calls.next().await, Some(1));
         assert!(calls.is_empty());
     }

@@ -20,12 +20,22 @@ pub struct JobError {
 impl JobError {
     /// A failure that is retried while attempts remain.
     pub fn new(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), stack: None, unrecoverable: false, waiting_children: false }
+        JobError {
+            message: message.into(),
+            stack: None,
+            unrecoverable: false,
+            waiting_children: false,
+        }
     }
 
     /// A failure that fails the job now (BullMQ's `UnrecoverableError`).
     pub fn unrecoverable(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), stack: None, unrecoverable: true, waiting_children: false }
+        JobError {
+            message: message.into(),
+            stack: None,
+            unrecoverable: true,
+            waiting_children: false,
+        }
     }
 
     /// What a handler returns after [`Job::move_to_waiting_children`]
@@ -35,7 +45,12 @@ impl JobError {
     ///
     /// [`Job::move_to_waiting_children`]: crate::Job::move_to_waiting_children
     pub fn waiting_children() -> Self {
-        JobError { message: "waiting for children".into(), stack: None, unrecoverable: false, waiting_children: true }
+        JobError {
+            message: "waiting for children".into(),
+            stack: None,
+            unrecoverable: false,
+            waiting_children: true,
+        }
     }
 
     /// Adds a stack trace or other detail for the job's `stacktrace`.

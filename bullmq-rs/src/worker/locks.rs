@@ -15,14 +15,21 @@ pub(crate) async fn renew_loop(queue: Queue, held: Held, lock_duration: Duration
     loop {
         tick.tick().await;
         let jobs: Vec<(String, String)> = match held.lock() {
-            Ok(h) => h.iter().map(|(id, token)| (id.clone(), token.clone())).collect(),
+            Ok(h) => h
+                .iter()
+                .map(|(id, token)| (id.clone(), token.clone()))
+                .collect(),
             Err(_) => return,
         };
         if jobs.is_empty() {
             continue;
         }
         let k = queue.keys();
-        let mut call = script::EXTEND_LOCKS.call().key(k.key("stalled")).arg(k.base()).arg(lock_duration.as_millis() as u64);
+        let mut call = script::EXTEND_LOCKS
+            .call()
+            .key(k.key("stalled"))
+            .arg(k.base())
+            .arg(lock_duration.as_millis() as u64);
         for (id, token) in &jobs {
             call.push_arg(id);
             call.push_arg(token);
@@ -33,7 +40,9 @@ pub(crate) async fn renew_loop(queue: Queue, held: Held, lock_duration: Duration
                     tracing::warn!(queue = queue.name(), job_id = %id, "lock renewal failed: the job's lock expired or was taken; it may run twice");
                 }
             }
-            Err(e) => tracing::warn!(queue = queue.name(), error = %e, "lock renewal failed; will retry"),
+            Err(e) => {
+                tracing::warn!(queue = queue.name(), error = %e, "lock renewal failed; will retry")
+            }
         }
     }
 }

@@ -48,7 +48,12 @@ impl MarkerWaiter {
                 }
             }
         });
-        Ok(MarkerWaiter { requests, answers, armed: false, task })
+        Ok(MarkerWaiter {
+            requests,
+            answers,
+            armed: false,
+            task,
+        })
     }
 
     /// Makes sure a wait of at most `timeout` is under way.
@@ -94,11 +99,16 @@ async fn wait_once(
             }
         }
     }
-    let Some(c) = con.as_mut() else { return Woken::Failed };
+    let Some(c) = con.as_mut() else {
+        return Woken::Failed;
+    };
     // Redis >= 6 takes fractional seconds; 1 ms is the shortest useful block.
     let secs = timeout.as_secs_f64().max(0.001);
-    let reply: redis::RedisResult<Option<(String, String, String)>> =
-        redis::cmd("BZPOPMIN").arg(marker_key).arg(format!("{secs:.3}")).query_async(c).await;
+    let reply: redis::RedisResult<Option<(String, String, String)>> = redis::cmd("BZPOPMIN")
+        .arg(marker_key)
+        .arg(format!("{secs:.3}"))
+        .query_async(c)
+        .await;
     match reply {
         Ok(Some((_, member, score))) => Woken::Marker(member, score.parse().unwrap_or(0.0)),
         Ok(None) => Woken::Timeout,

@@ -140,13 +140,20 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("queue", &self.queue.name()).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("queue", &self.queue.name())
+            .finish_non_exhaustive()
     }
 }
 
 impl Worker {
     /// Starts a worker on `queue_name` with an async handler.
-    pub async fn start<F, Fut>(queue_name: &str, conn: &Connection, options: WorkerOptions, handler: F) -> Result<Self>
+    pub async fn start<F, Fut>(
+        queue_name: &str,
+        conn: &Connection,
+        options: WorkerOptions,
+        handler: F,
+    ) -> Result<Self>
     where
         F: Fn(Job) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, JobError>> + Send + 'static,
@@ -170,14 +177,21 @@ impl Worker {
         }
         if let Some(name) = &options.name {
             if name.contains(char::is_whitespace) || name.is_empty() {
-                return Err(Error::invalid("worker name", "must be non-empty without spaces (it names a connection)"));
+                return Err(Error::invalid(
+                    "worker name",
+                    "must be non-empty without spaces (it names a connection)",
+                ));
             }
         }
         let queue = Queue::handle(queue_name, conn)?;
         let (shutdown, shutdown_rx) = watch::channel(run_loop::Stop::Running);
         let runner = run_loop::Runner::new(queue.clone(), options, processor, shutdown_rx).await?;
         let task = tokio::spawn(runner.run());
-        Ok(Worker { queue, shutdown, task: Some(task) })
+        Ok(Worker {
+            queue,
+            shutdown,
+            task: Some(task),
+        })
     }
 
     /// The queue this worker serves.

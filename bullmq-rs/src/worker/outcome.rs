@@ -11,12 +11,22 @@ use crate::script::Invocation;
 /// How the attempt ends.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Kind {
-    Completed { returnvalue: String },
-    Failed { reason: String },
+    Completed {
+        returnvalue: String,
+    },
+    Failed {
+        reason: String,
+    },
     /// Retry after `delay` ms.
-    Delayed { reason: String, delay: i64 },
+    Delayed {
+        reason: String,
+        delay: i64,
+    },
     /// Retry now (LPUSH, or RPUSH for lifo jobs).
-    Retry { reason: String, lifo: bool },
+    Retry {
+        reason: String,
+        lifo: bool,
+    },
     /// Give the job back untouched (worker closing); no attempt counted.
     HandBack,
     /// The handler moved the job to waiting-children: nothing to settle.
@@ -37,7 +47,12 @@ pub(crate) struct Outcome {
 impl Outcome {
     /// Decides, as BullMQ's worker does, between completing, retrying (now or
     /// after a backoff) and failing for good.
-    pub(crate) fn decide(job: &Job, token: String, result: Result<Value, JobError>, opts: &WorkerOptions) -> Self {
+    pub(crate) fn decide(
+        job: &Job,
+        token: String,
+        result: Result<Value, JobError>,
+        opts: &WorkerOptions,
+    ) -> Self {
         let attempts = job.opts.attempts.unwrap_or(0);
         match result {
             Err(err) if err.waiting_children => Outcome {
@@ -51,9 +66,14 @@ impl Outcome {
             Ok(value) => Outcome {
                 job_id: job.id.clone(),
                 token,
-                kind: Kind::Completed { returnvalue: value.to_string() },
+                kind: Kind::Completed {
+                    returnvalue: value.to_string(),
+                },
                 stacktrace: None,
-                keep: keep_policy(job.opts.remove_on_complete.as_ref(), opts.remove_on_complete.as_ref()),
+                keep: keep_policy(
+                    job.opts.remove_on_complete.as_ref(),
+                    opts.remove_on_complete.as_ref(),
+                ),
                 attempts,
             },
             Err(err) => {
@@ -72,7 +92,10 @@ impl Outcome {
                 let reason = err.message.clone();
                 let kind = match decide(job, &err, opts.backoff_strategy.as_ref()) {
                     Retry::No => Kind::Failed { reason },
-                    Retry::Now => Kind::Retry { reason, lifo: job.opts.lifo },
+                    Retry::Now => Kind::Retry {
+                        reason,
+                        lifo: job.opts.lifo,
+                    },
                     Retry::After(delay) => Kind::Delayed { reason, delay },
                 };
                 Outcome {
@@ -80,7 +103,10 @@ impl Outcome {
                     token,
                     kind,
                     stacktrace: Some(Value::from(stack).to_string()),
-                    keep: keep_policy(job.opts.remove_on_fail.as_ref(), opts.remove_on_fail.as_ref()),
+                    keep: keep_policy(
+                        job.opts.remove_on_fail.as_ref(),
+                        opts.remove_on_fail.as_ref(),
+                    ),
                     attempts,
                 }
             }
@@ -89,7 +115,14 @@ impl Outcome {
 
     /// Hands a job back to `wait` without counting an attempt.
     pub(crate) fn hand_back(job_id: String, token: String) -> Self {
-        Outcome { job_id, token, kind: Kind::HandBack, stacktrace: None, keep: KeepPolicy::default(), attempts: 0 }
+        Outcome {
+            job_id,
+            token,
+            kind: Kind::HandBack,
+            stacktrace: None,
+            keep: KeepPolicy::default(),
+            attempts: 0,
+        }
     }
 
     /// Appends the ten arguments `finishJobs` reads for this outcome.
@@ -98,7 +131,11 @@ impl Outcome {
             Kind::Completed { returnvalue } => ("completed", returnvalue, String::new()),
             Kind::Failed { reason } => ("failed", reason, String::new()),
             Kind::Delayed { reason, delay } => ("delayed", reason, delay.to_string()),
-            Kind::Retry { reason, lifo } => ("retry", reason, if *lifo { "RPUSH" } else { "LPUSH" }.to_string()),
+            Kind::Retry { reason, lifo } => (
+                "retry",
+                reason,
+                if *lifo { "RPUSH" } else { "LPUSH" }.to_string(),
+            ),
             // never sent (the worker drops these), kept harmless if it were
             Kind::HandBack | Kind::WaitingChildren => ("handback", "", String::new()),
         };

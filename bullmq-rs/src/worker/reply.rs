@@ -42,7 +42,10 @@ struct Packed<'a> {
 }
 
 fn malformed(what: &str) -> Error {
-    Error::protocol("worker script reply", format!("malformed MessagePack: {what}"))
+    Error::protocol(
+        "worker script reply",
+        format!("malformed MessagePack: {what}"),
+    )
 }
 
 impl<'a> Packed<'a> {
@@ -57,12 +60,19 @@ impl<'a> Packed<'a> {
 
     /// A big-endian unsigned integer of `n` bytes (1, 2, 4 or 8).
     fn uint(&mut self, n: usize) -> Result<u64> {
-        Ok(self.take(n)?.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
     }
 
     fn next(&mut self) -> Result<Item<'a>> {
         let byte = self.take(1)?[0];
-        let int = |v: u64| i64::try_from(v).map(Item::Int).map_err(|_| malformed("integer out of range"));
+        let int = |v: u64| {
+            i64::try_from(v)
+                .map(Item::Int)
+                .map_err(|_| malformed("integer out of range"))
+        };
         Ok(match Marker::from_u8(byte) {
             Marker::FixPos(n) => Item::Int(i64::from(n)),
             Marker::FixNeg(n) => Item::Int(i64::from(n)),
@@ -102,7 +112,9 @@ impl<'a> Packed<'a> {
     fn array(&mut self, what: &str) -> Result<usize> {
         match self.next()? {
             Item::Array(n) => Ok(n),
-            other => Err(malformed(&format!("{what}: expected an array, got {other:?}"))),
+            other => Err(malformed(&format!(
+                "{what}: expected an array, got {other:?}"
+            ))),
         }
     }
 
@@ -116,9 +128,14 @@ impl<'a> Packed<'a> {
         match self.next()? {
             Item::Int(n) => Ok(n),
             Item::Float(f) => Ok(f as i64),
-            Item::Text(t) => std::str::from_utf8(t).ok().and_then(|s| s.parse().ok()).ok_or_else(|| malformed(what)),
+            Item::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| malformed(what)),
             Item::Nil | Item::Bool(false) => Ok(0),
-            other => Err(malformed(&format!("{what}: expected a number, got {other:?}"))),
+            other => Err(malformed(&format!(
+                "{what}: expected a number, got {other:?}"
+            ))),
         }
     }
 
@@ -126,8 +143,13 @@ impl<'a> Packed<'a> {
         match self.next()? {
             Item::Int(n) => Ok(n as f64),
             Item::Float(f) => Ok(f),
-            Item::Text(t) => std::str::from_utf8(t).ok().and_then(|s| s.parse().ok()).ok_or_else(|| malformed(what)),
-            other => Err(malformed(&format!("{what}: expected a number, got {other:?}"))),
+            Item::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| malformed(what)),
+            other => Err(malformed(&format!(
+                "{what}: expected a number, got {other:?}"
+            ))),
         }
     }
 
@@ -211,7 +233,10 @@ mod tests {
         assert_eq!(rd.int("").unwrap(), 1500);
         assert_eq!(rd.float("").unwrap(), 0.0);
         assert_eq!(rd.int("").unwrap(), 1);
-        assert!(rd.next().is_err(), "reading past the end is an error, not a panic");
+        assert!(
+            rd.next().is_err(),
+            "reading past the end is an error, not a panic"
+        );
         b = vec![0xda, 0x01, 0x2c];
         b.extend(std::iter::repeat_n(b'x', 300));
         b.extend([0xd9, 40]);

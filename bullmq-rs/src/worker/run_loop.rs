@@ -67,7 +67,12 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    pub(crate) async fn new(queue: Queue, opts: WorkerOptions, processor: Processor, stop: watch::Receiver<Stop>) -> Result<Self> {
+    pub(crate) async fn new(
+        queue: Queue,
+        opts: WorkerOptions,
+        processor: Processor,
+        stop: watch::Receiver<Stop>,
+    ) -> Result<Self> {
         let client_name = queue.keys().worker_client_name(opts.name.as_deref());
         let marker = MarkerWaiter::start(queue.clone(), client_name).await?;
         Ok(Runner {
@@ -85,11 +90,23 @@ impl Runner {
     }
 
     pub(crate) async fn run(mut self) {
-        let renew_every = self.opts.lock_renew_time.unwrap_or(self.opts.lock_duration / 2).max(Duration::from_millis(5));
-        let renewer =
-            tokio::spawn(locks::renew_loop(self.queue.clone(), self.held.clone(), self.opts.lock_duration, renew_every));
+        let renew_every = self
+            .opts
+            .lock_renew_time
+            .unwrap_or(self.opts.lock_duration / 2)
+            .max(Duration::from_millis(5));
+        let renewer = tokio::spawn(locks::renew_loop(
+            self.queue.clone(),
+            self.held.clone(),
+            self.opts.lock_duration,
+            renew_every,
+        ));
         let checker = (!self.opts.skip_stalled_check).then(|| {
-            tokio::spawn(stalled::check_loop(self.queue.clone(), self.opts.max_stalled_count, self.opts.stalled_interval))
+            tokio::spawn(stalled::check_loop(
+                self.queue.clone(),
+                self.opts.max_stalled_count,
+                self.opts.stalled_interval,
+            ))
         });
 
         let mut pending: Vec<Outcome> = Vec::new();
@@ -117,7 +134,9 @@ impl Runner {
             let limited = limited_until.is_some_and(|t| now < t);
             let backing_off = retry_at.is_some_and(|t| now < t);
             let slots = if stop == Stop::Running {
-                self.opts.concurrency.saturating_sub(self.running.len() + reserved)
+                self.opts
+                    .concurrency
+                    .saturating_sub(self.running.len() + reserved)
             } else {
                 0
             };
@@ -127,12 +146,18 @@ impl Runner {
                 reserved += want;
                 calls.push(self.start_call(std::mem::take(&mut pending), want));
             }
-            if calls.is_empty() && pending.is_empty() && stop != Stop::Running && self.running.is_empty() {
+            if calls.is_empty()
+                && pending.is_empty()
+                && stop != Stop::Running
+                && self.running.is_empty()
+            {
                 break;
             }
-            let wait_for_marker = calls.is_empty() && drained && slots > 0 && stop == Stop::Running && !backing_off;
+            let wait_for_marker =
+                calls.is_empty() && drained && slots > 0 && stop == Stop::Running && !backing_off;
             if wait_for_marker {
-                self.marker.arm(block_timeout(next_delayed, self.opts.drain_delay));
+                self.marker
+                    .arm(block_timeout(next_delayed, self.opts.drain_delay));
             }
             let armed = self.marker.is_armed();
             tokio::select! {
@@ -215,7 +240,9 @@ impl Runner {
     }
 
     fn dispatch(&mut self, mut job: Job) {
-        let Some(token) = job.token.clone() else { return };
+        let Some(token) = job.token.clone() else {
+            return;
+        };
         if let Ok(mut held) = self.held.lock() {
             held.insert(job.id.clone(), token.clone());
         }
@@ -300,13 +327,16 @@ impl Runner {
             }
         }
     }
-
 }
 
 /// Puts back a marker this worker popped but cannot use.
 async fn restore_marker(queue: Queue, member: String) {
-    let res: redis::RedisResult<()> =
-        redis::cmd("ZADD").arg(queue.keys().key("marker")).arg(0).arg(member).query_async(&mut queue.con()).await;
+    let res: redis::RedisResult<()> = redis::cmd("ZADD")
+        .arg(queue.keys().key("marker"))
+        .arg(0)
+        .arg(member)
+        .query_async(&mut queue.con())
+        .await;
     if let Err(e) = res {
         tracing::debug!(error = %e, "could not put the marker back");
     }
@@ -325,7 +355,11 @@ async fn settle_and_fetch(
     let mut call = if batch.is_empty() {
         script::FETCH_JOBS.call().keys(k.core())
     } else {
-        script::FINISH_JOBS.call().keys(k.core()).key(k.completed()).key(k.failed())
+        script::FINISH_JOBS
+            .call()
+            .keys(k.core())
+            .key(k.completed())
+            .key(k.failed())
     }
     .arg(k.base())
     .arg(now_ms())
@@ -335,10 +369,18 @@ async fn settle_and_fetch(
     call.push_arg(token_start);
     call.push_arg(opts.lock_duration.as_millis() as u64);
     call.push_arg(limiter.map(|l| l.max.to_string()).unwrap_or_default());
-    call.push_arg(limiter.map(|l| l.duration.as_millis().to_string()).unwrap_or_default());
+    call.push_arg(
+        limiter
+            .map(|l| l.duration.as_millis().to_string())
+            .unwrap_or_default(),
+    );
     call.push_arg(opts.name.as_deref().unwrap_or(""));
     if !batch.is_empty() {
-        call.push_arg(opts.metrics_max_data_points.map(|n| n.to_string()).unwrap_or_default());
+        call.push_arg(
+            opts.metrics_max_data_points
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        );
         call.push_arg(batch.len());
         for o in batch {
             o.push_args(&mut call);
@@ -389,13 +431,19 @@ pub(crate) fn request_handback(stop: &watch::Sender<Stop>) {
 }
 
 /// Runs the handler with BullMQ's guards, a timeout and panic capture.
-async fn process(processor: &Processor, job: Job, opts: &WorkerOptions) -> std::result::Result<Value, JobError> {
+async fn process(
+    processor: &Processor,
+    job: Job,
+    opts: &WorkerOptions,
+) -> std::result::Result<Value, JobError> {
     if let Some(reason) = &job.deferred_failure {
         return Err(JobError::unrecoverable(reason.clone()));
     }
     if let Some(max) = opts.max_started_attempts {
         if job.attempts_started > max {
-            return Err(JobError::unrecoverable("job started more than allowable limit"));
+            return Err(JobError::unrecoverable(
+                "job started more than allowable limit",
+            ));
         }
     }
     let timeout = job
@@ -408,7 +456,12 @@ async fn process(processor: &Processor, job: Job, opts: &WorkerOptions) -> std::
     let result = match timeout {
         Some(t) => match tokio::time::timeout(t, run).await {
             Ok(r) => r,
-            Err(_) => return Err(JobError::new(format!("job timed out after {} ms", t.as_millis()))),
+            Err(_) => {
+                return Err(JobError::new(format!(
+                    "job timed out after {} ms",
+                    t.as_millis()
+                )))
+            }
         },
         None => run.await,
     };

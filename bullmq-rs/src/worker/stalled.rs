@@ -7,7 +7,11 @@ use crate::queue::{now_ms, Queue};
 use crate::script;
 
 /// Runs one sweep; returns the ids found stalled.
-pub(crate) async fn check_once(queue: &Queue, max_stalled: u32, interval: Duration) -> crate::Result<Vec<String>> {
+pub(crate) async fn check_once(
+    queue: &Queue,
+    max_stalled: u32,
+    interval: Duration,
+) -> crate::Result<Vec<String>> {
     let k = queue.keys();
     script::MOVE_STALLED_JOBS_TO_WAIT
         .call()
@@ -33,7 +37,9 @@ pub(crate) async fn check_loop(queue: Queue, max_stalled: u32, interval: Duratio
                     tracing::warn!(queue = queue.name(), job_id = %id, "job stalled: its worker stopped renewing the lock; moved back to wait");
                 }
             }
-            Err(e) => tracing::warn!(queue = queue.name(), error = %e, "stalled-job check failed; will retry"),
+            Err(e) => {
+                tracing::warn!(queue = queue.name(), error = %e, "stalled-job check failed; will retry")
+            }
         }
     }
 }

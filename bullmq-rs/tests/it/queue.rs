@@ -15,7 +15,10 @@ async fn standard_add_leaves_bullmq_state() {
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let opts = JobOptions {
         attempts: Some(3),
-        backoff: Some(Backoff::Exponential { delay: 1000, jitter: None }),
+        backoff: Some(Backoff::Exponential {
+            delay: 1000,
+            jitter: None,
+        }),
         remove_on_complete: Some(KeepJobs::Count(10)),
         keep_logs: Some(5),
         ..Default::default()
@@ -23,23 +26,48 @@ async fn standard_add_leaves_bullmq_state() {
     let id = queue.add("std", &json!({"a": 1}), opts).await.unwrap();
     assert_eq!(id, "1");
 
-    let hash: HashMap<String, String> = raw(&ctx, redis::cmd("HGETALL").arg(format!("bull:{q}:1"))).await;
+    let hash: HashMap<String, String> =
+        raw(&ctx, redis::cmd("HGETALL").arg(format!("bull:{q}:1"))).await;
     assert_eq!(hash["name"], "std");
     assert_eq!(hash["data"], r#"{"a":1}"#);
     assert_eq!(hash["delay"], "0");
     assert_eq!(hash["priority"], "0");
     let stored: serde_json::Value = serde_json::from_str(&hash["opts"]).unwrap();
-    assert_eq!(stored, json!({"attempts":3,"backoff":{"type":"exponential","delay":1000},"removeOnComplete":10,"kl":5}));
-    let wait: Vec<String> = raw(&ctx, redis::cmd("LRANGE").arg(format!("bull:{q}:wait")).arg(0).arg(-1)).await;
+    assert_eq!(
+        stored,
+        json!({"attempts":3,"backoff":{"type":"exponential","delay":1000},"removeOnComplete":10,"kl":5})
+    );
+    let wait: Vec<String> = raw(
+        &ctx,
+        redis::cmd("LRANGE")
+            .arg(format!("bull:{q}:wait"))
+            .arg(0)
+            .arg(-1),
+    )
+    .await;
     assert_eq!(wait, vec!["1"]);
-    let marker: Vec<(String, f64)> =
-        raw(&ctx, redis::cmd("ZRANGE").arg(format!("bull:{q}:marker")).arg(0).arg(-1).arg("WITHSCORES")).await;
+    let marker: Vec<(String, f64)> = raw(
+        &ctx,
+        redis::cmd("ZRANGE")
+            .arg(format!("bull:{q}:marker"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES"),
+    )
+    .await;
     assert_eq!(marker, vec![("0".to_string(), 0.0)]);
-    let meta: HashMap<String, String> = raw(&ctx, redis::cmd("HGETALL").arg(format!("bull:{q}:meta"))).await;
+    let meta: HashMap<String, String> =
+        raw(&ctx, redis::cmd("HGETALL").arg(format!("bull:{q}:meta"))).await;
     assert_eq!(meta["version"], "bullmq:6.7.0");
     assert_eq!(meta["opts.maxLenEvents"], "10000");
-    let events: Vec<(String, HashMap<String, String>)> =
-        raw(&ctx, redis::cmd("XRANGE").arg(format!("bull:{q}:events")).arg("-").arg("+")).await;
+    let events: Vec<(String, HashMap<String, String>)> = raw(
+        &ctx,
+        redis::cmd("XRANGE")
+            .arg(format!("bull:{q}:events"))
+            .arg("-")
+            .arg("+"),
+    )
+    .await;
     let names: Vec<&str> = events.iter().map(|(_, f)| f["event"].as_str()).collect();
     assert_eq!(names, ["added", "waiting"]);
     assert_eq!(events[0].1["name"], "std");
@@ -50,55 +78,143 @@ async fn prioritized_delayed_and_lifo_scores() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let p = queue.add("p", &json!({}), JobOptions { priority: Some(5), ..Default::default() }).await.unwrap();
-    let t = 1_795_791_213_571_i64;
-    let d = queue
-        .add("d", &json!({}), JobOptions { delay: Some(60_000), timestamp: Some(t), ..Default::default() })
+    let p = queue
+        .add(
+            "p",
+            &json!({}),
+            JobOptions {
+                priority: Some(5),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    queue.add("fifo", &json!({}), JobOptions::default()).await.unwrap();
-    queue.add("l", &json!({}), JobOptions { lifo: true, job_id: Some("custom".into()), ..Default::default() }).await.unwrap();
+    let t = 1_795_791_213_571_i64;
+    let d = queue
+        .add(
+            "d",
+            &json!({}),
+            JobOptions {
+                delay: Some(60_000),
+                timestamp: Some(t),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    queue
+        .add("fifo", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
+    queue
+        .add(
+            "l",
+            &json!({}),
+            JobOptions {
+                lifo: true,
+                job_id: Some("custom".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
 
-    let prio: f64 = raw(&ctx, redis::cmd("ZSCORE").arg(format!("bull:{q}:prioritized")).arg(&p)).await;
+    let prio: f64 = raw(
+        &ctx,
+        redis::cmd("ZSCORE")
+            .arg(format!("bull:{q}:prioritized"))
+            .arg(&p),
+    )
+    .await;
     assert_eq!(prio, 5.0 * 4_294_967_296.0 + 1.0);
-    let delayed: f64 = raw(&ctx, redis::cmd("ZSCORE").arg(format!("bull:{q}:delayed")).arg(&d)).await;
+    let delayed: f64 = raw(
+        &ctx,
+        redis::cmd("ZSCORE")
+            .arg(format!("bull:{q}:delayed"))
+            .arg(&d),
+    )
+    .await;
     assert_eq!(delayed, (t + 60_000) as f64 * 4096.0);
-    let marker1: f64 = raw(&ctx, redis::cmd("ZSCORE").arg(format!("bull:{q}:marker")).arg("1")).await;
+    let marker1: f64 = raw(
+        &ctx,
+        redis::cmd("ZSCORE")
+            .arg(format!("bull:{q}:marker"))
+            .arg("1"),
+    )
+    .await;
     assert_eq!(marker1, (t + 60_000) as f64);
-    let wait: Vec<String> = raw(&ctx, redis::cmd("LRANGE").arg(format!("bull:{q}:wait")).arg(0).arg(-1)).await;
-    assert_eq!(wait, vec!["3", "custom"], "FIFO at the head, LIFO at the tail");
+    let wait: Vec<String> = raw(
+        &ctx,
+        redis::cmd("LRANGE")
+            .arg(format!("bull:{q}:wait"))
+            .arg(0)
+            .arg(-1),
+    )
+    .await;
+    assert_eq!(
+        wait,
+        vec!["3", "custom"],
+        "FIFO at the head, LIFO at the tail"
+    );
     let counts = queue.get_job_counts(&[]).await.unwrap();
     assert_eq!(counts[&JobState::Prioritized], 1);
     assert_eq!(counts[&JobState::Delayed], 1);
     assert_eq!(counts[&JobState::Waiting], 2);
     assert_eq!(queue.get_job_state(&d).await.unwrap(), JobState::Delayed);
-    assert_eq!(queue.get_job_state("nope").await.unwrap(), JobState::Unknown);
+    assert_eq!(
+        queue.get_job_state("nope").await.unwrap(),
+        JobState::Unknown
+    );
 }
 
 #[tokio::test]
 async fn duplicate_custom_id_returns_the_existing_job() {
     let ctx = ctx().await;
     let queue = Queue::new(&queue_name(), &ctx.conn).await.unwrap();
-    let opts = JobOptions { job_id: Some("order-7".into()), ..Default::default() };
-    assert_eq!(queue.add("a", &json!({"n": 1}), opts.clone()).await.unwrap(), "order-7");
-    assert_eq!(queue.add("a", &json!({"n": 2}), opts).await.unwrap(), "order-7");
+    let opts = JobOptions {
+        job_id: Some("order-7".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        queue
+            .add("a", &json!({"n": 1}), opts.clone())
+            .await
+            .unwrap(),
+        "order-7"
+    );
+    assert_eq!(
+        queue.add("a", &json!({"n": 2}), opts).await.unwrap(),
+        "order-7"
+    );
     let job = queue.get_job("order-7").await.unwrap().unwrap();
     assert_eq!(job.data, json!({"n": 1}), "the first add wins");
-    assert_eq!(queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting], 1);
+    assert_eq!(
+        queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting],
+        1
+    );
 }
 
 #[tokio::test]
 async fn bulk_add_is_one_batch_in_order() {
     let ctx = ctx().await;
     let queue = Queue::new(&queue_name(), &ctx.conn).await.unwrap();
-    let jobs: Vec<NewJob> = (0..50).map(|i| NewJob::new("b", &json!({"i": i}), JobOptions::default())).collect();
+    let jobs: Vec<NewJob> = (0..50)
+        .map(|i| NewJob::new("b", &json!({"i": i}), JobOptions::default()))
+        .collect();
     let ids = queue.add_bulk(jobs).await.unwrap();
     assert_eq!(ids.len(), 50);
     assert_eq!(ids[0], "1");
     assert_eq!(ids[49], "50");
-    let jobs = queue.get_jobs(&[JobState::Waiting], 0, -1, true).await.unwrap();
+    let jobs = queue
+        .get_jobs(&[JobState::Waiting], 0, -1, true)
+        .await
+        .unwrap();
     let order: Vec<i64> = jobs.iter().map(|j| j.data["i"].as_i64().unwrap()).collect();
-    assert_eq!(order, (0..50).collect::<Vec<_>>(), "ascending = oldest first");
+    assert_eq!(
+        order,
+        (0..50).collect::<Vec<_>>(),
+        "ascending = oldest first"
+    );
 }
 
 #[tokio::test]
@@ -107,37 +223,83 @@ async fn bad_input_is_rejected_and_writes_nothing() {
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let cases = [
-        JobOptions { job_id: Some("42".into()), ..Default::default() },
-        JobOptions { job_id: Some("a:b".into()), ..Default::default() },
-        JobOptions { priority: Some(2_097_152), ..Default::default() },
-        JobOptions { delay: Some(-5), ..Default::default() },
+        JobOptions {
+            job_id: Some("42".into()),
+            ..Default::default()
+        },
+        JobOptions {
+            job_id: Some("a:b".into()),
+            ..Default::default()
+        },
+        JobOptions {
+            priority: Some(2_097_152),
+            ..Default::default()
+        },
+        JobOptions {
+            delay: Some(-5),
+            ..Default::default()
+        },
     ];
     for opts in cases {
         let err = queue.add("x", &json!({}), opts.clone()).await.unwrap_err();
-        assert!(matches!(err, Error::InvalidInput { .. }), "{opts:?} -> {err}");
+        assert!(
+            matches!(err, Error::InvalidInput { .. }),
+            "{opts:?} -> {err}"
+        );
     }
-    let err = queue.add_json("x", "{not json", JobOptions::default()).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { what: "job data", .. }), "{err}");
+    let err = queue
+        .add_json("x", "{not json", JobOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                what: "job data",
+                ..
+            }
+        ),
+        "{err}"
+    );
     // one bad job in a batch rejects the whole batch
     let batch = vec![
         NewJob::new("ok", &json!({}), JobOptions::default()),
-        NewJob::new("bad", &json!({}), JobOptions { priority: Some(-1), ..Default::default() }),
+        NewJob::new(
+            "bad",
+            &json!({}),
+            JobOptions {
+                priority: Some(-1),
+                ..Default::default()
+            },
+        ),
     ];
     assert!(queue.add_bulk(batch).await.is_err());
     let keys: Vec<String> = raw(&ctx, redis::cmd("KEYS").arg(format!("bull:{q}:*"))).await;
-    assert_eq!(keys, vec![format!("bull:{q}:meta")], "nothing but the queue's meta was written");
-    assert!(matches!(Queue::new("a:b", &ctx.conn).await, Err(Error::InvalidInput { .. })));
+    assert_eq!(
+        keys,
+        vec![format!("bull:{q}:meta")],
+        "nothing but the queue's meta was written"
+    );
+    assert!(matches!(
+        Queue::new("a:b", &ctx.conn).await,
+        Err(Error::InvalidInput { .. })
+    ));
 }
 
 #[tokio::test]
 async fn hash_tagged_prefix_works() {
     let ctx = ctx().await;
-    let conn = bullmq_wire::Connection::connect(bullmq_wire::RedisOptions::new(ctx.server.url()).with_prefix("{bull}"))
-        .await
-        .unwrap();
+    let conn = bullmq_wire::Connection::connect(
+        bullmq_wire::RedisOptions::new(ctx.server.url()).with_prefix("{bull}"),
+    )
+    .await
+    .unwrap();
     let q = queue_name();
     let queue = Queue::new(&q, &conn).await.unwrap();
-    let id = queue.add("t", &json!({}), JobOptions::default()).await.unwrap();
+    let id = queue
+        .add("t", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
     let exists: bool = raw(&ctx, redis::cmd("EXISTS").arg(format!("{{bull}}:{q}:{id}"))).await;
     assert!(exists);
     assert_eq!(queue.qualified_name(), format!("{{bull}}:{q}"));
@@ -165,8 +327,14 @@ async fn batcher_coalesces_concurrent_adds() {
         let b = batcher.clone();
         tasks.push(tokio::spawn(async move {
             let opts = match i {
-                7 => JobOptions { priority: Some(-1), ..Default::default() },
-                8 => JobOptions { job_id: Some("dup".into()), ..Default::default() },
+                7 => JobOptions {
+                    priority: Some(-1),
+                    ..Default::default()
+                },
+                8 => JobOptions {
+                    job_id: Some("dup".into()),
+                    ..Default::default()
+                },
                 _ => JobOptions::default(),
             };
             b.add("n", &json!({ "i": i }), opts).await
@@ -186,10 +354,29 @@ async fn batcher_coalesces_concurrent_adds() {
     let unique: std::collections::HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), 499, "every added job has its own id");
     assert!(ids.contains(&"dup".to_string()));
-    assert_eq!(queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting], 499);
+    assert_eq!(
+        queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting],
+        499
+    );
     // a resend of a custom id finds the existing job, as `Queue::add` does
-    assert_eq!(batcher.add("n", &json!({}), JobOptions { job_id: Some("dup".into()), ..Default::default() }).await.unwrap(), "dup");
-    assert_eq!(queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting], 499);
+    assert_eq!(
+        batcher
+            .add(
+                "n",
+                &json!({}),
+                JobOptions {
+                    job_id: Some("dup".into()),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap(),
+        "dup"
+    );
+    assert_eq!(
+        queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting],
+        499
+    );
 }
 
 /// With Redis down every add waiting in the batcher gets a retryable
@@ -200,7 +387,13 @@ async fn batcher_reports_redis_outages_and_recovers() {
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let batcher = bullmq_wire::AddBatcher::new(queue.clone());
-    assert_eq!(batcher.add("n", &json!({}), JobOptions::default()).await.unwrap(), "1");
+    assert_eq!(
+        batcher
+            .add("n", &json!({}), JobOptions::default())
+            .await
+            .unwrap(),
+        "1"
+    );
     ctx.server.kill();
     let adds: Vec<_> = (0..5)
         .map(|i| {
@@ -210,12 +403,18 @@ async fn batcher_reports_redis_outages_and_recovers() {
         .collect();
     for add in adds {
         let err = add.await.unwrap().expect_err("redis is down");
-        assert!(err.is_retryable(), "a refused add says it may be retried: {err}");
+        assert!(
+            err.is_retryable(),
+            "a refused add says it may be retried: {err}"
+        );
     }
     ctx.server.restart();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     let id = loop {
-        match batcher.add("n", &json!({"after": true}), JobOptions::default()).await {
+        match batcher
+            .add("n", &json!({"after": true}), JobOptions::default())
+            .await
+        {
             Ok(id) => break id,
             Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await
@@ -223,6 +422,10 @@ async fn batcher_reports_redis_outages_and_recovers() {
             Err(e) => panic!("batcher did not recover: {e}"),
         }
     };
-    let job = queue.get_job(&id).await.unwrap().expect("the job added after the restart exists");
+    let job = queue
+        .get_job(&id)
+        .await
+        .unwrap()
+        .expect("the job added after the restart exists");
     assert_eq!(job.data, json!({"after": true}));
 }

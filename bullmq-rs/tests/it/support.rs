@@ -14,7 +14,9 @@ pub struct Ctx {
 
 pub async fn ctx() -> Ctx {
     let server = RedisServer::start();
-    let conn = Connection::open(&server.url()).await.expect("connect to test redis");
+    let conn = Connection::open(&server.url())
+        .await
+        .expect("connect to test redis");
     Ctx { server, conn }
 }
 

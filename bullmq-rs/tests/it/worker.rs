@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bullmq_wire::{Backoff, JobError, JobOptions, JobState, KeepJobs, NewJob, Queue, Worker, WorkerOptions};
+use bullmq_wire::{
+    Backoff, JobError, JobOptions, JobState, KeepJobs, NewJob, Queue, Worker, WorkerOptions,
+};
 use serde_json::{json, Value};
 
 use crate::support::{ctx, eventually, queue_name, raw};
@@ -23,9 +25,19 @@ async fn completes_jobs_with_their_return_value() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let id = queue.add("echo", &json!({"x": 1}), JobOptions::default()).await.unwrap();
-    let opts = WorkerOptions { name: Some("w1".into()), ..Default::default() };
-    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(json!({"echo": job.data})) }).await.unwrap();
+    let id = queue
+        .add("echo", &json!({"x": 1}), JobOptions::default())
+        .await
+        .unwrap();
+    let opts = WorkerOptions {
+        name: Some("w1".into()),
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move {
+        Ok(json!({"echo": job.data}))
+    })
+    .await
+    .unwrap();
     wait_state(&queue, &id, JobState::Completed).await;
     let job = queue.get_job(&id).await.unwrap().unwrap();
     assert_eq!(job.returnvalue, Some(json!({"echo": {"x": 1}})));
@@ -36,10 +48,17 @@ async fn completes_jobs_with_their_return_value() {
     let workers = queue.get_workers().await.unwrap();
     assert_eq!(workers.len(), 1);
     assert_eq!(workers[0].name.as_deref(), Some("w1"));
-    let lock_exists: bool = raw(&ctx, redis::cmd("EXISTS").arg(format!("bull:{q}:{id}:lock"))).await;
+    let lock_exists: bool = raw(
+        &ctx,
+        redis::cmd("EXISTS").arg(format!("bull:{q}:{id}:lock")),
+    )
+    .await;
     assert!(!lock_exists, "the lock is released");
     worker.close().await;
-    assert!(queue.get_workers().await.unwrap().is_empty(), "closing drops the named connection");
+    assert!(
+        queue.get_workers().await.unwrap().is_empty(),
+        "closing drops the named connection"
+    );
 }
 
 #[tokio::test]
@@ -47,7 +66,14 @@ async fn retries_with_backoff_then_succeeds() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let opts = JobOptions { attempts: Some(3), backoff: Some(Backoff::Fixed { delay: 50, jitter: None }), ..Default::default() };
+    let opts = JobOptions {
+        attempts: Some(3),
+        backoff: Some(Backoff::Fixed {
+            delay: 50,
+            jitter: None,
+        }),
+        ..Default::default()
+    };
     let id = queue.add("fail", &json!({"times": 2}), opts).await.unwrap();
     let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |job| async move {
         if job.attempts_made < 2 {
@@ -62,9 +88,16 @@ async fn retries_with_backoff_then_succeeds() {
     let job = queue.get_job(&id).await.unwrap().unwrap();
     assert_eq!(job.returnvalue, Some(json!({"attempts": 3})));
     assert_eq!(job.attempts_made, 3);
-    assert_eq!(job.failed_reason.as_deref(), Some("demo failure"), "BullMQ keeps the last failure reason");
+    assert_eq!(
+        job.failed_reason.as_deref(),
+        Some("demo failure"),
+        "BullMQ keeps the last failure reason"
+    );
     assert_eq!(job.stacktrace.len(), 2);
-    assert_eq!(job.delay, 0, "promotion from delayed resets delay, as in BullMQ");
+    assert_eq!(
+        job.delay, 0,
+        "promotion from delayed resets delay, as in BullMQ"
+    );
     worker.close().await;
 }
 
@@ -73,8 +106,28 @@ async fn fails_for_good_when_attempts_run_out_or_unrecoverable() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let a = queue.add("fail", &json!({}), JobOptions { attempts: Some(2), ..Default::default() }).await.unwrap();
-    let b = queue.add("unrecoverable", &json!({}), JobOptions { attempts: Some(5), ..Default::default() }).await.unwrap();
+    let a = queue
+        .add(
+            "fail",
+            &json!({}),
+            JobOptions {
+                attempts: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let b = queue
+        .add(
+            "unrecoverable",
+            &json!({}),
+            JobOptions {
+                attempts: Some(5),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |job| async move {
         if job.name == "unrecoverable" {
             Err(JobError::unrecoverable("unrecoverable failure"))
@@ -101,12 +154,40 @@ async fn priority_then_fifo_order_like_bullmq() {
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let jobs = vec![
-        NewJob::new("p3", &json!({}), JobOptions { priority: Some(3), ..Default::default() }),
-        NewJob::new("p1", &json!({}), JobOptions { priority: Some(1), ..Default::default() }),
+        NewJob::new(
+            "p3",
+            &json!({}),
+            JobOptions {
+                priority: Some(3),
+                ..Default::default()
+            },
+        ),
+        NewJob::new(
+            "p1",
+            &json!({}),
+            JobOptions {
+                priority: Some(1),
+                ..Default::default()
+            },
+        ),
         NewJob::new("plain1", &json!({}), JobOptions::default()),
-        NewJob::new("p1b", &json!({}), JobOptions { priority: Some(1), ..Default::default() }),
+        NewJob::new(
+            "p1b",
+            &json!({}),
+            JobOptions {
+                priority: Some(1),
+                ..Default::default()
+            },
+        ),
         NewJob::new("plain2", &json!({}), JobOptions::default()),
-        NewJob::new("lifo", &json!({}), JobOptions { lifo: true, ..Default::default() }),
+        NewJob::new(
+            "lifo",
+            &json!({}),
+            JobOptions {
+                lifo: true,
+                ..Default::default()
+            },
+        ),
     ];
     queue.add_bulk(jobs).await.unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -120,8 +201,14 @@ async fn priority_then_fifo_order_like_bullmq() {
     })
     .await
     .unwrap();
-    eventually(20, "six jobs", || async { (seen.lock().unwrap().len() == 6).then_some(()) }).await;
-    assert_eq!(*seen.lock().unwrap(), ["lifo", "plain1", "plain2", "p1", "p1b", "p3"]);
+    eventually(20, "six jobs", || async {
+        (seen.lock().unwrap().len() == 6).then_some(())
+    })
+    .await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["lifo", "plain1", "plain2", "p1", "p1b", "p3"]
+    );
     worker.close().await;
 }
 
@@ -131,14 +218,26 @@ async fn concurrency_runs_jobs_in_parallel_and_removes_on_complete() {
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let jobs: Vec<NewJob> = (0..40)
-        .map(|i| NewJob::new("c", &json!({"i": i}), JobOptions { remove_on_complete: Some(KeepJobs::Count(5)), ..Default::default() }))
+        .map(|i| {
+            NewJob::new(
+                "c",
+                &json!({"i": i}),
+                JobOptions {
+                    remove_on_complete: Some(KeepJobs::Count(5)),
+                    ..Default::default()
+                },
+            )
+        })
         .collect();
     queue.add_bulk(jobs).await.unwrap();
     let now = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let (n, p, d) = (now.clone(), peak.clone(), done.clone());
-    let opts = WorkerOptions { concurrency: 10, ..Default::default() };
+    let opts = WorkerOptions {
+        concurrency: 10,
+        ..Default::default()
+    };
     let worker = Worker::start(&q, &ctx.conn, opts, move |_job| {
         let (n, p, d) = (n.clone(), p.clone(), d.clone());
         async move {
@@ -152,9 +251,15 @@ async fn concurrency_runs_jobs_in_parallel_and_removes_on_complete() {
     })
     .await
     .unwrap();
-    eventually(30, "40 jobs done", || async { (done.load(Ordering::SeqCst) == 40).then_some(()) }).await;
+    eventually(30, "40 jobs done", || async {
+        (done.load(Ordering::SeqCst) == 40).then_some(())
+    })
+    .await;
     eventually(10, "completed set trimmed to 5", || async {
-        let c = queue.get_job_counts(&[JobState::Completed, JobState::Active]).await.unwrap();
+        let c = queue
+            .get_job_counts(&[JobState::Completed, JobState::Active])
+            .await
+            .unwrap();
         (c[&JobState::Completed] == 5 && c[&JobState::Active] == 0).then_some(())
     })
     .await;
@@ -179,10 +284,36 @@ async fn delayed_jobs_run_when_due() {
     })
     .await
     .unwrap();
-    queue.add("late", &json!({}), JobOptions { delay: Some(600), ..Default::default() }).await.unwrap();
-    queue.add("early", &json!({}), JobOptions { delay: Some(300), ..Default::default() }).await.unwrap();
-    queue.add("now", &json!({}), JobOptions::default()).await.unwrap();
-    eventually(20, "three jobs", || async { (seen.lock().unwrap().len() == 3).then_some(()) }).await;
+    queue
+        .add(
+            "late",
+            &json!({}),
+            JobOptions {
+                delay: Some(600),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    queue
+        .add(
+            "early",
+            &json!({}),
+            JobOptions {
+                delay: Some(300),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    queue
+        .add("now", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
+    eventually(20, "three jobs", || async {
+        (seen.lock().unwrap().len() == 3).then_some(())
+    })
+    .await;
     assert_eq!(*seen.lock().unwrap(), ["now", "early", "late"]);
     worker.close().await;
 }
@@ -192,7 +323,17 @@ async fn job_timeout_fails_the_attempt_with_a_clear_reason() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let id = queue.add("slow", &json!({}), JobOptions { timeout: Some(100), ..Default::default() }).await.unwrap();
+    let id = queue
+        .add(
+            "slow",
+            &json!({}),
+            JobOptions {
+                timeout: Some(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |_job| async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
         Ok(Value::Null)
@@ -201,7 +342,10 @@ async fn job_timeout_fails_the_attempt_with_a_clear_reason() {
     .unwrap();
     wait_state(&queue, &id, JobState::Failed).await;
     let job = queue.get_job(&id).await.unwrap().unwrap();
-    assert_eq!(job.failed_reason.as_deref(), Some("job timed out after 100 ms"));
+    assert_eq!(
+        job.failed_reason.as_deref(),
+        Some("job timed out after 100 ms")
+    );
     worker.close().await;
 }
 
@@ -210,8 +354,14 @@ async fn panicking_handler_fails_the_job_not_the_worker() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let bad = queue.add("boom", &json!({}), JobOptions::default()).await.unwrap();
-    let good = queue.add("fine", &json!({}), JobOptions::default()).await.unwrap();
+    let bad = queue
+        .add("boom", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
+    let good = queue
+        .add("fine", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
     let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |job| async move {
         if job.name == "boom" {
             panic!("kaboom");
@@ -222,7 +372,10 @@ async fn panicking_handler_fails_the_job_not_the_worker() {
     .unwrap();
     wait_state(&queue, &good, JobState::Completed).await;
     let job = queue.get_job(&bad).await.unwrap().unwrap();
-    assert_eq!(job.failed_reason.as_deref(), Some("handler panicked: kaboom"));
+    assert_eq!(
+        job.failed_reason.as_deref(),
+        Some("handler panicked: kaboom")
+    );
     worker.close().await;
 }
 
@@ -231,12 +384,32 @@ async fn stalled_job_is_recovered_then_failed_past_max_stalled_count() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let id = queue.add("hang", &json!({}), JobOptions { attempts: Some(5), ..Default::default() }).await.unwrap();
+    let id = queue
+        .add(
+            "hang",
+            &json!({}),
+            JobOptions {
+                attempts: Some(5),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     // A job taken to active without a lock, as if its worker died (kill -9).
-    let _: String = raw(&ctx, redis::cmd("RPOPLPUSH").arg(format!("bull:{q}:wait")).arg(format!("bull:{q}:active"))).await;
+    let _: String = raw(
+        &ctx,
+        redis::cmd("RPOPLPUSH")
+            .arg(format!("bull:{q}:wait"))
+            .arg(format!("bull:{q}:active")),
+    )
+    .await;
     let seen = Arc::new(AtomicUsize::new(0));
     let s = seen.clone();
-    let opts = WorkerOptions { stalled_interval: Duration::from_millis(200), max_stalled_count: 0, ..Default::default() };
+    let opts = WorkerOptions {
+        stalled_interval: Duration::from_millis(200),
+        max_stalled_count: 0,
+        ..Default::default()
+    };
     let worker = Worker::start(&q, &ctx.conn, opts, move |_job| {
         s.fetch_add(1, Ordering::SeqCst);
         async move { Ok(Value::Null) }
@@ -245,11 +418,24 @@ async fn stalled_job_is_recovered_then_failed_past_max_stalled_count() {
     .unwrap();
     wait_state(&queue, &id, JobState::Failed).await;
     let job = queue.get_job(&id).await.unwrap().unwrap();
-    assert_eq!(job.failed_reason.as_deref(), Some("job stalled more than allowable limit"));
+    assert_eq!(
+        job.failed_reason.as_deref(),
+        Some("job stalled more than allowable limit")
+    );
     assert_eq!(job.stalled_counter, 1);
-    assert_eq!(seen.load(Ordering::SeqCst), 0, "the handler never ran the deferred failure");
-    let events: Vec<(String, HashMap<String, String>)> =
-        raw(&ctx, redis::cmd("XRANGE").arg(format!("bull:{q}:events")).arg("-").arg("+")).await;
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "the handler never ran the deferred failure"
+    );
+    let events: Vec<(String, HashMap<String, String>)> = raw(
+        &ctx,
+        redis::cmd("XRANGE")
+            .arg(format!("bull:{q}:events"))
+            .arg("-")
+            .arg("+"),
+    )
+    .await;
     assert!(events.iter().any(|(_, f)| f["event"] == "stalled"));
     worker.close().await;
 }
@@ -259,7 +445,10 @@ async fn close_finishes_running_jobs_and_close_within_hands_back() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let quick = queue.add("quick", &json!({}), JobOptions::default()).await.unwrap();
+    let quick = queue
+        .add("quick", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
     let started = Arc::new(AtomicUsize::new(0));
     let s = started.clone();
     let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), move |_job| {
@@ -271,11 +460,21 @@ async fn close_finishes_running_jobs_and_close_within_hands_back() {
     })
     .await
     .unwrap();
-    eventually(10, "job started", || async { (started.load(Ordering::SeqCst) == 1).then_some(()) }).await;
+    eventually(10, "job started", || async {
+        (started.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
     worker.close().await;
-    assert_eq!(queue.get_job_state(&quick).await.unwrap(), JobState::Completed, "close waited for the job");
+    assert_eq!(
+        queue.get_job_state(&quick).await.unwrap(),
+        JobState::Completed,
+        "close waited for the job"
+    );
 
-    let stuck = queue.add("stuck", &json!({}), JobOptions::default()).await.unwrap();
+    let stuck = queue
+        .add("stuck", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
     let started = Arc::new(AtomicUsize::new(0));
     let s = started.clone();
     let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), move |_job| {
@@ -287,9 +486,16 @@ async fn close_finishes_running_jobs_and_close_within_hands_back() {
     })
     .await
     .unwrap();
-    eventually(10, "job started", || async { (started.load(Ordering::SeqCst) == 1).then_some(()) }).await;
+    eventually(10, "job started", || async {
+        (started.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
     worker.close_within(Duration::from_millis(100)).await;
-    assert_eq!(queue.get_job_state(&stuck).await.unwrap(), JobState::Waiting, "handed back");
+    assert_eq!(
+        queue.get_job_state(&stuck).await.unwrap(),
+        JobState::Waiting,
+        "handed back"
+    );
     let job = queue.get_job(&stuck).await.unwrap().unwrap();
     assert_eq!(job.attempts_made, 0, "no attempt counted");
 }
@@ -299,11 +505,17 @@ async fn spawned_handlers_complete_and_are_handed_back_on_close() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let jobs: Vec<NewJob> = (0..20).map(|i| NewJob::new("c", &json!({"i": i}), JobOptions::default())).collect();
+    let jobs: Vec<NewJob> = (0..20)
+        .map(|i| NewJob::new("c", &json!({"i": i}), JobOptions::default()))
+        .collect();
     queue.add_bulk(jobs).await.unwrap();
     let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
     let t = threads.clone();
-    let opts = WorkerOptions { concurrency: 4, spawn_handlers: true, ..Default::default() };
+    let opts = WorkerOptions {
+        concurrency: 4,
+        spawn_handlers: true,
+        ..Default::default()
+    };
     let worker = Worker::start(&q, &ctx.conn, opts, move |job| {
         let t = t.clone();
         async move {
@@ -317,12 +529,20 @@ async fn spawned_handlers_complete_and_are_handed_back_on_close() {
     .await
     .unwrap();
     eventually(20, "19 jobs completed", || async {
-        (queue.get_job_counts(&[JobState::Completed]).await.unwrap()[&JobState::Completed] == 19).then_some(())
+        (queue.get_job_counts(&[JobState::Completed]).await.unwrap()[&JobState::Completed] == 19)
+            .then_some(())
     })
     .await;
     worker.close_within(Duration::from_millis(100)).await;
-    let counts = queue.get_job_counts(&[JobState::Waiting, JobState::Active]).await.unwrap();
-    assert_eq!((counts[&JobState::Waiting], counts[&JobState::Active]), (1, 0), "the sleeping job was handed back");
+    let counts = queue
+        .get_job_counts(&[JobState::Waiting, JobState::Active])
+        .await
+        .unwrap();
+    assert_eq!(
+        (counts[&JobState::Waiting], counts[&JobState::Active]),
+        (1, 0),
+        "the sleeping job was handed back"
+    );
     assert!(!threads.lock().unwrap().is_empty());
 }
 
@@ -331,22 +551,40 @@ async fn an_idle_worker_wakes_up_for_each_new_job() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let events = bullmq_wire::QueueEvents::start(&q, &ctx.conn, bullmq_wire::StartAt::Now).await.unwrap();
+    let events = bullmq_wire::QueueEvents::start(&q, &ctx.conn, bullmq_wire::StartAt::Now)
+        .await
+        .unwrap();
     // a long drain delay: a missed wake-up would show as a multi-second
     // wait; free slots left while a job runs make the worker settle and
     // fetch while its marker wait is still pending
-    let opts = WorkerOptions { drain_delay: Duration::from_secs(20), concurrency: 8, ..Default::default() };
-    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) }).await.unwrap();
+    let opts = WorkerOptions {
+        drain_delay: Duration::from_secs(20),
+        concurrency: 8,
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
+        .await
+        .unwrap();
     for i in 0..100u64 {
         if i % 3 == 0 {
             // let the worker go back to blocking on the marker
             tokio::time::sleep(Duration::from_millis(i % 7)).await;
         }
         let started = std::time::Instant::now();
-        let id = queue.add("x", &json!(i), JobOptions::default()).await.unwrap();
-        let done = events.wait_until_finished(&id, Duration::from_secs(30)).await.unwrap();
+        let id = queue
+            .add("x", &json!(i), JobOptions::default())
+            .await
+            .unwrap();
+        let done = events
+            .wait_until_finished(&id, Duration::from_secs(30))
+            .await
+            .unwrap();
         assert_eq!(done, bullmq_wire::Finished::Completed(json!(i)));
-        assert!(started.elapsed() < Duration::from_secs(2), "job {i} waited {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "job {i} waited {:?}",
+            started.elapsed()
+        );
     }
     worker.close().await;
 }
@@ -358,11 +596,25 @@ async fn finishing_jobs_keeps_the_events_stream_trimmed() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let _: () = raw(&ctx, redis::cmd("HSET").arg(format!("bull:{q}:meta")).arg("opts.maxLenEvents").arg(10)).await;
-    let jobs = (0..600).map(|i| NewJob::new("n", &json!({ "i": i }), JobOptions::default())).collect();
+    let _: () = raw(
+        &ctx,
+        redis::cmd("HSET")
+            .arg(format!("bull:{q}:meta"))
+            .arg("opts.maxLenEvents")
+            .arg(10),
+    )
+    .await;
+    let jobs = (0..600)
+        .map(|i| NewJob::new("n", &json!({ "i": i }), JobOptions::default()))
+        .collect();
     queue.add_bulk(jobs).await.unwrap();
-    let opts = WorkerOptions { concurrency: 20, ..Default::default() };
-    let worker = Worker::start(&q, &ctx.conn, opts, |_job| async { Ok(json!(1)) }).await.unwrap();
+    let opts = WorkerOptions {
+        concurrency: 20,
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, opts, |_job| async { Ok(json!(1)) })
+        .await
+        .unwrap();
     eventually(30, "600 completed jobs", || async {
         let n = queue.get_job_counts(&[JobState::Completed]).await.unwrap()[&JobState::Completed];
         (n == 600).then_some(())
@@ -373,7 +625,18 @@ async fn finishing_jobs_keeps_the_events_stream_trimmed() {
     // stream node holds 100 entries, so a trimmed stream keeps a few hundred
     let len: u64 = raw(&ctx, redis::cmd("XLEN").arg(format!("bull:{q}:events"))).await;
     assert!(len < 400, "events stream not trimmed: {len} entries");
-    let newest: Vec<(String, HashMap<String, String>)> =
-        raw(&ctx, redis::cmd("XREVRANGE").arg(format!("bull:{q}:events")).arg("+").arg("-").arg("COUNT").arg(5)).await;
-    assert!(newest.iter().any(|(_, e)| e["event"] == "completed"), "the newest events are kept: {newest:?}");
+    let newest: Vec<(String, HashMap<String, String>)> = raw(
+        &ctx,
+        redis::cmd("XREVRANGE")
+            .arg(format!("bull:{q}:events"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(5),
+    )
+    .await;
+    assert!(
+        newest.iter().any(|(_, e)| e["event"] == "completed"),
+        "the newest events are kept: {newest:?}"
+    );
 }

@@ -57,7 +57,15 @@ pub(crate) fn idle_test(
     eprintln!("{}: idle: {count} connections", peer.name());
     let max_conn = (count + 1000).to_string();
     let mut procs = match peer {
-        Peer::Ours => start_ours(bins.ok_or("no binaries")?, redis_url, port, 1, &["--max-connections", &max_conn], false, logs)?,
+        Peer::Ours => start_ours(
+            bins.ok_or("no binaries")?,
+            redis_url,
+            port,
+            1,
+            &["--max-connections", &max_conn],
+            false,
+            logs,
+        )?,
         Peer::Prd => start_prd(prd.ok_or("no prd stack")?, redis_url, port, 1, false, logs)?,
     };
     let front = &mut procs[0];
@@ -83,7 +91,15 @@ pub(crate) fn idle_test(
     let (hwm_kb, rss_kb) = front.memory_kb();
     steps.push((opened, rss_kb));
     drop(holders);
-    Ok(IdleResult { peer, label: peer.labels()[0], count, steps, base_kb, hwm_kb, connect_seconds })
+    Ok(IdleResult {
+        peer,
+        label: peer.labels()[0],
+        count,
+        steps,
+        base_kb,
+        hwm_kb,
+        connect_seconds,
+    })
 }
 
 /// Starts a helper holding `n` connections (users `idle-<first>`...) and
@@ -100,7 +116,11 @@ pub(crate) fn hold(base: &str, first: usize, n: usize) -> Result<Holder, String>
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).map_err(|e| e.to_string())?;
-    let holder = Holder { child, stdin, _stdout: stdout };
+    let holder = Holder {
+        child,
+        stdin,
+        _stdout: stdout,
+    };
     if line.trim() != format!("ready {n}") {
         return Err(format!("idle helper: {}", line.trim()));
     }
@@ -110,11 +130,14 @@ pub(crate) fn hold(base: &str, first: usize, n: usize) -> Result<Holder, String>
 /// `--hold-idle BASE FIRST N`: opens N authenticated connections, prints
 /// `ready N`, keeps them (answering pings) until stdin closes.
 pub(crate) fn hold_idle(args: &[String]) {
-    let (base, first, n): (&str, usize, usize) = (&args[0], args[1].parse().unwrap(), args[2].parse().unwrap());
+    let (base, first, n): (&str, usize, usize) =
+        (&args[0], args[1].parse().unwrap(), args[2].parse().unwrap());
     let rt = runtime(1);
     let result: Result<(), String> = rt.block_on(async {
         // Small buffers: the helper's memory is not what is measured.
-        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
         let mut opened = futures::stream::iter(first..first + n)
             .map(|i| {
                 let base = base.to_string();

@@ -13,7 +13,11 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::SECRET;
 
 pub(crate) fn token(sub: &str) -> String {
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 6 * 3600;
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 6 * 3600;
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({"sub": sub, "exp": exp}),
@@ -22,11 +26,14 @@ pub(crate) fn token(sub: &str) -> String {
     .unwrap()
 }
 
-pub(crate) type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub(crate) async fn connect(base: &str, sub: &str, config: WebSocketConfig) -> Result<Ws, String> {
     let url = format!("{base}?token={}", token(sub));
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await.map_err(|e| format!("connect: {e}"))?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     Ok(ws)
 }
 
@@ -45,7 +52,11 @@ pub(crate) async fn ready_call(base: &str) -> Result<(), String> {
                 if let Message::Text(t) = m.map_err(|e| e.to_string())? {
                     let v: Value = serde_json::from_str(&t).map_err(|e| e.to_string())?;
                     if v["id"] == json!(1) {
-                        return if v["result"]["echo"]["i"] == json!(1) { Ok(()) } else { Err(format!("unexpected answer {v}")) };
+                        return if v["result"]["echo"]["i"] == json!(1) {
+                            Ok(())
+                        } else {
+                            Err(format!("unexpected answer {v}"))
+                        };
                     }
                 }
             }
@@ -80,7 +91,14 @@ impl Load {
 
 /// `sockets` sockets (connected before the clock starts), each keeping
 /// `in_flight` calls outstanding, `calls` calls in all.
-pub(crate) async fn run_load(base: &str, sockets: usize, in_flight: usize, calls: usize, payload: usize, timeout: Duration) -> Result<Load, String> {
+pub(crate) async fn run_load(
+    base: &str,
+    sockets: usize,
+    in_flight: usize,
+    calls: usize,
+    payload: usize,
+    timeout: Duration,
+) -> Result<Load, String> {
     let config = WebSocketConfig::default().write_buffer_size(0);
     let mut conns = Vec::with_capacity(sockets);
     for s in 0..sockets {
@@ -100,7 +118,13 @@ pub(crate) async fn run_load(base: &str, sockets: usize, in_flight: usize, calls
         .await
         .map_err(|_| format!("not done after {} s", timeout.as_secs()))?;
     let seconds = start.elapsed().as_secs_f64();
-    let mut load = Load { calls, errors: 0, first_error: None, seconds, hist: new_hist() };
+    let mut load = Load {
+        calls,
+        errors: 0,
+        first_error: None,
+        seconds,
+        hist: new_hist(),
+    };
     for r in joined {
         let (hist, errors, first_error) = r.map_err(|e| e.to_string())??;
         load.hist.add(&hist).unwrap();
@@ -124,19 +148,26 @@ pub(crate) async fn drive(ws: Ws, n: usize, in_flight: usize, text: String) -> D
     let (mut next, mut done, mut errors, mut first_error) = (0u64, 0usize, 0usize, None);
     while (next as usize) < n.min(in_flight) {
         sent.insert(next, Instant::now());
-        tx.feed(call(next, &text)).await.map_err(|e| e.to_string())?;
+        tx.feed(call(next, &text))
+            .await
+            .map_err(|e| e.to_string())?;
         next += 1;
     }
     tx.flush().await.map_err(|e| e.to_string())?;
     while done < n {
-        let msg = rx.next().await.ok_or("socket closed by the server")?.map_err(|e| e.to_string())?;
+        let msg = rx
+            .next()
+            .await
+            .ok_or("socket closed by the server")?
+            .map_err(|e| e.to_string())?;
         let Message::Text(t) = msg else {
             if let Message::Close(f) = msg {
                 return Err(format!("closed by the server: {f:?}"));
             }
             continue;
         };
-        let v: Value = serde_json::from_str(&t).map_err(|e| format!("bad JSON from the server: {e}"))?;
+        let v: Value =
+            serde_json::from_str(&t).map_err(|e| format!("bad JSON from the server: {e}"))?;
         // Notifications (rpc.accepted, rpc.progress) carry their id in params.
         let Some(id) = v.get("id").and_then(Value::as_u64) else {
             if v.get("method").is_none() {
@@ -156,7 +187,9 @@ pub(crate) async fn drive(ws: Ws, n: usize, in_flight: usize, text: String) -> D
         done += 1;
         if (next as usize) < n {
             sent.insert(next, Instant::now());
-            tx.send(call(next, &text)).await.map_err(|e| e.to_string())?;
+            tx.send(call(next, &text))
+                .await
+                .map_err(|e| e.to_string())?;
             next += 1;
         }
     }

@@ -69,7 +69,10 @@ mod report;
 
 use idle::{hold_idle, idle_test};
 use load::{ready_call, run_load};
-use procs::{cpu_seconds_of, free_port, loadavg, our_binaries, prd_setup, raise_nofile, start_ours, start_prd};
+use procs::{
+    cpu_seconds_of, free_port, loadavg, our_binaries, prd_setup, raise_nofile, start_ours,
+    start_prd,
+};
 use redis_stats::{command_counts, flushall, print_command_mix, redis_stats};
 use report::{report, PeerResult, Scenario};
 
@@ -138,9 +141,21 @@ fn parse_args(args: &[String]) -> Args {
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value")).clone();
-        let num = |v: String| -> usize { v.parse().unwrap_or_else(|_| panic!("{flag}: not a number: {v}")) };
-        let peers = |v: String| -> Vec<Peer> { v.split(',').filter(|s| !s.is_empty()).map(Peer::parse).collect() };
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value"))
+                .clone()
+        };
+        let num = |v: String| -> usize {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{flag}: not a number: {v}"))
+        };
+        let peers = |v: String| -> Vec<Peer> {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(Peer::parse)
+                .collect()
+        };
         match flag.as_str() {
             "--calls-1" => a.calls_1 = num(value()),
             "--calls-50" => a.calls_50 = num(value()),
@@ -156,7 +171,9 @@ fn parse_args(args: &[String]) -> Args {
                 println!("see the header of interop-tests/examples/gateway_bench/main.rs for the options");
                 std::process::exit(0);
             }
-            other => panic!("unknown option {other:?}; see the header of examples/gateway_bench/main.rs"),
+            other => {
+                panic!("unknown option {other:?}; see the header of examples/gateway_bench/main.rs")
+            }
         }
     }
     a
@@ -164,9 +181,16 @@ fn parse_args(args: &[String]) -> Args {
 
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
     if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .unwrap()
     }
 }
 
@@ -185,14 +209,19 @@ fn main() {
     } else {
         None
     };
-    let needs_ours = args.peers.contains(&Peer::Ours) || (args.idle > 0 && args.idle_peers.contains(&Peer::Ours));
+    let needs_ours = args.peers.contains(&Peer::Ours)
+        || (args.idle > 0 && args.idle_peers.contains(&Peer::Ours));
     if let (true, Err(e)) = (needs_ours, &ours_bins) {
         eprintln!("{e}");
         std::process::exit(2);
     }
 
     let redis = RedisServer::start();
-    let logs = tempfile::Builder::new().prefix("gateway-bench-").tempdir().unwrap().keep();
+    let logs = tempfile::Builder::new()
+        .prefix("gateway-bench-")
+        .tempdir()
+        .unwrap()
+        .keep();
     println!("gateway benchmark: ours (gateway + worker) vs the PRD stack ({}), one redis-server, plain ws:// on 127.0.0.1", prd.as_ref().map(|p| p.runtime_label.as_str()).unwrap_or("not run"));
     println!(
         "calls: {} (1x1), {} (50x4), warm-up {}; payload {} B; worker concurrency {}; client threads {}; cores {}; loadavg {}; RLIMIT_NOFILE {}/{}; logs in {}\n",
@@ -225,7 +254,14 @@ fn main() {
                 true,
                 &logs,
             ),
-            Peer::Prd => start_prd(prd.as_ref().unwrap(), &redis.url(), port, args.concurrency, true, &logs),
+            Peer::Prd => start_prd(
+                prd.as_ref().unwrap(),
+                &redis.url(),
+                port,
+                args.concurrency,
+                true,
+                &logs,
+            ),
         };
         let procs = match procs {
             Ok(p) => p,
@@ -236,34 +272,81 @@ fn main() {
         };
         let base = format!("ws://127.0.0.1:{port}/ws");
         if let Err(e) = rt.block_on(ready_call(&base)) {
-            eprintln!("{}: not ready: {e}; logs in {}", peer.name(), logs.display());
+            eprintln!(
+                "{}: not ready: {e}; logs in {}",
+                peer.name(),
+                logs.display()
+            );
             continue;
         }
         eprintln!("{}: warming up ({} calls)", peer.name(), args.warmup);
-        if let Err(e) = rt.block_on(run_load(&base, 50.min(args.warmup.max(1)), 4, args.warmup, args.payload, args.timeout)) {
+        if let Err(e) = rt.block_on(run_load(
+            &base,
+            50.min(args.warmup.max(1)),
+            4,
+            args.warmup,
+            args.payload,
+            args.timeout,
+        )) {
             eprintln!("{}: warm-up failed: {e}", peer.name());
             continue;
         }
-        let mut r = PeerResult { peer, scenarios: Vec::new() };
-        for (label, sockets, in_flight, calls) in [("1x1", 1, 1, args.calls_1), ("50x4", 50, 4, args.calls_50)] {
+        let mut r = PeerResult {
+            peer,
+            scenarios: Vec::new(),
+        };
+        for (label, sockets, in_flight, calls) in
+            [("1x1", 1, 1, args.calls_1), ("50x4", 50, 4, args.calls_50)]
+        {
             std::thread::sleep(Duration::from_millis(500));
             let cpu_before: Vec<f64> = procs.iter().map(|p| p.cpu_seconds()).collect();
             let client_before = cpu_seconds_of("self");
             let redis_before = redis_stats(&redis.url());
             let commands_before = command_counts(&redis.url());
             eprintln!("{}: {label}: {calls} calls", peer.name());
-            let load = rt.block_on(run_load(&base, sockets, in_flight, calls, args.payload, args.timeout));
+            let load = rt.block_on(run_load(
+                &base,
+                sockets,
+                in_flight,
+                calls,
+                args.payload,
+                args.timeout,
+            ));
             let mem: Vec<(u64, u64)> = procs.iter().map(|p| p.memory_kb()).collect();
-            let mut cpu: Vec<f64> = procs.iter().zip(&cpu_before).map(|(p, b)| p.cpu_seconds() - b).collect();
+            let mut cpu: Vec<f64> = procs
+                .iter()
+                .zip(&cpu_before)
+                .map(|(p, b)| p.cpu_seconds() - b)
+                .collect();
             cpu.push(cpu_seconds_of("self") - client_before);
             let redis_after = redis_stats(&redis.url());
             if std::env::var_os("BENCH_COMMANDS").is_some() {
-                print_command_mix(peer.name(), label, calls, &commands_before, &command_counts(&redis.url()));
+                print_command_mix(
+                    peer.name(),
+                    label,
+                    calls,
+                    &commands_before,
+                    &command_counts(&redis.url()),
+                );
             }
-            let redis = (redis_after.0 - redis_before.0, redis_after.1 - redis_before.1);
+            let redis = (
+                redis_after.0 - redis_before.0,
+                redis_after.1 - redis_before.1,
+            );
             match load {
-                Ok(load) => r.scenarios.push(Scenario { label, load, mem, cpu, redis, loadavg: loadavg() }),
-                Err(e) => eprintln!("{}: {label} failed: {e}; logs in {}", peer.name(), logs.display()),
+                Ok(load) => r.scenarios.push(Scenario {
+                    label,
+                    load,
+                    mem,
+                    cpu,
+                    redis,
+                    loadavg: loadavg(),
+                }),
+                Err(e) => eprintln!(
+                    "{}: {label} failed: {e}; logs in {}",
+                    peer.name(),
+                    logs.display()
+                ),
             }
         }
         drop(procs);
@@ -278,12 +361,22 @@ fn main() {
         }
         for &peer in &args.idle_peers {
             flushall(&redis.url());
-            match idle_test(peer, ours_bins.as_ref().ok(), prd.as_ref(), &redis.url(), count, &logs) {
+            match idle_test(
+                peer,
+                ours_bins.as_ref().ok(),
+                prd.as_ref(),
+                &redis.url(),
+                count,
+                &logs,
+            ) {
                 Ok(r) => idle_results.push(r),
-                Err(e) => eprintln!("{}: idle test failed: {e}; logs in {}", peer.name(), logs.display()),
+                Err(e) => eprintln!(
+                    "{}: idle test failed: {e}; logs in {}",
+                    peer.name(),
+                    logs.display()
+                ),
             }
         }
     }
     report(&args, &results, &idle_results);
 }
-

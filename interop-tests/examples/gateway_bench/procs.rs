@@ -16,7 +16,12 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    fn spawn(label: &'static str, mut cmd: Command, logs: &Path, tag: &str) -> Result<Proc, String> {
+    fn spawn(
+        label: &'static str,
+        mut cmd: Command,
+        logs: &Path,
+        tag: &str,
+    ) -> Result<Proc, String> {
         let log = logs.join(format!("{tag}-{label}.log"));
         let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let err = file.try_clone().map_err(|e| e.to_string())?;
@@ -35,7 +40,8 @@ impl Proc {
 
     /// (VmHWM, VmRSS) in KiB, from /proc/<pid>/status.
     pub(crate) fn memory_kb(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()
@@ -56,7 +62,13 @@ impl Proc {
             Ok(Some(status)) => Err(format!(
                 "{} exited ({status}): {}",
                 self.label,
-                std::fs::read_to_string(&self.log).unwrap_or_default().lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+                std::fs::read_to_string(&self.log)
+                    .unwrap_or_default()
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             )),
             Err(e) => Err(e.to_string()),
         }
@@ -65,7 +77,9 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
         wait_or_kill(&mut self.child, Duration::from_secs(5));
     }
 }
@@ -93,9 +107,26 @@ pub(crate) struct OurBinaries {
 /// from `GATEWAY_BIN` / `WORKER_BIN`.
 pub(crate) fn our_binaries() -> Result<OurBinaries, String> {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| if d.ends_with("examples") { d.parent() } else { Some(d) }).unwrap().to_path_buf();
-    let pick = |var: &str, name: &str| std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| dir.join(name));
-    let b = OurBinaries { gateway: pick("GATEWAY_BIN", "gateway"), worker: pick("WORKER_BIN", "worker") };
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("examples") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .unwrap()
+        .to_path_buf();
+    let pick = |var: &str, name: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join(name))
+    };
+    let b = OurBinaries {
+        gateway: pick("GATEWAY_BIN", "gateway"),
+        worker: pick("WORKER_BIN", "worker"),
+    };
     for p in [&b.gateway, &b.worker] {
         if !p.exists() {
             return Err(format!(
@@ -117,13 +148,30 @@ pub(crate) fn start_ours(
     logs: &Path,
 ) -> Result<Vec<Proc>, String> {
     let mut gw = Command::new(&bins.gateway);
-    gw.args(["--listen", &format!("127.0.0.1:{port}"), "--redis-url", redis_url, "--jwt-secret", SECRET, "--plain-ws", "--services", "demo"])
-        .args(extra)
-        .env("RUST_LOG", "warn");
+    gw.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--redis-url",
+        redis_url,
+        "--jwt-secret",
+        SECRET,
+        "--plain-ws",
+        "--services",
+        "demo",
+    ])
+    .args(extra)
+    .env("RUST_LOG", "warn");
     let mut procs = vec![Proc::spawn("gateway", gw, logs, &format!("ours-{port}"))?];
     if with_worker {
         let mut w = Command::new(&bins.worker);
-        w.args(["--redis-url", redis_url, "--concurrency", &concurrency.to_string(), "demo"]).env("RUST_LOG", "warn");
+        w.args([
+            "--redis-url",
+            redis_url,
+            "--concurrency",
+            &concurrency.to_string(),
+            "demo",
+        ])
+        .env("RUST_LOG", "warn");
         procs.push(Proc::spawn("worker", w, logs, &format!("ours-{port}"))?);
     }
     wait_port(port, &mut procs)?;
@@ -162,19 +210,42 @@ pub(crate) fn prd_setup() -> PrdStack {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     match bun_version {
-        Some(v) => PrdStack { dir, runtime: bun, runtime_label: format!("Bun {v}") },
+        Some(v) => PrdStack {
+            dir,
+            runtime: bun,
+            runtime_label: format!("Bun {v}"),
+        },
         None => {
-            let v = Command::new("node").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+            let v = Command::new("node")
+                .arg("--version")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
             if !forced_node {
                 eprintln!("prd-stack: Bun does not run here; falling back to Node {v}");
             }
-            let why = if forced_node { "PRD_RUNTIME=node" } else { "Bun fallback" };
-            PrdStack { dir, runtime: PathBuf::from("node"), runtime_label: format!("Node {v}, {why}") }
+            let why = if forced_node {
+                "PRD_RUNTIME=node"
+            } else {
+                "Bun fallback"
+            };
+            PrdStack {
+                dir,
+                runtime: PathBuf::from("node"),
+                runtime_label: format!("Node {v}, {why}"),
+            }
         }
     }
 }
 
-pub(crate) fn start_prd(prd: &PrdStack, redis_url: &str, port: u16, concurrency: usize, with_worker: bool, logs: &Path) -> Result<Vec<Proc>, String> {
+pub(crate) fn start_prd(
+    prd: &PrdStack,
+    redis_url: &str,
+    port: u16,
+    concurrency: usize,
+    with_worker: bool,
+    logs: &Path,
+) -> Result<Vec<Proc>, String> {
     let mut server = Command::new(&prd.runtime);
     server
         .arg("server.mjs")
@@ -187,7 +258,10 @@ pub(crate) fn start_prd(prd: &PrdStack, redis_url: &str, port: u16, concurrency:
     let mut procs = vec![Proc::spawn("server", server, logs, &format!("prd-{port}"))?];
     if with_worker {
         let mut w = Command::new(&prd.runtime);
-        w.arg("worker.mjs").current_dir(&prd.dir).env("REDIS_URL", redis_url).env("CONCURRENCY", concurrency.to_string());
+        w.arg("worker.mjs")
+            .current_dir(&prd.dir)
+            .env("REDIS_URL", redis_url)
+            .env("CONCURRENCY", concurrency.to_string());
         procs.push(Proc::spawn("worker", w, logs, &format!("prd-{port}"))?);
     }
     wait_port(port, &mut procs)?;
@@ -223,7 +297,11 @@ pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
 }
 
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard one (children inherit it).
@@ -233,5 +311,10 @@ pub(crate) fn raise_nofile() -> (u64, u64) {
 }
 
 pub(crate) fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

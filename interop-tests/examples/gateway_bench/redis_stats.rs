@@ -10,7 +10,10 @@ pub(crate) fn redis_stats(url: &str) -> (f64, f64) {
     let info: String = redis::cmd("INFO").arg("all").query(&mut con).unwrap();
     let (mut cpu, mut calls) = (0.0, 0.0);
     for line in info.lines() {
-        if let Some(v) = line.strip_prefix("used_cpu_sys:").or_else(|| line.strip_prefix("used_cpu_user:")) {
+        if let Some(v) = line
+            .strip_prefix("used_cpu_sys:")
+            .or_else(|| line.strip_prefix("used_cpu_user:"))
+        {
             cpu += v.trim().parse::<f64>().unwrap_or(0.0);
         }
         if let Some(rest) = line.strip_prefix("cmdstat_") {
@@ -31,26 +34,49 @@ pub(crate) fn redis_stats(url: &str) -> (f64, f64) {
 pub(crate) fn command_counts(url: &str) -> HashMap<String, f64> {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_connection().unwrap();
-    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut con).unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut con)
+        .unwrap();
     info.lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("cmdstat_")?;
             let (name, stats) = rest.split_once(':')?;
-            let calls = stats.split("calls=").nth(1)?.split(',').next()?.parse().ok()?;
+            let calls = stats
+                .split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
             Some((name.to_string(), calls))
         })
         .collect()
 }
 
 /// With `BENCH_COMMANDS` set: which commands a scenario cost, per call.
-pub(crate) fn print_command_mix(peer: &str, label: &str, calls: usize, before: &HashMap<String, f64>, after: &HashMap<String, f64>) {
+pub(crate) fn print_command_mix(
+    peer: &str,
+    label: &str,
+    calls: usize,
+    before: &HashMap<String, f64>,
+    after: &HashMap<String, f64>,
+) {
     let mut mix: Vec<(f64, &str)> = after
         .iter()
-        .map(|(name, n)| ((n - before.get(name).copied().unwrap_or(0.0)) / calls as f64, name.as_str()))
+        .map(|(name, n)| {
+            (
+                (n - before.get(name).copied().unwrap_or(0.0)) / calls as f64,
+                name.as_str(),
+            )
+        })
         .filter(|(per_call, name)| *per_call > 0.005 && *name != "info")
         .collect();
     mix.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let text: Vec<String> = mix.iter().map(|(per_call, name)| format!("{name} {per_call:.2}")).collect();
+    let text: Vec<String> = mix
+        .iter()
+        .map(|(per_call, name)| format!("{name} {per_call:.2}"))
+        .collect();
     eprintln!("{peer} {label} commands per call: {}", text.join(", "));
 }
 

@@ -43,7 +43,10 @@ async fn main() {
         duration: Duration::from_millis(l.get("duration").and_then(Value::as_u64).unwrap_or(1000)),
     });
     // BullMQ's `metrics: {maxDataPoints}`; a bare number is accepted too
-    let metrics = cfg["metrics"]["maxDataPoints"].as_u64().or_else(|| cfg["metrics"].as_u64()).map(|n| n as u32);
+    let metrics = cfg["metrics"]["maxDataPoints"]
+        .as_u64()
+        .or_else(|| cfg["metrics"].as_u64())
+        .map(|n| n as u32);
     let opts = WorkerOptions {
         concurrency: cfg["concurrency"].as_u64().unwrap_or(1) as usize,
         name: cfg["name"].as_str().map(str::to_string),

@@ -33,8 +33,11 @@ async fn process(mut call: Call, p: Params) -> Result<Value, JobError> {
     let text = p.input.to_string();
     for (i, stage) in ["load", "transform", "store"].iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(p.stage_ms)).await;
-        call.progress(json!({ "percent": (i + 1) * 100 / 3, "stage": stage })).await?;
+        call.progress(json!({ "percent": (i + 1) * 100 / 3, "stage": stage }))
+            .await?;
     }
-    let checksum = text.bytes().fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let checksum = text.bytes().fold(0u32, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
     Ok(json!({ "processed": p.input, "bytes": text.len(), "checksum": checksum }))
 }

@@ -27,7 +27,9 @@ struct FailParams {
 /// `demo.echo`, `demo.sleep`, `demo.fail`.
 pub fn registry() -> Result<Registry, RegistryError> {
     let mut r = Registry::new();
-    r.handle("demo.echo", |call: Call| async move { Ok(json!({ "echo": call.params_json() })) })?;
+    r.handle("demo.echo", |call: Call| async move {
+        Ok(json!({ "echo": call.params_json() }))
+    })?;
     r.typed("demo.sleep", sleep)?;
     r.typed("demo.fail", |call: Call, p: FailParams| async move {
         let attempt = call.job().attempts_made + 1;
