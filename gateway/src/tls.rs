@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsConfig;
@@ -28,18 +29,18 @@ pub enum TlsError {
 
 /// Builds the acceptor (TLS 1.2 and 1.3, ring, ALPN `http/1.1`).
 pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
-    let certs: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut config.cert_pem.as_slice())
-            .collect::<Result<_, _>>()
-            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&config.cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Certificate(e.to_string()))?;
     if certs.is_empty() {
         return Err(TlsError::Certificate(
             "no CERTIFICATE block in the PEM".into(),
         ));
     }
-    let key = rustls_pemfile::private_key(&mut config.key_pem.as_slice())
-        .map_err(|e| TlsError::Key(e.to_string()))?
-        .ok_or_else(|| TlsError::Key("no private key block in the PEM".into()))?;
+    let key = PrivateKeyDer::from_pem_slice(&config.key_pem).map_err(|e| match e {
+        pem::Error::NoItemsFound => TlsError::Key("no private key block in the PEM".into()),
+        other => TlsError::Key(other.to_string()),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

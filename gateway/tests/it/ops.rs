@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use gateway::config::NotifyMode;
+use rustls_pki_types::{pem::PemObject, CertificateDer};
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -55,7 +56,7 @@ async fn serves_tls() {
     let gw = Gw::start(config).await;
     let _worker = crate::support::demo_worker(&env.connection().await).await;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut tls.cert_pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&tls.cert_pem) {
         roots.add(cert.unwrap()).unwrap();
     }
     let client = rustls::ClientConfig::builder_with_provider(Arc::new(
