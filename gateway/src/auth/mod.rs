@@ -4,7 +4,8 @@
 //! key (the algorithm follows the key unless configured). Exactly one
 //! algorithm is accepted, so `alg: none` and algorithm confusion (an HS256
 //! token "signed" with the public key) fail. `exp` and `sub` are required;
-//! `iss` and `aud` are checked when configured. Tokens are never logged:
+//! `iss` and `aud` are required and checked when configured, and `nbf` is
+//! honoured when present. Tokens are never logged:
 //! errors name what is wrong, never the token.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -176,7 +177,13 @@ impl Authenticator {
         validation.algorithms = vec![alg];
         validation.leeway = config.leeway_secs;
         validation.validate_exp = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        // A configured issuer or audience is required, not only checked
+        // when the token happens to carry the claim.
+        let mut required = vec!["exp", "sub"];
+        required.extend(config.issuer.as_ref().map(|_| "iss"));
+        required.extend(config.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         match &config.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -325,9 +332,50 @@ mod tests {
                 b"k"
             ))
             .is_err());
+        // A configured claim is required: a token without it is refused.
+        assert_eq!(
+            a.verify(&hs(
+                json!({"sub": "a", "exp": now() + 60, "aud": "gw"}),
+                b"k"
+            )),
+            Err(AuthError::Invalid("missing claim iss".into()))
+        );
+        assert_eq!(
+            a.verify(&hs(
+                json!({"sub": "a", "exp": now() + 60, "iss": "me"}),
+                b"k"
+            )),
+            Err(AuthError::Invalid("missing claim aud".into()))
+        );
         // Without a configured audience, a token's aud is not an error.
         let plain = Authenticator::new(&AuthConfig::hs256(b"k".to_vec())).unwrap();
         assert!(plain.verify(&good).is_ok());
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let a = Authenticator::new(&AuthConfig::hs256(b"k".to_vec())).unwrap();
+        let early = hs(
+            json!({"sub": "a", "exp": now() + 7200, "nbf": now() + 3600}),
+            b"k",
+        );
+        assert_eq!(
+            a.verify(&early),
+            Err(AuthError::Invalid("not valid yet (nbf)".into()))
+        );
+        let started = hs(
+            json!({"sub": "a", "exp": now() + 60, "nbf": now() - 5}),
+            b"k",
+        );
+        assert!(a.verify(&started).is_ok());
+    }
+
+    #[test]
+    fn a_far_expiry_saturates_the_deadline() {
+        let a = Authenticator::new(&AuthConfig::hs256(b"k".to_vec())).unwrap();
+        let far = hs(json!({"sub": "a", "exp": u64::MAX - 1}), b"k");
+        let claims = a.verify(&far).unwrap();
+        assert_eq!(a.deadline(&claims), u64::MAX);
     }
 
     #[test]

@@ -96,8 +96,15 @@ fn epoch_secs() -> u64 {
 }
 
 fn instant_at(epoch: u64) -> Instant {
-    Instant::now() + Duration::from_secs(epoch.saturating_sub(epoch_secs()))
+    let now = Instant::now();
+    let wait = Duration::from_secs(epoch.saturating_sub(epoch_secs()).min(MAX_EXPIRY_WAIT_SECS));
+    now.checked_add(wait).unwrap_or(now)
 }
+
+/// A token's expiry further out than this (a year) is waited for a year at
+/// a time: `exp` comes from the client and may be near `u64::MAX`, which no
+/// `Instant` can hold.
+const MAX_EXPIRY_WAIT_SECS: u64 = 365 * 24 * 3600;
 
 /// Runs a socket until it closes.
 pub async fn run<S>(ws: WebSocketStream<S>, shared: Arc<Shared>, init: SessionInit)
@@ -223,5 +230,23 @@ impl Session {
             tracing::info!("send queue full; closing");
             self.closing = Some(CloseReason::SlowConsumer);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_near_u64_max_is_a_bounded_wait() {
+        let at = instant_at(u64::MAX);
+        let wait = at.duration_since(Instant::now());
+        assert!(wait <= Duration::from_secs(MAX_EXPIRY_WAIT_SECS));
+        assert!(wait > Duration::from_secs(MAX_EXPIRY_WAIT_SECS - 60));
+    }
+
+    #[test]
+    fn a_past_expiry_is_now() {
+        assert!(instant_at(0) <= Instant::now());
     }
 }
