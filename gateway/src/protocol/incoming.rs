@@ -6,13 +6,16 @@ use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 use super::error::RpcError;
+use super::exact_id::{raw_numeric_ids, NumberText};
 
 /// A request id: a string, a number, or null (JSON-RPC allows all three).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum Id {
-    /// A number, kept exactly as sent.
+    /// An integer that fits in 64 bits.
     Number(Number),
+    /// Any other number, as the client wrote it (see `exact_id`).
+    Exact(NumberText),
     /// A string.
     String(String),
     /// `null` (allowed, discouraged by the spec).
@@ -97,8 +100,50 @@ pub fn parse(text: &str, max_batch: usize) -> Incoming {
                 items.len()
             )))
         }
-        Value::Array(items) => Incoming::Batch(items.into_iter().map(parse_request).collect()),
-        other => Incoming::Single(parse_request(other)),
+        Value::Array(items) => {
+            let mut items: Vec<Item> = items.into_iter().map(parse_request).collect();
+            keep_numeric_ids_exact(text, &mut items);
+            Incoming::Batch(items)
+        }
+        other => {
+            let mut item = [parse_request(other)];
+            keep_numeric_ids_exact(text, &mut item);
+            let [item] = item;
+            Incoming::Single(item)
+        }
+    }
+}
+
+/// Replaces each id that serde_json read as a float with the text the client
+/// sent; frames without such an id are left alone and not read again.
+fn keep_numeric_ids_exact(text: &str, items: &mut [Item]) {
+    let inexact = |item: &Item| matches!(item_id(item), Some(Id::Number(n)) if n.is_f64());
+    if !items.iter().any(inexact) {
+        return;
+    }
+    let Some(raw) = raw_numeric_ids(text) else {
+        return;
+    };
+    for (item, raw) in items.iter_mut().zip(raw) {
+        if let (true, Some(raw)) = (inexact(item), raw) {
+            if let Some(id) = item_id_mut(item) {
+                *id = Id::Exact(raw);
+            }
+        }
+    }
+}
+
+fn item_id(item: &Item) -> Option<&Id> {
+    match item {
+        Ok(r) => r.id.as_ref(),
+        Err(r) => r.id.as_ref(),
+    }
+}
+
+fn item_id_mut(item: &mut Item) -> Option<&mut Id> {
+    match item {
+        Ok(r) => r.id.as_mut(),
+        Err(r) => r.id.as_mut(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod close;
 mod error;
+mod exact_id;
 mod incoming;
 mod outgoing;
 #[cfg(test)]

@@ -186,3 +186,42 @@ fn outgoing_frames() {
         r#"{"jsonrpc":"2.0","method":"rpc.accepted","params":{"id":7,"jobId":"j"}}"#
     );
 }
+
+/// The id of the answer to `frame`'s first request, as the wire text has it.
+fn echoed_ids(frame: &str) -> Vec<String> {
+    let items = match parse(frame, 4) {
+        Incoming::Single(item) => vec![item],
+        Incoming::Batch(items) => items,
+        Incoming::Invalid(_) => Vec::new(),
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let id = match item {
+                Ok(r) => r.id.expect("not a notification"),
+                Err(r) => r.id.expect("answered"),
+            };
+            let text = to_text(&Response::ok(id, json!(true)));
+            let start = text.find(r#""id":"#).expect("has an id") + 5;
+            let end = text[start..].find(r#","result""#).expect("has a result") + start;
+            text[start..end].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn numeric_ids_come_back_exactly_as_sent() {
+    let frame = r#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"demo.echo"}"#;
+    assert_eq!(echoed_ids(frame), ["123456789012345678901234567890"]);
+    let batch = r#"[{"jsonrpc":"2.0","id":1.50,"method":"a.b"},
+        {"jsonrpc":"2.0","id":7,"method":"a.b"},
+        {"jsonrpc":"2.0","id":-2E3,"method":"a.b"},
+        {"jsonrpc":"2.0","id":"1e3","method":"a.b"}]"#;
+    assert_eq!(echoed_ids(batch), ["1.50", "7", "-2E3", r#""1e3""#]);
+    // A rejected request echoes its id exactly too.
+    let bad = r#"{"jsonrpc":"1.0","id":9007199254740993.0,"method":"a.b"}"#;
+    assert_eq!(echoed_ids(bad), ["9007199254740993.0"]);
+    // The last id member wins, as in the first parse.
+    let twice = r#"{"jsonrpc":"2.0","id":1,"method":"a.b","id":0.1}"#;
+    assert_eq!(echoed_ids(twice), ["0.1"]);
+}
