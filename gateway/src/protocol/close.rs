@@ -7,6 +7,8 @@
 pub enum CloseReason {
     /// 1000: the client closed, or asked nothing more.
     Normal,
+    /// 1007: a text frame was not valid UTF-8 (RFC 6455, 7.4.1).
+    InvalidPayload,
     /// 1009: a frame exceeded the hard frame limit (twice the message limit).
     MessageTooBig,
     /// 1011: an unexpected server error.
@@ -27,8 +29,9 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in table order.
-    pub const ALL: [CloseReason; 8] = [
+    pub const ALL: [CloseReason; 9] = [
         CloseReason::Normal,
+        CloseReason::InvalidPayload,
         CloseReason::MessageTooBig,
         CloseReason::InternalError,
         CloseReason::ServiceRestart,
@@ -42,6 +45,7 @@ impl CloseReason {
     pub const fn code(self) -> u16 {
         match self {
             CloseReason::Normal => 1000,
+            CloseReason::InvalidPayload => 1007,
             CloseReason::MessageTooBig => 1009,
             CloseReason::InternalError => 1011,
             CloseReason::ServiceRestart => 1012,
@@ -56,6 +60,7 @@ impl CloseReason {
     pub const fn text(self) -> &'static str {
         match self {
             CloseReason::Normal => "bye",
+            CloseReason::InvalidPayload => "text frame is not valid UTF-8",
             CloseReason::MessageTooBig => "message too big",
             CloseReason::InternalError => "internal error",
             CloseReason::ServiceRestart => "gateway restarting, reconnect",

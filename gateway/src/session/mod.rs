@@ -180,6 +180,7 @@ impl Session {
                 frame = stream.next() => match frame {
                     None => break None,
                     Some(Err(WsError::Capacity(_))) => break Some(CloseReason::MessageTooBig),
+                    Some(Err(WsError::Utf8(_))) => break Some(CloseReason::InvalidPayload),
                     Some(Err(e)) => {
                         tracing::debug!(cause = %e, "socket error");
                         break None;

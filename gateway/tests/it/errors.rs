@@ -100,6 +100,22 @@ async fn binary_frames_are_refused() {
     assert_eq!(c.call(2, "demo.echo", json!({})).await["result"], json!({}));
 }
 
+/// A text frame that is not UTF-8 closes the socket with 1007, as RFC 6455
+/// asks (it was 1005, no status).
+#[tokio::test]
+async fn invalid_utf8_text_closes_with_1007() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::{coding::Data, coding::OpCode, Frame};
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    assert_eq!(c.call(1, "demo.echo", json!({})).await["result"], json!({}));
+    let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    c.ws.send(tokio_tungstenite::tungstenite::Message::Frame(frame))
+        .await
+        .unwrap();
+    assert_eq!(c.closed().await, 1007);
+}
+
 /// A flood past the per-user bucket gets -32001 with a retry hint.
 #[tokio::test]
 async fn floods_are_rate_limited() {
