@@ -37,6 +37,7 @@ pub mod handlers;
 pub mod http;
 pub mod ids;
 pub mod limits;
+pub mod log_guard;
 pub mod metrics;
 pub mod notifier;
 pub mod protocol;

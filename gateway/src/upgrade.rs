@@ -131,7 +131,11 @@ fn accept(
                 .metrics
                 .unauthorized_total
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%reason, "upgrade refused: 401");
+            // Anyone can send bad tokens: a flood must not flood the logs.
+            static REFUSALS: crate::log_guard::Throttle = crate::log_guard::Throttle::new(10);
+            if let Some(dropped) = REFUSALS.admit() {
+                tracing::info!(%reason, similar_lines_dropped = dropped, "upgrade refused: 401");
+            }
             let mut res = plain(
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({"error": "unauthorized", "reason": reason}),

@@ -41,7 +41,7 @@ impl Session {
             TaskDone::Fired { label, result } => {
                 let code = result.as_ref().err().map(|e| e.code);
                 if let Err(e) = &result {
-                    tracing::debug!(method = %label, error = %e.message, "fire-and-forget call failed");
+                    tracing::debug!(method = %crate::log_guard::Untrusted(&label), error = %crate::log_guard::Untrusted(&e.message), "fire-and-forget call failed");
                 }
                 self.shared
                     .metrics

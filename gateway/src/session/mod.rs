@@ -112,7 +112,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let id = shared.next_session_id();
-    let span = tracing::info_span!("session", conn_id = id, user = %init.claims.sub, ip = %init.ip);
+    let span = tracing::info_span!("session", conn_id = id, user = %crate::log_guard::Untrusted(&init.claims.sub), ip = %init.ip);
     async move {
         let _slot = init.slot;
         let (sink, stream) = ws.split();
