@@ -8,6 +8,8 @@ mod exact_id;
 mod incoming;
 mod outgoing;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 pub use close::CloseReason;
