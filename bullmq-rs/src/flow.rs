@@ -9,8 +9,9 @@ use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::job::{validate_job_id, JobOptions, ParentRef};
 use crate::keys::QueueKeys;
-use crate::queue::{now_ms, validate_queue_name, NewJob};
+use crate::queue::{validate_queue_name, NewJob};
 use crate::script;
+use crate::time::now_ms;
 
 /// One job of a flow and the children it waits for.
 #[derive(Debug, Clone)]

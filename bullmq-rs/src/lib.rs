@@ -48,6 +48,7 @@ mod scheduler;
 mod script;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod time;
 mod worker;
 
 pub use connection::{Connection, RedisOptions, DEFAULT_PREFIX};

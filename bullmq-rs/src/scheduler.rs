@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::job::Job;
-use crate::queue::now_ms;
 use crate::script;
+use crate::time::now_ms;
 
 /// How a job scheduler repeats (BullMQ's `RepeatOptions`): exactly one of
 /// `every` (ms) and `pattern` (cron, 5 or 6 fields).

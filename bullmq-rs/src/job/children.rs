@@ -126,7 +126,7 @@ impl Job {
             .key(k.key("events"))
             .arg(self.token.as_deref().unwrap_or("0"))
             .arg(child.unwrap_or(""))
-            .arg(crate::queue::now_ms())
+            .arg(crate::time::now_ms())
             .arg(&self.id)
             .invoke(&mut self.queue.con())
             .await?;

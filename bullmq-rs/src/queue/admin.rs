@@ -1,10 +1,11 @@
 //! Queue-wide administration: pause and resume, drain, clean, obliterate,
 //! bulk retry and promotion.
 
-use super::{now_ms, Queue};
+use super::Queue;
 use crate::error::{check, Error, Result};
 use crate::job::JobState;
 use crate::script;
+use crate::time::now_ms;
 
 impl Queue {
     /// Pauses the queue for every worker (BullMQ's `queue.pause()`).

@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
-use super::{now_ms, Queue};
+use super::Queue;
 use crate::error::{check, Error, Result};
 use crate::job::{JobState, MAX_PRIORITY};
 use crate::script;
+use crate::time::now_ms;
 
 impl Queue {
     /// Sets a job's progress and emits `progress`.

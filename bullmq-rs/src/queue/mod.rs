@@ -8,7 +8,6 @@ mod job_ops;
 mod schedulers;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -17,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::job::JobOptions;
 use crate::keys::QueueKeys;
 use crate::script;
+use crate::time::now_ms;
 
 pub use batcher::AddBatcher;
 pub use getters::{Metrics, WorkerInfo};
@@ -78,14 +78,6 @@ impl std::fmt::Debug for Queue {
             .field("prefix", &self.inner.conn.prefix())
             .finish()
     }
-}
-
-/// Milliseconds since the epoch, the clock BullMQ scripts are given.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// BullMQ forbids `:` in queue names (it would split keys).

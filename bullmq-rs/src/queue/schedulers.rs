@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{now_ms, Queue};
+use super::Queue;
 use crate::error::{check, Error, Result};
 use crate::scheduler::{plan_upsert, JobScheduler, JobTemplate, Repeat};
 use crate::script;
+use crate::time::now_ms;
 
 impl Queue {
     /// Creates the scheduler `id`, or replaces its rule and template (its

@@ -26,7 +26,8 @@ use super::reply::{parse_reply, Fetched};
 use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
 use crate::error::{Result, ScriptCode};
 use crate::job::Job;
-use crate::queue::{now_ms, Queue};
+use crate::queue::Queue;
+use crate::time::now_ms;
 use crate::{scheduler, script};
 
 /// Where the worker is in its life.

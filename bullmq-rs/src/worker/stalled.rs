@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use crate::queue::{now_ms, Queue};
+use crate::queue::Queue;
 use crate::script;
+use crate::time::now_ms;
 
 /// Runs one sweep; returns the ids found stalled.
 pub(crate) async fn check_once(
