@@ -4,6 +4,7 @@ mod children;
 mod dependency_pages;
 mod ops;
 mod options;
+mod read;
 mod state;
 
 use std::collections::HashMap;

@@ -1,10 +1,155 @@
 //! What can be done to one job: progress, logs, data, retry, promote,
-//! delay and priority changes, removal. Each is one script call.
+//! delay and priority changes, removal. Each is one script call, made by
+//! id on the job's queue (`queue.promote(id)`, what the gateway uses) or
+//! on a `Job` already read (`job.promote()`), which delegates to the first.
 
 use serde_json::Value;
 
-use super::{Job, JobState};
-use crate::error::Result;
+use super::{Job, JobState, MAX_PRIORITY};
+use crate::error::{check, Error, Result};
+use crate::queue::Queue;
+use crate::script;
+use crate::time::now_ms;
+
+impl Queue {
+    /// Sets a job's progress and emits `progress`.
+    pub async fn update_progress(&self, job_id: &str, progress: &Value) -> Result<()> {
+        let k = self.keys();
+        let code: i64 = script::UPDATE_PROGRESS
+            .call()
+            .key(k.job(job_id))
+            .key(k.key("events"))
+            .key(k.key("meta"))
+            .arg(job_id)
+            .arg(progress.to_string())
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "updateProgress", job_id).map(drop)
+    }
+
+    /// Appends a log line; returns how many lines the job keeps.
+    pub async fn add_log(&self, job_id: &str, line: &str, keep_logs: Option<i64>) -> Result<i64> {
+        let k = self.keys();
+        let code: i64 = script::ADD_LOG
+            .call()
+            .key(k.job(job_id))
+            .key(k.job_logs(job_id))
+            .arg(line)
+            .arg(keep_logs.map(|n| n.to_string()).unwrap_or_default())
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "addLog", job_id)
+    }
+
+    /// Replaces a job's data.
+    pub async fn update_data(&self, job_id: &str, data: &Value) -> Result<()> {
+        let code: i64 = script::UPDATE_DATA
+            .call()
+            .key(self.keys().job(job_id))
+            .arg(data.to_string())
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "updateData", job_id).map(drop)
+    }
+
+    /// Sends a completed or failed job back to `wait` (BullMQ's `job.retry`);
+    /// `reset_attempts` clears its attempt counters.
+    pub async fn reprocess(
+        &self,
+        job_id: &str,
+        state: JobState,
+        lifo: bool,
+        reset_attempts: bool,
+    ) -> Result<()> {
+        if !matches!(state, JobState::Completed | JobState::Failed) {
+            return Err(Error::invalid(
+                "state",
+                "only completed or failed jobs can be retried",
+            ));
+        }
+        let k = self.keys();
+        let reset = if reset_attempts { "1" } else { "0" };
+        let code: i64 = script::REPROCESS_JOB
+            .call()
+            .keys(k.core())
+            .key(k.key(state.as_str()))
+            .arg(k.base())
+            .arg(job_id)
+            .arg(state.as_str())
+            .arg(if lifo { "RPUSH" } else { "LPUSH" })
+            .arg(reset)
+            .arg(reset)
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "reprocessJob", job_id).map(drop)
+    }
+
+    /// Makes a delayed job ready now.
+    pub async fn promote(&self, job_id: &str) -> Result<()> {
+        let k = self.keys();
+        let code: i64 = script::PROMOTE
+            .call()
+            .keys(k.core())
+            .arg(k.base())
+            .arg(job_id)
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "promote", job_id).map(drop)
+    }
+
+    /// Gives a delayed job a new delay from now.
+    pub async fn change_delay(&self, job_id: &str, delay_ms: i64) -> Result<()> {
+        if delay_ms < 0 {
+            return Err(Error::invalid("delay", format!("{delay_ms} is negative")));
+        }
+        let k = self.keys();
+        let code: i64 = script::CHANGE_DELAY
+            .call()
+            .keys(k.core())
+            .arg(k.base())
+            .arg(job_id)
+            .arg(delay_ms)
+            .arg(now_ms())
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "changeDelay", job_id).map(drop)
+    }
+
+    /// Changes a job's priority.
+    pub async fn change_priority(&self, job_id: &str, priority: i64, lifo: bool) -> Result<()> {
+        if !(0..=i64::from(MAX_PRIORITY)).contains(&priority) {
+            return Err(Error::invalid(
+                "priority",
+                format!("{priority} is outside 0..={MAX_PRIORITY}"),
+            ));
+        }
+        let k = self.keys();
+        let code: i64 = script::CHANGE_PRIORITY
+            .call()
+            .keys(k.core())
+            .arg(k.base())
+            .arg(job_id)
+            .arg(priority)
+            .arg(if lifo { "1" } else { "" })
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "changePriority", job_id).map(drop)
+    }
+
+    /// Removes a job (not one a worker holds); true when it was removed.
+    pub async fn remove(&self, job_id: &str) -> Result<bool> {
+        let k = self.keys();
+        let code: i64 = script::REMOVE_JOB
+            .call()
+            .key(k.key("meta"))
+            .key(k.key("repeat"))
+            .arg(k.base())
+            .arg(job_id)
+            .invoke(&mut self.con())
+            .await?;
+        check(code, "removeJob", job_id).map(|c| c == 1)
+    }
+}
 
 impl Job {
     /// Reports progress (a number or any JSON): stored in `progress` and

@@ -4,7 +4,6 @@
 mod admin;
 mod batcher;
 mod getters;
-mod job_ops;
 mod schedulers;
 
 use std::sync::Arc;
