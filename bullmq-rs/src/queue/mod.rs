@@ -4,7 +4,6 @@
 mod admin;
 mod batcher;
 mod getters;
-mod schedulers;
 
 use std::sync::Arc;
 
