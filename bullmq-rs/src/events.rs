@@ -251,7 +251,7 @@ impl QueueEvents {
     /// afterwards is missed.
     pub async fn start(queue_name: &str, conn: &Connection, start: StartAt) -> Result<Self> {
         let queue = Queue::handle(queue_name, conn)?;
-        let key = queue.keys().key("events");
+        let key = queue.keys().events().to_string();
         let name = queue.keys().events_client_name();
         let mut con = conn.blocking(Some(&name)).await?;
         let last_id = match start {

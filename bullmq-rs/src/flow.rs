@@ -98,10 +98,7 @@ impl FlowProducer {
         let mut nodes = Vec::new();
         let tree = flatten(&flow, 0, None, self.conn.prefix(), &mut nodes)?;
         let root = QueueKeys::new(self.conn.prefix(), &flow.queue_name);
-        let mut call = script::ADD_FLOW
-            .call()
-            .key(root.key("meta"))
-            .arg(nodes.len());
+        let mut call = script::ADD_FLOW.call().key(root.meta()).arg(nodes.len());
         for n in &nodes {
             let o = &n.job.opts;
             call.push_arg(&n.base);

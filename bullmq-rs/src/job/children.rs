@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::Job;
 use crate::error::Result;
+use crate::keys::ChildrenKeys;
 
 /// A flow parent's children by where they are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,15 +43,15 @@ impl Job {
     /// parent with many children, read pages with
     /// [`get_dependencies_page`](Job::get_dependencies_page).
     pub async fn get_dependencies(&self) -> Result<Dependencies> {
-        let key = self.key();
+        let children = self.children_keys();
         type Fields = HashMap<String, String>;
         let (processed, unprocessed, ignored, failed): (Fields, Vec<String>, Fields, Vec<String>) =
             redis::pipe()
                 .atomic()
-                .hgetall(format!("{key}:processed"))
-                .smembers(format!("{key}:dependencies"))
-                .hgetall(format!("{key}:failed"))
-                .zrange(format!("{key}:unsuccessful"), 0, -1)
+                .hgetall(children.processed)
+                .smembers(children.dependencies)
+                .hgetall(children.ignored)
+                .zrange(children.unsuccessful, 0, -1)
                 .query_async(&mut self.queue.con())
                 .await?;
         Ok(Dependencies {
@@ -65,7 +66,7 @@ impl Job {
     /// key (`bull:<queue>:<id>`); a value that is not JSON is kept as text.
     pub async fn get_children_values(&self) -> Result<HashMap<String, Value>> {
         let raw: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(format!("{}:processed", self.key()))
+            .arg(self.children_keys().processed)
             .query_async(&mut self.queue.con())
             .await?;
         Ok(json_values(raw))
@@ -75,7 +76,7 @@ impl Job {
     /// child job key.
     pub async fn get_ignored_children_failures(&self) -> Result<HashMap<String, String>> {
         let raw: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(format!("{}:failed", self.key()))
+            .arg(self.children_keys().ignored)
             .query_async(&mut self.queue.con())
             .await?;
         Ok(raw)
@@ -84,13 +85,13 @@ impl Job {
     /// How many children are done, pending, ignored and failed (read
     /// together, in one transaction).
     pub async fn get_dependencies_count(&self) -> Result<DependencyCounts> {
-        let key = self.key();
+        let children = self.children_keys();
         let (processed, unprocessed, ignored, failed): (u64, u64, u64, u64) = redis::pipe()
             .atomic()
-            .hlen(format!("{key}:processed"))
-            .scard(format!("{key}:dependencies"))
-            .hlen(format!("{key}:failed"))
-            .zcard(format!("{key}:unsuccessful"))
+            .hlen(children.processed)
+            .scard(children.dependencies)
+            .hlen(children.ignored)
+            .zcard(children.unsuccessful)
             .query_async(&mut self.queue.con())
             .await?;
         Ok(DependencyCounts {
@@ -104,6 +105,11 @@ impl Job {
     /// The job hash's key.
     pub(super) fn key(&self) -> String {
         self.queue.keys().job(&self.id)
+    }
+
+    /// The keys of this job's children, by where they are.
+    pub(super) fn children_keys(&self) -> ChildrenKeys {
+        self.queue.keys().job_children(&self.id)
     }
 }
 
@@ -119,11 +125,11 @@ impl Job {
         let k = self.queue.keys();
         let code: i64 = crate::script::MOVE_TO_WAITING_CHILDREN
             .call()
-            .key(k.key("active"))
-            .key(k.key("waiting-children"))
+            .key(k.active())
+            .key(k.waiting_children())
             .key(self.key())
-            .key(k.key("stalled"))
-            .key(k.key("events"))
+            .key(k.stalled())
+            .key(k.events())
             .arg(self.token.as_deref().unwrap_or("0"))
             .arg(child.unwrap_or(""))
             .arg(crate::time::now_ms())

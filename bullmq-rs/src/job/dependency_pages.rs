@@ -125,26 +125,26 @@ impl Job {
                 "a page must hold at least one entry (count >= 1)",
             ));
         }
-        let key = self.key();
+        let children = self.children_keys();
         let mut pipe = redis::pipe();
         pipe.atomic();
         if let Some(p) = pages.processed {
             pipe.cmd("HSCAN")
-                .arg(format!("{key}:processed"))
+                .arg(&children.processed)
                 .arg(p.cursor)
                 .arg("COUNT")
                 .arg(p.count);
         }
         if let Some(p) = pages.unprocessed {
             pipe.cmd("SSCAN")
-                .arg(format!("{key}:dependencies"))
+                .arg(&children.dependencies)
                 .arg(p.cursor)
                 .arg("COUNT")
                 .arg(p.count);
         }
         if let Some(p) = pages.ignored {
             pipe.cmd("HSCAN")
-                .arg(format!("{key}:failed"))
+                .arg(&children.ignored)
                 .arg(p.cursor)
                 .arg("COUNT")
                 .arg(p.count);
@@ -152,7 +152,7 @@ impl Job {
         if let Some(p) = pages.failed {
             let last = p.cursor.saturating_add(p.count - 1);
             pipe.cmd("ZRANGE")
-                .arg(format!("{key}:unsuccessful"))
+                .arg(&children.unsuccessful)
                 .arg(p.cursor)
                 .arg(last);
         }

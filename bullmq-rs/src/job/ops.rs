@@ -18,8 +18,8 @@ impl Queue {
         let code: i64 = script::UPDATE_PROGRESS
             .call()
             .key(k.job(job_id))
-            .key(k.key("events"))
-            .key(k.key("meta"))
+            .key(k.events())
+            .key(k.meta())
             .arg(job_id)
             .arg(progress.to_string())
             .invoke(&mut self.con())
@@ -68,11 +68,15 @@ impl Queue {
             ));
         }
         let k = self.keys();
+        let finished = match state {
+            JobState::Completed => k.completed(),
+            _ => k.failed(),
+        };
         let reset = if reset_attempts { "1" } else { "0" };
         let code: i64 = script::REPROCESS_JOB
             .call()
             .keys(k.core())
-            .key(k.key(state.as_str()))
+            .key(finished)
             .arg(k.base())
             .arg(job_id)
             .arg(state.as_str())
@@ -141,8 +145,8 @@ impl Queue {
         let k = self.keys();
         let code: i64 = script::REMOVE_JOB
             .call()
-            .key(k.key("meta"))
-            .key(k.key("repeat"))
+            .key(k.meta())
+            .key(k.repeat())
             .arg(k.base())
             .arg(job_id)
             .invoke(&mut self.con())

@@ -7,6 +7,7 @@ use redis::Value as RedisValue;
 
 use super::{pairs, Job, JobState};
 use crate::error::{Error, Result};
+use crate::keys::state_suffix;
 use crate::queue::Queue;
 use crate::script;
 
@@ -40,13 +41,13 @@ impl Queue {
         let k = self.keys();
         let mut call = script::GET_JOBS
             .call()
-            .key(k.key("meta"))
+            .key(k.meta())
             .arg(k.base())
             .arg(start)
             .arg(end)
             .arg(if asc { "1" } else { "0" });
         for s in &states {
-            if let Some(suffix) = s.key_suffix() {
+            if let Some(suffix) = state_suffix(*s) {
                 call.push_arg(suffix);
             }
         }

@@ -1,4 +1,5 @@
-//! The states a job can be in, with the key suffixes BullMQ stores them under.
+//! The states a job can be in, as BullMQ names them (their keys are in
+//! `keys.rs`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -49,15 +50,6 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::WaitingChildren => "waiting-children",
             JobState::Unknown => "unknown",
-        }
-    }
-
-    /// The key suffix holding jobs of this state (`wait` for waiting).
-    pub(crate) fn key_suffix(self) -> Option<&'static str> {
-        match self {
-            JobState::Waiting => Some("wait"),
-            JobState::Unknown => None,
-            other => Some(other.as_str()),
         }
     }
 

@@ -4,6 +4,7 @@
 use super::Queue;
 use crate::error::{check, Error, Result};
 use crate::job::JobState;
+use crate::keys::state_suffix;
 use crate::script;
 use crate::time::now_ms;
 
@@ -23,7 +24,7 @@ impl Queue {
         let _: i64 = script::PAUSE
             .call()
             .keys(k.core())
-            .key(k.key("paused"))
+            .key(k.paused())
             .arg(what)
             .invoke(&mut self.con())
             .await?;
@@ -37,7 +38,7 @@ impl Queue {
         script::DRAIN
             .call()
             .keys(k.core())
-            .key(k.key("repeat"))
+            .key(k.repeat())
             .arg(k.base())
             .arg(if include_delayed { "1" } else { "0" })
             .invoke(&mut self.con())
@@ -47,15 +48,15 @@ impl Queue {
     /// Removes up to `limit` jobs (0 = all) of `state` older than `grace_ms`;
     /// returns their ids and emits `cleaned`.
     pub async fn clean(&self, grace_ms: i64, limit: u64, state: JobState) -> Result<Vec<String>> {
-        let suffix = state
-            .key_suffix()
-            .ok_or_else(|| Error::invalid("state", "cannot clean jobs in an unknown state"))?;
+        let unknown = || Error::invalid("state", "cannot clean jobs in an unknown state");
+        let suffix = state_suffix(state).ok_or_else(unknown)?;
         let k = self.keys();
+        let set = k.state(state).ok_or_else(unknown)?;
         script::CLEAN_JOBS_IN_SET
             .call()
-            .key(k.key(suffix))
-            .key(k.key("events"))
-            .key(k.key("repeat"))
+            .key(set)
+            .key(k.events())
+            .key(k.repeat())
             .arg(k.base())
             .arg(now_ms() - grace_ms.max(0))
             .arg(limit)
@@ -119,12 +120,15 @@ impl Queue {
 
     async fn move_jobs_to_wait(&self, state: JobState, count: u64, until: &str) -> Result<()> {
         let k = self.keys();
+        let set = k
+            .state(state)
+            .ok_or_else(|| Error::invalid("state", "no jobs are kept in an unknown state"))?;
         let count = count.max(1);
         loop {
             let more: i64 = script::MOVE_JOBS_TO_WAIT
                 .call()
                 .keys(k.core())
-                .key(k.key(state.as_str()))
+                .key(&set)
                 .arg(k.base())
                 .arg(count)
                 .arg(until)

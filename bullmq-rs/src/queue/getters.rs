@@ -53,8 +53,7 @@ impl Queue {
                 ))
             }
         };
-        let key = self.keys().key(&format!("metrics:{kind}"));
-        let data_key = format!("{key}:data");
+        let (key, data_key) = self.keys().metrics(kind);
         let (meta, data, points): (Vec<Option<String>>, Vec<String>, i64) = redis::pipe()
             .atomic()
             .cmd("HMGET")
@@ -88,8 +87,8 @@ impl Queue {
         let k = self.keys();
         script::GET_RATE_LIMIT_TTL
             .call()
-            .key(k.key("limiter"))
-            .key(k.key("meta"))
+            .key(k.limiter())
+            .key(k.meta())
             .arg(max_jobs.unwrap_or(0))
             .invoke(&mut self.con())
             .await
@@ -106,13 +105,13 @@ impl Queue {
         };
         let mut pipe = redis::pipe();
         for s in &states {
-            match s.key_suffix() {
-                Some(suffix) if s.is_list() => pipe.cmd("LLEN").arg(self.keys().key(suffix)),
-                Some(suffix) => pipe.cmd("ZCARD").arg(self.keys().key(suffix)),
+            match self.keys().state(*s) {
+                Some(key) if s.is_list() => pipe.cmd("LLEN").arg(key),
+                Some(key) => pipe.cmd("ZCARD").arg(key),
                 None => pipe.cmd("ECHO").arg(0),
             };
             if *s == JobState::Waiting {
-                pipe.cmd("LINDEX").arg(self.keys().key("wait")).arg(-1);
+                pipe.cmd("LINDEX").arg(self.keys().wait()).arg(-1);
             }
         }
         let replies: Vec<RedisValue> = pipe.query_async(&mut self.con()).await?;
@@ -145,7 +144,7 @@ impl Queue {
         let k = self.keys();
         let state: String = script::GET_STATE
             .call()
-            .key(k.key("meta"))
+            .key(k.meta())
             .arg(k.base())
             .arg(job_id)
             .invoke(&mut self.con())
@@ -186,7 +185,7 @@ impl Queue {
     /// Whether the queue is paused globally.
     pub async fn is_paused(&self) -> Result<bool> {
         Ok(redis::cmd("HEXISTS")
-            .arg(self.keys().key("meta"))
+            .arg(self.keys().meta())
             .arg("paused")
             .query_async(&mut self.con())
             .await?)
@@ -200,7 +199,7 @@ impl Queue {
             .query_async(&mut self.con())
             .await?;
         let base = self.keys().worker_client_name(None);
-        let named = format!("{base}:w:");
+        let named = self.keys().named_worker_client_prefix();
         let mut workers = Vec::new();
         for line in list.lines() {
             let field = |k: &str| {

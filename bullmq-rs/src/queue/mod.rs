@@ -99,7 +99,7 @@ impl Queue {
         let queue = Self::handle(name, conn)?;
         let mut con = conn.manager();
         let _: () = redis::cmd("HSET")
-            .arg(queue.inner.keys.key("meta"))
+            .arg(queue.inner.keys.meta())
             .arg("opts.maxLenEvents")
             .arg(10_000)
             .arg("version")

@@ -33,7 +33,7 @@ pub(crate) async fn add_next_iteration(job: &Job) -> Result<Option<String>> {
     if has_legacy_key_shape(scheduler_id) {
         // a v5 repeatable key, unless a scheduler happens to be named so
         let is_scheduler: bool = redis::cmd("HEXISTS")
-            .arg(k.key(&format!("repeat:{scheduler_id}")))
+            .arg(k.scheduler(scheduler_id))
             .arg("ic")
             .query_async(&mut queue.con())
             .await?;
@@ -53,7 +53,7 @@ pub(crate) async fn add_next_iteration(job: &Job) -> Result<Option<String>> {
     let id: Option<String> = script::SCHEDULE_NEXT
         .call()
         .keys(k.core())
-        .key(k.key("repeat"))
+        .key(k.repeat())
         .key(k.id())
         .arg(k.base())
         .arg(now_ms())

@@ -17,9 +17,9 @@ impl Queue {
         let k = self.keys();
         let removed: i64 = script::REMOVE_JOB_SCHEDULER
             .call()
-            .key(k.key("repeat"))
-            .key(k.key("delayed"))
-            .key(k.key("events"))
+            .key(k.repeat())
+            .key(k.delayed())
+            .key(k.events())
             .arg(id)
             .arg(k.base())
             .invoke(&mut self.con())
@@ -31,8 +31,8 @@ impl Queue {
     pub async fn get_job_scheduler(&self, id: &str) -> Result<Option<JobScheduler>> {
         let k = self.keys();
         let (hash, next): (HashMap<String, String>, Option<f64>) = redis::pipe()
-            .hgetall(k.key(&format!("repeat:{id}")))
-            .zscore(k.key("repeat"), id)
+            .hgetall(k.scheduler(id))
+            .zscore(k.repeat(), id)
             .query_async(&mut self.con())
             .await?;
         if hash.is_empty() {

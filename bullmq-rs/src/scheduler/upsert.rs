@@ -52,7 +52,7 @@ impl Queue {
         let reply: redis::Value = script::UPSERT_JOB_SCHEDULER
             .call()
             .keys(k.core())
-            .key(k.key("repeat"))
+            .key(k.repeat())
             .key(k.id())
             .arg(k.base())
             .arg(now)

@@ -27,7 +27,7 @@ pub(crate) async fn renew_loop(queue: Queue, held: Held, lock_duration: Duration
         let k = queue.keys();
         let mut call = script::EXTEND_LOCKS
             .call()
-            .key(k.key("stalled"))
+            .key(k.stalled())
             .arg(k.base())
             .arg(lock_duration.as_millis() as u64);
         for (id, token) in &jobs {

@@ -38,7 +38,7 @@ impl MarkerWaiter {
         let con = queue.connection().blocking(Some(&client_name)).await?;
         let (requests, mut request_rx) = mpsc::channel::<Duration>(1);
         let (answer_tx, answers) = mpsc::channel(1);
-        let marker_key = queue.keys().key("marker");
+        let marker_key = queue.keys().marker().to_string();
         let task = tokio::spawn(async move {
             let mut con: Option<MultiplexedConnection> = Some(con);
             while let Some(timeout) = request_rx.recv().await {

@@ -333,7 +333,7 @@ impl Runner {
 /// Puts back a marker this worker popped but cannot use.
 async fn restore_marker(queue: Queue, member: String) {
     let res: redis::RedisResult<()> = redis::cmd("ZADD")
-        .arg(queue.keys().key("marker"))
+        .arg(queue.keys().marker())
         .arg(0)
         .arg(member)
         .query_async(&mut queue.con())

@@ -17,8 +17,8 @@ pub(crate) async fn check_once(
     script::MOVE_STALLED_JOBS_TO_WAIT
         .call()
         .keys(k.core())
-        .key(k.key("stalled-check"))
-        .key(k.key("repeat"))
+        .key(k.stalled_check())
+        .key(k.repeat())
         .arg(max_stalled)
         .arg(k.base())
         .arg(now_ms())
