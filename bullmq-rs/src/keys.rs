@@ -11,6 +11,31 @@ pub fn job_key(prefix: &str, queue: &str, job_id: &str) -> String {
     format!("{prefix}:{queue}:{job_id}")
 }
 
+/// Where a job's hash lives, `<prefix>:<queue>:<id>`, for code that watches
+/// one job ([`JobSnapshot::read`](crate::JobSnapshot::read), keyspace
+/// notifications).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobKey(String);
+
+impl JobKey {
+    /// The hash of job `job_id` of `queue` under `prefix`.
+    pub fn new(prefix: &str, queue: &str, job_id: &str) -> Self {
+        JobKey(job_key(prefix, queue, job_id))
+    }
+
+    /// The key itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The channel on which Redis publishes the commands that touch the
+    /// hash, in database `db`, when `notify-keyspace-events` has `K`:
+    /// `__keyspace@<db>__:<key>`.
+    pub fn keyspace_channel(&self, db: i64) -> String {
+        format!("__keyspace@{db}__:{}", self.0)
+    }
+}
+
 /// The ten keys that begin the KEYS of every queue-state script, in the
 /// order `lua/includes/queueKeys.lua` names them.
 const CORE: [&str; 10] = [
@@ -291,5 +316,8 @@ mod tests {
         );
         assert_eq!(QueueKeys::new("{bull}", "a").base(), "{bull}:a:");
         assert_eq!(job_key("bull", "Q", "7"), k.job("7"));
+        let key = JobKey::new("bull", "Q", "7");
+        assert_eq!(key.as_str(), k.job("7"));
+        assert_eq!(key.keyspace_channel(2), "__keyspace@2__:bull:Q:7");
     }
 }

@@ -16,6 +16,9 @@
 //!   and fetches new ones in one script call, renews all locks in one call
 //!   per interval, and runs BullMQ's stalled-job sweep.
 //! - [`QueueEvents`]: the typed events stream, broadcast to subscribers.
+//! - Watching one job from outside its queue ([`JobSnapshot`], [`JobKey`],
+//!   [`JobSignal`]): what to read of it and what a keyspace notification
+//!   or a stream event about it means, without reading its data.
 //! - [`FlowProducer`]: a parent and its children, over any queues, in one
 //!   script call; handlers can add children to their own job too.
 //! - Job schedulers ([`Queue::upsert_job_scheduler`], [`Repeat`]): created
@@ -49,6 +52,7 @@ mod script;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
+mod watch;
 mod worker;
 
 pub use connection::{Connection, RedisOptions, DEFAULT_PREFIX};
@@ -60,9 +64,10 @@ pub use job::{
     DependencyPages, Job, JobOptions, JobState, KeepJobs, Page, PageRequest, ParentOnFailure,
     ParentRef, MAX_PRIORITY,
 };
-pub use keys::job_key;
+pub use keys::{job_key, JobKey};
 pub use queue::{
     validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION,
 };
 pub use scheduler::{next_cron_millis, JobScheduler, JobTemplate, Repeat};
+pub use watch::{keyspace_flags_for_watching, JobSignal, JobSnapshot, JobUpdate};
 pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};

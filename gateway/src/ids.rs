@@ -106,16 +106,6 @@ impl JobRef {
         })
     }
 
-    /// The job's hash key, `<prefix>:<queue>:<id>` (BullMQ's layout).
-    pub fn hash_key(&self, prefix: &str) -> String {
-        bullmq_wire::job_key(prefix, &self.queue, &self.id)
-    }
-
-    /// The keyspace-notification channel of the job's hash in database `db`.
-    pub fn keyspace_channel(&self, prefix: &str, db: i64) -> String {
-        format!("__keyspace@{db}__:{}", self.hash_key(prefix))
-    }
-
     /// The PRD's channel for custom publishers, `job:{jobId}`.
     pub fn custom_channel(&self) -> String {
         format!("job:{}", self.id)
@@ -142,11 +132,6 @@ mod tests {
         assert_eq!(JobRef::owned_by(&j.id, &alice), Some(j.clone()));
         assert_eq!(JobRef::owned_by(&j.id, &Owner::of("bob")), None);
         assert!(bullmq_wire::validate_job_id(&j.id).is_ok());
-        assert_eq!(j.hash_key("bull"), format!("bull:demo:{}", j.id));
-        assert_eq!(
-            j.keyspace_channel("bull", 0),
-            format!("__keyspace@0__:bull:demo:{}", j.id)
-        );
         assert_eq!(j.custom_channel(), format!("job:{}", j.id));
     }
 

@@ -25,7 +25,7 @@ pub async fn run(
         .await
         .map_err(from_notify_error)?;
     let snapshot = notifier.read(&job).await.map_err(from_notify_error)?;
-    if !snapshot.exists {
+    if !snapshot.exists() {
         return Err(RpcError::not_found(&job.id));
     }
     Ok(Some(snapshot))

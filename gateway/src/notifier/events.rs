@@ -2,7 +2,7 @@
 //! `QueueEvents` reader per served queue, forwarding the ids of jobs that
 //! changed to the hub (which then reads them like on a keyspace message).
 
-use bullmq_wire::{Connection, EventKind, QueueEvents, RedisOptions, StartAt};
+use bullmq_wire::{Connection, JobSignal, QueueEvents, RedisOptions, StartAt};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -60,26 +60,14 @@ async fn forward(queue: String, events: QueueEvents, tx: mpsc::Sender<FeedItem>)
     let mut rx = events.subscribe();
     loop {
         let item = match rx.recv().await {
-            Ok(ev) => {
-                let removed = matches!(ev.kind, EventKind::Removed { .. });
-                let relevant = removed
-                    || matches!(
-                        ev.kind,
-                        EventKind::Progress { .. }
-                            | EventKind::Completed { .. }
-                            | EventKind::Failed { .. }
-                            | EventKind::Waiting { .. }
-                            | EventKind::Delayed { .. }
-                    );
-                match ev.kind.job_id() {
-                    Some(id) if relevant => FeedItem::Changed {
-                        queue: queue.clone(),
-                        job_id: id.to_string(),
-                        removed,
-                    },
-                    _ => continue,
-                }
-            }
+            Ok(ev) => match JobSignal::from_event(&ev.kind) {
+                Some((id, signal)) => FeedItem::Changed {
+                    queue: queue.clone(),
+                    job_id: id.to_string(),
+                    removed: signal == JobSignal::Removed,
+                },
+                None => continue,
+            },
             Err(broadcast::error::RecvError::Lagged(_)) => FeedItem::Lagged {
                 queue: queue.clone(),
             },

@@ -8,10 +8,12 @@
 //!   `notify-keyspace-events` has `K` and `h`, which the gateway enables at
 //!   startup). BullMQ's scripts, in any language, write the hash on
 //!   progress and at the end, so this works for unmodified Node and Python
-//!   workers. On `hset` the hub reads six fields with `HMGET` (never the
-//!   data) and pushes progress when it changed, or the end; on `del` the
-//!   job was removed.
-//! - `job:<jobId>`, the PRD's channel for custom publishers (`snapshot.rs`
+//!   workers. On `hset` the hub reads the job's `bullmq_wire::JobSnapshot`
+//!   (one `HMGET` of six fields, never the data) and pushes progress when
+//!   it changed, or the end; on `del` the job was removed. What each
+//!   message and field means is the library's (`bullmq_wire::JobSignal`,
+//!   `JobSnapshot`); the notifier holds no BullMQ field or key name.
+//! - `job:<jobId>`, the PRD's channel for custom publishers (`custom.rs`
 //!   has the message format).
 //!
 //! When `CONFIG SET` is refused (managed Redis), the hub falls back to one
@@ -21,20 +23,23 @@
 //! has confirmed it: callers subscribe first, then read the job's state,
 //! so nothing slips between.
 
+mod custom;
 mod events;
 mod hub;
-mod snapshot;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bullmq_wire::{keyspace_flags_for_watching, JobKey, JobSnapshot};
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-pub use snapshot::{
-    json_or_string, merge_keyspace_flags, parse_custom, JobUpdate, Snapshot, FIELDS,
-};
+/// What a read of a job tells (the library's type).
+pub use bullmq_wire::JobSnapshot as Snapshot;
+/// A job's progress or end (the library's type).
+pub use bullmq_wire::JobUpdate;
+pub use custom::parse_custom;
 
 use crate::config::NotifyMode;
 use crate::ids::JobRef;
@@ -69,6 +74,15 @@ pub enum NotifyError {
 impl From<redis::RedisError> for NotifyError {
     fn from(e: redis::RedisError) -> Self {
         NotifyError::Redis(e.to_string())
+    }
+}
+
+impl From<bullmq_wire::Error> for NotifyError {
+    fn from(e: bullmq_wire::Error) -> Self {
+        match e {
+            bullmq_wire::Error::Redis(e) => e.into(),
+            other => NotifyError::Redis(other.to_string()),
+        }
     }
 }
 
@@ -224,9 +238,10 @@ impl Notifier {
         });
     }
 
-    /// Reads the job's state now (the fields in [`FIELDS`]).
+    /// Reads the job's state now (its [`Snapshot`], never its data).
     pub async fn read(&self, job: &JobRef) -> Result<Snapshot, NotifyError> {
-        read_snapshot(&mut self.reader.clone(), &job.hash_key(&self.prefix)).await
+        let key = job_key(&self.prefix, job);
+        Ok(JobSnapshot::read(&mut self.reader.clone(), &key).await?)
     }
 
     /// Jobs watched by at least one socket.
@@ -240,16 +255,9 @@ impl Notifier {
     }
 }
 
-pub(crate) async fn read_snapshot(
-    con: &mut ConnectionManager,
-    key: &str,
-) -> Result<Snapshot, NotifyError> {
-    let fields: Vec<Option<String>> = redis::cmd("HMGET")
-        .arg(key)
-        .arg(&FIELDS[..])
-        .query_async(con)
-        .await?;
-    Ok(Snapshot::from_fields(fields))
+/// Where the job's hash lives.
+pub(crate) fn job_key(prefix: &str, job: &JobRef) -> JobKey {
+    JobKey::new(prefix, &job.queue, &job.id)
 }
 
 /// Adds `K`, `h` and `g` to `notify-keyspace-events`, keeping what is set.
@@ -260,7 +268,7 @@ pub(crate) async fn enable_keyspace_events(con: &mut ConnectionManager) -> Resul
         .query_async(con)
         .await?;
     let value = current.get(1).cloned().unwrap_or_default();
-    if let Some(merged) = merge_keyspace_flags(&value) {
+    if let Some(merged) = keyspace_flags_for_watching(&value) {
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
             .arg("notify-keyspace-events")

@@ -13,15 +13,7 @@ use crate::protocol::{to_text, ErrorCode, Notification, Response, RpcError};
 
 /// The updates a fresh read of the job stands for.
 fn snapshot_updates(snapshot: Option<Snapshot>) -> Vec<JobUpdate> {
-    let Some(s) = snapshot else { return Vec::new() };
-    match s.final_update() {
-        Some(f) => vec![f],
-        None => s
-            .progress_value()
-            .map(JobUpdate::Progress)
-            .into_iter()
-            .collect(),
-    }
+    snapshot.and_then(|s| s.latest()).into_iter().collect()
 }
 
 impl Session {

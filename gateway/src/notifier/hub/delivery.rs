@@ -4,10 +4,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use bullmq_wire::JobSnapshot;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::Hub;
-use crate::notifier::{read_snapshot, JobEvent, JobUpdate, NotifyError, Snapshot};
+use crate::notifier::{JobEvent, JobUpdate, NotifyError, Snapshot};
 
 impl Hub {
     pub(super) fn schedule_fetch(&mut self, id: &Arc<str>) {
@@ -26,7 +27,9 @@ impl Hub {
         let key = w.key.clone();
         let id = id.clone();
         self.fetches.push(Box::pin(async move {
-            let res = read_snapshot(&mut con, &key).await;
+            let res = JobSnapshot::read(&mut con, &key)
+                .await
+                .map_err(NotifyError::from);
             (id, res)
         }));
     }
@@ -37,10 +40,9 @@ impl Hub {
         };
         w.fetching = false;
         let update = match res {
-            Ok(snap) if snap.exists => {
+            Ok(snap) if snap.exists() => {
                 w.seen = true;
-                snap.final_update()
-                    .or_else(|| snap.progress_value().map(JobUpdate::Progress))
+                snap.latest()
             }
             Ok(_) if w.seen => Some(JobUpdate::Removed),
             Ok(_) => None,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bullmq_wire::{JobKey, JobSignal};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -34,9 +35,18 @@ enum SubState {
     Subscribed,
 }
 
+/// Which of a watched job's channels a message came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// Redis' keyspace channel of the job's hash.
+    Keyspace,
+    /// The PRD's `job:<jobId>` channel for custom publishers.
+    Custom,
+}
+
 struct Watch {
     job: JobRef,
-    key: String,
+    key: JobKey,
     channels: Vec<String>,
     subs: HashMap<SessionId, mpsc::Sender<JobEvent>>,
     state: SubState,
@@ -71,8 +81,8 @@ pub(crate) struct Hub {
     watched_gauge: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
     watches: HashMap<Arc<str>, Watch>,
-    /// Channel name -> job id, for incoming messages.
-    channels: HashMap<String, Arc<str>>,
+    /// Channel name -> job id and which channel it is, for incoming messages.
+    channels: HashMap<String, (Arc<str>, Channel)>,
     /// Jobs subscribed in Redis (confirmed or in flight), with their channels.
     subscribed: HashMap<Arc<str>, Vec<String>>,
     to_subscribe: Vec<Arc<str>>,
@@ -223,14 +233,15 @@ impl Hub {
             } => {
                 let id: Arc<str> = Arc::from(job.id.as_str());
                 if !self.watches.contains_key(&id) {
-                    let mut channels = vec![job.custom_channel()];
+                    let key = super::job_key(&self.prefix, &job);
+                    let mut channels = vec![(job.custom_channel(), Channel::Custom)];
                     if self.mechanism == Mechanism::Keyspace {
-                        channels.push(job.keyspace_channel(&self.prefix, self.db));
+                        channels.push((key.keyspace_channel(self.db), Channel::Keyspace));
                     }
-                    for c in &channels {
-                        self.channels.insert(c.clone(), id.clone());
+                    for (name, kind) in &channels {
+                        self.channels.insert(name.clone(), (id.clone(), *kind));
                     }
-                    let key = job.hash_key(&self.prefix);
+                    let channels = channels.into_iter().map(|(name, _)| name).collect();
                     self.watches.insert(
                         id.clone(),
                         Watch {
@@ -293,27 +304,29 @@ impl Hub {
     }
 
     fn message(&mut self, msg: &redis::Msg) {
-        let channel = msg.get_channel_name();
-        let Some(id) = self.channels.get(channel).cloned() else {
+        let Some((id, kind)) = self.channels.get(msg.get_channel_name()).cloned() else {
             return;
         };
         let Ok(payload) = msg.get_payload::<String>() else {
             return;
         };
-        if channel.starts_with("__keyspace@") {
-            match payload.as_str() {
-                "hset" => match self.watches.get_mut(&id) {
+        match kind {
+            Channel::Keyspace => match JobSignal::from_keyspace(&payload) {
+                Some(JobSignal::Changed) => match self.watches.get_mut(&id) {
                     Some(w) if w.creation_pending => {
                         w.creation_pending = false;
                         w.seen = true;
                     }
                     _ => self.schedule_fetch(&id),
                 },
-                "del" | "expired" | "evicted" => self.deliver(&id, JobUpdate::Removed),
-                _ => {}
+                Some(JobSignal::Removed) => self.deliver(&id, JobUpdate::Removed),
+                None => {}
+            },
+            Channel::Custom => {
+                if let Some(update) = super::parse_custom(&payload) {
+                    self.deliver(&id, update);
+                }
             }
-        } else if let Some(update) = super::parse_custom(&payload) {
-            self.deliver(&id, update);
         }
     }
 
