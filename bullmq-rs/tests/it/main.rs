@@ -7,4 +7,5 @@ mod admin;
 mod connection;
 mod events;
 mod queue;
+mod watch;
 mod worker;

@@ -1,0 +1,149 @@
+//! Watching one job from outside its queue: what a `JobSnapshot` reads of
+//! hashes our scripts write, and the keyspace channel a `JobKey` names.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bullmq_wire::{
+    keyspace_flags_for_watching, JobError, JobKey, JobOptions, JobSignal, JobSnapshot, JobState,
+    JobUpdate, Queue, Worker, WorkerOptions,
+};
+use futures::{Stream, StreamExt};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::support::{ctx, eventually, queue_name, Ctx};
+
+async fn snapshot(ctx: &Ctx, key: &JobKey) -> JobSnapshot {
+    JobSnapshot::read(&mut ctx.conn.command_connection(), key)
+        .await
+        .unwrap()
+}
+
+async fn wait_state(queue: &Queue, id: &str, state: JobState) {
+    eventually(20, &format!("job {id} to be {state}"), || async {
+        (queue.get_job_state(id).await.unwrap() == state).then_some(())
+    })
+    .await;
+}
+
+/// A snapshot tells a waiting job, its progress while it runs, and its
+/// end: completed with its value, or failed with its reason and attempts.
+#[tokio::test]
+async fn a_snapshot_follows_a_job_to_its_end() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let key = |id: &str| JobKey::new(ctx.conn.prefix(), &q, id);
+
+    assert!(!snapshot(&ctx, &key("missing")).await.exists());
+    let ok = queue
+        .add("ok", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
+    let waiting = snapshot(&ctx, &key(&ok)).await;
+    assert!(waiting.exists());
+    assert_eq!(waiting.latest(), None, "a waiting job has nothing to push");
+
+    let proceed = Arc::new(Notify::new());
+    let release = proceed.clone();
+    let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), move |mut job| {
+        let proceed = proceed.clone();
+        async move {
+            match job.name.as_str() {
+                "ok" => {
+                    job.update_progress(json!({"step": 1})).await?;
+                    proceed.notified().await;
+                    Ok(json!({"done": true}))
+                }
+                _ => Err(JobError::new("boom")),
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    let progress = eventually(20, "the progress to be stored", || async {
+        snapshot(&ctx, &key(&ok)).await.latest()
+    })
+    .await;
+    assert_eq!(progress, JobUpdate::Progress(json!({"step": 1})));
+    release.notify_one();
+    wait_state(&queue, &ok, JobState::Completed).await;
+    let done = snapshot(&ctx, &key(&ok)).await;
+    assert_eq!(
+        done.end(),
+        Some(JobUpdate::Completed(json!({"done": true})))
+    );
+    assert_eq!(done.latest(), done.end());
+
+    let opts = JobOptions {
+        attempts: Some(2),
+        ..Default::default()
+    };
+    let bad = queue.add("bad", &json!({}), opts).await.unwrap();
+    wait_state(&queue, &bad, JobState::Failed).await;
+    assert_eq!(
+        snapshot(&ctx, &key(&bad)).await.end(),
+        Some(JobUpdate::Failed {
+            reason: "boom".into(),
+            attempts_made: 2
+        })
+    );
+    worker.close().await;
+}
+
+/// The next keyspace message that matters to a watcher.
+async fn next_signal(messages: &mut (impl Stream<Item = redis::Msg> + Unpin)) -> JobSignal {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), messages.next())
+            .await
+            .expect("a keyspace message in time")
+            .expect("the subscription is open");
+        let event: String = msg.get_payload().unwrap();
+        if let Some(signal) = JobSignal::from_keyspace(&event) {
+            return signal;
+        }
+    }
+}
+
+/// The channel a `JobKey` names carries Redis' keyspace events for the
+/// job's hash, once the flags watching needs are set: an add is a change,
+/// a removal is a removal.
+#[tokio::test]
+async fn the_keyspace_channel_tells_changes_and_removal() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let mut con = ctx.conn.command_connection();
+    let current: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let flags = keyspace_flags_for_watching(current.get(1).map_or("", String::as_str))
+        .expect("a fresh server has no keyspace events on");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg(&flags)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+
+    let key = JobKey::new(ctx.conn.prefix(), &q, "watched");
+    let client = redis::Client::open(ctx.server.url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe(key.keyspace_channel(0)).await.unwrap();
+    let mut messages = pubsub.on_message();
+
+    let opts = JobOptions {
+        job_id: Some("watched".into()),
+        ..Default::default()
+    };
+    queue.add("w", &json!({}), opts).await.unwrap();
+    assert_eq!(next_signal(&mut messages).await, JobSignal::Changed);
+    assert!(queue.remove("watched").await.unwrap());
+    assert_eq!(next_signal(&mut messages).await, JobSignal::Removed);
+}
