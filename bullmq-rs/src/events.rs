@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::job::JobState;
 use crate::queue::Queue;
+use crate::state::JobState;
 
 /// Where reading starts.
 #[derive(Debug, Clone, PartialEq, Eq)]

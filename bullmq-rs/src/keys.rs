@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 
-use crate::job::JobState;
+use crate::state::JobState;
 
 /// The Redis key of a job's hash, `<prefix>:<queue>:<id>`, for code that
 /// watches jobs by key (keyspace notifications, for example).

@@ -49,6 +49,7 @@ mod keys;
 mod queue;
 mod scheduler;
 mod script;
+mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
@@ -61,13 +62,14 @@ pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
 pub use flow::{FlowJob, FlowNode, FlowProducer};
 pub use job::{
     validate_job_id, Backoff, Deduplication, Dependencies, DependenciesPage, DependencyCounts,
-    DependencyPages, Job, JobOptions, JobState, KeepJobs, Page, PageRequest, ParentOnFailure,
-    ParentRef, MAX_PRIORITY,
+    DependencyPages, Job, JobOptions, KeepJobs, Page, PageRequest, ParentOnFailure, ParentRef,
+    MAX_PRIORITY,
 };
 pub use keys::{job_key, JobKey};
 pub use queue::{
     validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION,
 };
 pub use scheduler::{next_cron_millis, JobScheduler, JobTemplate, Repeat};
+pub use state::JobState;
 pub use watch::{keyspace_flags_for_watching, JobSignal, JobSnapshot, JobUpdate};
 pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};

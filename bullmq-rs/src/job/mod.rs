@@ -5,7 +5,6 @@ mod dependency_pages;
 mod ops;
 mod options;
 mod read;
-mod state;
 
 use std::collections::HashMap;
 
@@ -18,7 +17,6 @@ pub use options::{
     validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef,
     MAX_PRIORITY,
 };
-pub use state::JobState;
 
 use crate::queue::Queue;
 

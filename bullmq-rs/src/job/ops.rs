@@ -5,10 +5,11 @@
 
 use serde_json::Value;
 
-use super::{Job, JobState, MAX_PRIORITY};
+use super::{Job, MAX_PRIORITY};
 use crate::error::{check, Error, Result};
 use crate::queue::Queue;
 use crate::script;
+use crate::state::JobState;
 use crate::time::now_ms;
 
 impl Queue {

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 
 use redis::Value as RedisValue;
 
-use super::{pairs, Job, JobState};
+use super::{pairs, Job};
 use crate::error::{Error, Result};
 use crate::keys::state_suffix;
 use crate::queue::Queue;
 use crate::script;
+use crate::state::JobState;
 
 impl Queue {
     /// One job, or `None` when it does not exist.

@@ -3,9 +3,9 @@
 
 use super::Queue;
 use crate::error::{check, Error, Result};
-use crate::job::JobState;
 use crate::keys::state_suffix;
 use crate::script;
+use crate::state::JobState;
 use crate::time::now_ms;
 
 impl Queue {

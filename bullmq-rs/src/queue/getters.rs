@@ -8,8 +8,8 @@ use redis::Value as RedisValue;
 
 use super::Queue;
 use crate::error::{Error, Result};
-use crate::job::JobState;
 use crate::script;
+use crate::state::JobState;
 
 /// A worker connected to a queue, as `CLIENT LIST` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

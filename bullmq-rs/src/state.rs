@@ -1,5 +1,5 @@
-//! The states a job can be in, as BullMQ names them (their keys are in
-//! `keys.rs`).
+//! The states a job can be in, as BullMQ names them: the vocabulary the
+//! keys, queue getters, jobs and events share (their keys are in `keys.rs`).
 
 use std::fmt;
 use std::str::FromStr;
