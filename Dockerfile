@@ -8,6 +8,8 @@
 #
 # There is no ENTRYPOINT: the command names the binary (docker-compose.yml
 # runs `gateway` in one service and `worker demo data analysis` in another).
+# The Node image of the stack (Node worker, Bull Board, dev tokens) is
+# deploy/node/Dockerfile.
 
 ARG RUST_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -44,7 +46,8 @@ RUN set -eu; \
     cargo clean --release -p bullmq-wire -p worker -p gateway -p interop-tests; \
     rm -rf bullmq-rs worker gateway interop-tests
 
-# 2. The real sources (see .dockerignore for what stays out).
+# 2. The real sources (see .dockerignore for what stays out). bullmq-rs/lua
+#    is a symlink to ../lua, so lua/ comes along at the root.
 COPY lua lua
 COPY bullmq-rs bullmq-rs
 COPY worker worker

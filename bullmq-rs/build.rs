@@ -1,4 +1,4 @@
-//! Resolves the `--- @include "name"` lines of the Lua scripts in `../lua`
+//! Resolves the `--- @include "name"` lines of the Lua scripts in `lua/`
 //! and writes `scripts.rs` into OUT_DIR: one `ScriptSource` constant per
 //! command, with its resolved body, key count and SHA1.
 //!
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     let manifest_dir =
         std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR set by cargo");
-    let lua_dir = Path::new(&manifest_dir).join("../lua");
+    let lua_dir = lua_dir(Path::new(&manifest_dir));
     println!("cargo:rerun-if-changed={}", lua_dir.display());
     let commands_dir = lua_dir.join("commands");
     let includes_dir = lua_dir.join("includes");
@@ -62,6 +62,18 @@ fn main() {
     let dest =
         PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR set by cargo")).join("scripts.rs");
     fs::write(dest, out).expect("write scripts.rs");
+}
+
+/// The scripts live in the workspace's `lua/`. `bullmq-rs/lua` is a symlink to it, which
+/// `cargo package` follows, so the packaged crate carries its own copy; a checkout
+/// without symlinks (the link is then a plain file) falls back to `../lua`.
+fn lua_dir(manifest_dir: &Path) -> PathBuf {
+    let own = manifest_dir.join("lua");
+    if own.join("commands").is_dir() {
+        own
+    } else {
+        manifest_dir.join("../lua")
+    }
 }
 
 /// Inlines includes depth first; each include appears once, before its first use.

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Installs the pinned Node and Python dependencies of the interop drivers.
-# Idempotent and fast when nothing changed: each half is skipped while a stamp
-# holding the hash of its lock file matches. Works from any cwd.
+# Installs the pinned packages of the real clients that the tests and the
+# benchmarks run; `interop_tests::clients` (src/clients.rs) calls it and knows
+# the resulting paths, for every crate's tests.
+#
+#   bash interop-tests/setup.sh [part ...]     from any cwd
+#
+# Parts: `node` (npm ci in node/: bullmq 6.7.0), `python` (python/.venv with
+# requirements.txt: bullmq 3.4.4), `prd-stack` (npm ci in prd-stack/, the
+# gateway benchmark's peer). Without arguments: node and python.
+# Idempotent and fast when nothing changed: each part is skipped while a stamp
+# holding the hash of its lock file matches.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -10,31 +18,47 @@ hash_of() {
   sha256sum "$@" | sha256sum | cut -d' ' -f1
 }
 
-# --- Node: npm ci from package-lock.json
-node_dir="$here/node"
-node_stamp="$node_dir/node_modules/.interop-stamp"
-node_hash="$(hash_of "$node_dir/package.json" "$node_dir/package-lock.json")"
-if [[ -f "$node_stamp" && "$(cat "$node_stamp")" == "$node_hash" ]]; then
-  echo "setup: node deps up to date"
-else
-  echo "setup: npm ci in $node_dir"
-  (cd "$node_dir" && npm ci --no-audit --no-fund)
-  echo "$node_hash" > "$node_stamp"
-fi
+# npm ci in <dir> unless node_modules/.interop-stamp holds the lock's hash
+npm_part() {
+  local dir="$here/$1"
+  local stamp="$dir/node_modules/.interop-stamp"
+  local hash
+  hash="$(hash_of "$dir/package.json" "$dir/package-lock.json")"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
+    echo "setup: $1 npm packages up to date"
+  else
+    echo "setup: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+    echo "$hash" > "$stamp"
+  fi
+}
 
-# --- Python: venv + pip install -r requirements.txt
-py_dir="$here/python"
-venv="$py_dir/.venv"
-py_stamp="$venv/.interop-stamp"
-python="${PYTHON:-python3}"
-py_hash="$(hash_of "$py_dir/requirements.txt")"
-if [[ -x "$venv/bin/python" && -f "$py_stamp" && "$(cat "$py_stamp")" == "$py_hash" ]]; then
-  echo "setup: python venv up to date"
-else
-  echo "setup: creating venv in $venv"
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$py_dir/requirements.txt"
-  echo "$py_hash" > "$py_stamp"
-fi
+# python/.venv with requirements.txt unless its stamp holds their hash
+python_part() {
+  local py_dir="$here/python"
+  local venv="$py_dir/.venv"
+  local stamp="$venv/.interop-stamp"
+  local python="${PYTHON:-python3}"
+  local hash
+  hash="$(hash_of "$py_dir/requirements.txt")"
+  if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
+    echo "setup: python venv up to date"
+  else
+    echo "setup: creating venv in $venv"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -r "$py_dir/requirements.txt"
+    echo "$hash" > "$stamp"
+  fi
+}
+
+parts=("$@")
+[[ ${#parts[@]} -gt 0 ]] || parts=(node python)
+for part in "${parts[@]}"; do
+  case "$part" in
+    node | prd-stack) npm_part "$part" ;;
+    python) python_part ;;
+    *) echo "setup: unknown part $part (node, python, prd-stack)" >&2; exit 2 ;;
+  esac
+done

@@ -101,8 +101,8 @@ fn main() {
                     preload(&server.url(), &queue, count);
                 }
                 let out = if *peer == "node" {
-                    Command::new("node")
-                        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/node/bench.mjs"))
+                    Command::new(interop_tests::clients::node())
+                        .arg(interop_tests::clients::interop_dir().join("node/bench.mjs"))
                         .args([scenario, &server.url(), &queue, &count.to_string()])
                         .output()
                 } else {

@@ -1,10 +1,13 @@
 //! Support for the conformance suite: the pinned Node and Python BullMQ
 //! drivers (`node/driver.mjs`, `python/driver.py`) run as child processes,
-//! JSON in and JSON out, against a redis-server owned by the test.
+//! JSON in and JSON out, against a redis-server owned by the test. Where the
+//! clients are and how they are installed is [`clients`], shared with the
+//! gateway's tests.
 
-use std::path::{Path, PathBuf};
+pub mod clients;
+
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -13,6 +16,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 pub use bullmq_wire::testing::RedisServer;
+pub use clients::setup;
 
 /// Which real client runs a driver command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,46 +29,17 @@ pub enum Lang {
     Rust,
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Installs the pinned packages once per test process (`setup.sh` is a
-/// no-op when its stamps match).
-pub fn setup() {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let status = std::process::Command::new("bash")
-            .arg(root().join("setup.sh"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("run interop-tests/setup.sh");
-        assert!(
-            status.success(),
-            "interop-tests/setup.sh failed: npm and PyPI packages are needed"
-        );
-    });
-}
-
 fn command(lang: Lang, cmd: &str, cfg: &Value) -> Command {
-    setup();
-    let (program, script): (PathBuf, PathBuf) = match lang {
-        Lang::Node => (PathBuf::from("node"), root().join("node/driver.mjs")),
-        Lang::Python => (
-            root().join("python/.venv/bin/python"),
-            root().join("python/driver.py"),
-        ),
+    let mut c = match lang {
+        Lang::Node => clients::node_command(clients::interop_dir().join("node/driver.mjs")),
+        Lang::Python => clients::python_command(clients::interop_dir().join("python/driver.py")),
         Lang::Rust => {
             let mut c = Command::new(rust_driver_path());
-            c.arg(cmd).arg(cfg.to_string()).kill_on_drop(true);
-            return c;
+            c.kill_on_drop(true);
+            c
         }
     };
-    let mut c = Command::new(program);
-    c.arg(script)
-        .arg(cmd)
-        .arg(cfg.to_string())
-        .kill_on_drop(true);
+    c.arg(cmd).arg(cfg.to_string());
     c
 }
 

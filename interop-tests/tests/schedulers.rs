@@ -568,8 +568,8 @@ fn cron_patterns_match_cron_parser() {
             cases.push(json!({"pattern": pattern, "tz": tz, "after": after}));
         }
     }
-    let out = std::process::Command::new("node")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/node/cron-next.mjs"))
+    let out = std::process::Command::new(interop_tests::clients::node())
+        .arg(interop_tests::clients::interop_dir().join("node/cron-next.mjs"))
         .arg(Value::from(cases.clone()).to_string())
         .output()
         .expect("run node");

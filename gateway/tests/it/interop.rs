@@ -1,66 +1,41 @@
 //! Unmodified Node (`bullmq` npm) and Python (`bullmq` PyPI) workers
 //! serve services behind the gateway: they only write BullMQ's job hash
 //! and events, and results, progress and failures still reach the socket.
-//! Installs the pinned clients on first use (`interop-tests/setup.sh`, a
-//! no-op once done).
+//! The clients come from `interop_tests::clients`, which installs them on
+//! first use.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use interop_tests::clients;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::support::{Env, Gw, WAIT};
 
-pub(crate) fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Installs the pinned npm and PyPI clients once per test process.
-pub(crate) fn setup() {
-    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let status = std::process::Command::new("bash")
-            .arg(workspace().join("interop-tests/setup.sh"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("run interop-tests/setup.sh");
-        assert!(status.success(), "interop-tests/setup.sh failed");
-    });
-}
-
-/// Starts a worker script and waits for its "ready" line.
-async fn spawn_worker(program: PathBuf, script: &str, redis_url: &str, queue: &str) -> Child {
-    setup();
-    assert!(
-        program.exists() || program.components().count() == 1,
-        "{} is missing: run `bash interop-tests/setup.sh` first",
-        program.display()
-    );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// A worker script of `tests/workers/`.
+fn worker_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/workers")
-        .join(script);
-    let mut child = Command::new(&program)
-        .arg(&script)
+        .join(name)
+}
+
+/// Starts a worker script (`<redis-url> <queue>`) and waits for its "ready" line.
+async fn spawn_worker(mut cmd: Command, redis_url: &str, queue: &str) -> Child {
+    let mut child = cmd
         .arg(redis_url)
         .arg(queue)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e}; run `bash interop-tests/setup.sh`",
-                program.display()
-            )
-        });
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let ready = tokio::time::timeout(WAIT, lines.next_line())
         .await
         .expect("worker ready in time")
         .unwrap();
-    assert_eq!(ready.as_deref(), Some("ready"), "{script:?} did not start");
+    assert_eq!(ready.as_deref(), Some("ready"), "{cmd:?} did not start");
     child
 }
 
@@ -100,13 +75,8 @@ async fn node_worker_behind_the_gateway() {
     let mut config = env.config();
     config.services.add_list("nodesvc").unwrap();
     let gw = Gw::start(config).await;
-    let _worker = spawn_worker(
-        PathBuf::from("node"),
-        "node_worker.cjs",
-        &env.redis.url(),
-        "nodesvc",
-    )
-    .await;
+    let node = clients::node_command(worker_script("node_worker.cjs"));
+    let _worker = spawn_worker(node, &env.redis.url(), "nodesvc").await;
     check_service(&gw, "nodesvc", "node").await;
 }
 
@@ -117,7 +87,7 @@ async fn python_worker_behind_the_gateway() {
     let mut config = env.config();
     config.services.add_list("pysvc").unwrap();
     let gw = Gw::start(config).await;
-    let python = workspace().join("interop-tests/python/.venv/bin/python");
-    let _worker = spawn_worker(python, "python_worker.py", &env.redis.url(), "pysvc").await;
+    let python = clients::python_command(worker_script("python_worker.py"));
+    let _worker = spawn_worker(python, &env.redis.url(), "pysvc").await;
     check_service(&gw, "pysvc", "python").await;
 }

@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::process::Stdio;
 
+use interop_tests::clients;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use worker_runtime::{services, Registry, Runtime, RuntimeOptions};
 
-use crate::interop::{setup, workspace};
 use crate::support::{token, Env, Gw, WAIT};
 
 /// The example's source with its placeholder URL replaced.
@@ -85,7 +85,7 @@ async fn javascript_example_prints_the_result() {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new("node");
+    let mut cmd = Command::new(clients::node());
     // Node 20 has the browser WebSocket behind this flag (on by default from Node 22)
     cmd.arg("--experimental-websocket").arg(&script);
     let out = run_until_result(cmd).await;
@@ -101,7 +101,6 @@ async fn javascript_example_prints_the_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_example_prints_the_result() {
-    setup();
     let env = Env::new();
     let (gw, runtime) = stack(&env).await;
     let dir = tempfile::tempdir().unwrap();
@@ -116,8 +115,7 @@ async fn python_example_prints_the_result() {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(workspace().join("interop-tests/python/.venv/bin/python"));
-    cmd.arg(&script);
+    let cmd = clients::python_command(&script);
     let out = run_until_result(cmd).await;
     assert_eq!(out[0], "Connected");
     let result = out.last().unwrap();

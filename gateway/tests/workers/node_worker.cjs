@@ -2,8 +2,9 @@
 // (tests only): node node_worker.cjs <redis-url> <queue>
 // Methods: echo (returns its data), progress (reports 50 then returns),
 // fail (throws data.message). Prints "ready" once it is blocking for jobs.
-const path = require('path');
-const { Worker } = require(path.join(__dirname, '../../../interop-tests/node/node_modules/bullmq'));
+// `bullmq` is the suite's pinned one: interop_tests::clients::node_command
+// sets NODE_PATH to interop-tests/node/node_modules.
+const { Worker } = require('bullmq');
 
 const [url, queue] = process.argv.slice(2);
 const u = new URL(url);

@@ -187,21 +187,7 @@ pub(crate) struct PrdStack {
 /// Installs the pinned packages (once per lock file) and picks the runtime:
 /// Bun from the package, or Node when `PRD_RUNTIME=node` or Bun cannot run.
 pub(crate) fn prd_setup() -> PrdStack {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("prd-stack");
-    let lock = std::fs::read(dir.join("package-lock.json")).expect("prd-stack/package-lock.json");
-    let stamp = dir.join("node_modules/.bench-stamp");
-    if std::fs::read(&stamp).ok().as_deref() != Some(&lock[..]) {
-        eprintln!("prd-stack: npm ci");
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "npm ci in {} failed", dir.display());
-        std::fs::write(&stamp, &lock).unwrap();
-    }
+    let dir = interop_tests::clients::setup_prd_stack();
     let bun = dir.join("node_modules/.bin/bun");
     let forced_node = std::env::var("PRD_RUNTIME").as_deref() == Ok("node");
     let bun_version = (!forced_node)
@@ -216,7 +202,7 @@ pub(crate) fn prd_setup() -> PrdStack {
             runtime_label: format!("Bun {v}"),
         },
         None => {
-            let v = Command::new("node")
+            let v = Command::new(interop_tests::clients::node())
                 .arg("--version")
                 .output()
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -231,7 +217,7 @@ pub(crate) fn prd_setup() -> PrdStack {
             };
             PrdStack {
                 dir,
-                runtime: PathBuf::from("node"),
+                runtime: interop_tests::clients::node(),
                 runtime_label: format!("Node {v}, {why}"),
             }
         }

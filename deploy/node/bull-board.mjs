@@ -24,18 +24,7 @@ import { Redis } from 'ioredis';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { connectionFromUrl } from './lib/common.mjs';
-
-/** ioredis connection options from REDIS_URL, or REDIS_HOST/REDIS_PORT/REDIS_PASSWORD. */
-function redisConnection(env) {
-  if (env.REDIS_URL) return connectionFromUrl(env.REDIS_URL);
-  const opts = {
-    host: env.REDIS_HOST || '127.0.0.1',
-    port: env.REDIS_PORT ? Number(env.REDIS_PORT) : 6379,
-  };
-  if (env.REDIS_PASSWORD) opts.password = env.REDIS_PASSWORD;
-  return opts;
-}
+import { bullPrefix, redisConnection } from './redis-connection.mjs';
 
 function settings(env) {
   const queues = (env.QUEUES || 'demo,data,analysis')
@@ -52,7 +41,7 @@ function settings(env) {
   if (basePath.length > 1) basePath = basePath.replace(/\/+$/, '');
   return {
     connection: redisConnection(env),
-    prefix: env.BULL_PREFIX || env.BULLMQ_PREFIX || 'bull',
+    prefix: bullPrefix(env),
     queues,
     port,
     host: env.HOST || '0.0.0.0',
