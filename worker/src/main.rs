@@ -40,7 +40,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.log_json);
+    service_main::init_tracing(cli.log_json, "info");
     let names: Vec<String> = if cli.services.is_empty() {
         services::ALL.iter().map(|s| s.to_string()).collect()
     } else {
@@ -65,39 +65,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let runtime = Runtime::start(&conn, registry.clone(), options).await?;
     tracing::info!(methods = ?registry.methods(), concurrency = cli.concurrency, "worker ready; Ctrl-C or SIGTERM to stop");
-    runtime.run_until(shutdown_signal()).await;
+    runtime.run_until(service_main::shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }

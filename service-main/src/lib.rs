@@ -1,0 +1,41 @@
+//! What the `gateway` and `worker` binaries' `main` functions share: the
+//! log subscriber and the signal that stops them. A crate of its own so
+//! that the gateway has it without the worker runtime (its `dev` feature
+//! off) and the worker has it without the gateway.
+
+/// Installs the global `tracing` subscriber: `RUST_LOG` when set, else
+/// `default_filter`; one JSON object per line when `json`, else text.
+pub fn init_tracing(json: bool, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what `docker stop` and
+/// Kubernetes send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // no SIGTERM handler: Ctrl-C alone stops the process
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
