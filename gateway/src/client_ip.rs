@@ -101,6 +101,22 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 }
 
 /// IPv4 clients of a dual-stack listener arrive as `::ffff:a.b.c.d`.
+/// The list as `--trusted-proxies` takes it; `none` when empty.
+impl std::fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.nets.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, net) in self.nets.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
+    }
+}
+
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),

@@ -1,61 +1,27 @@
-//! The config file (`--config`, TOML or JSON by extension): `[limits]`,
-//! `[jobs]` and `[services.<name>.methods.<method>]` with a JSON Schema and
-//! defaults per method, applied on top of the defaults.
+//! The config file (`--config`, TOML or JSON by extension): one section
+//! per settings group (`[server]`, `[redis]`, `[auth]`, `[limits]`,
+//! `[jobs]`; keys in the README's table) and `[services.<name>.methods.<method>]`
+//! with a JSON Schema and defaults per method.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{validate_service_name, Config, ConfigError, MethodConfig, Rate, ServiceConfig};
+use super::{
+    validate_service_name, ConfigError, MethodConfig, ServiceConfig, Services, SettingsArgs,
+    SECTIONS,
+};
 
 /// The config file, as written.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct FileConfig {
-    /// Limits overriding the defaults.
-    #[serde(default)]
-    pub limits: FileLimits,
-    /// Job policy overriding the defaults.
-    #[serde(default)]
-    pub jobs: FileJobs,
+    /// The file's layer of settings.
+    pub settings: SettingsArgs,
     /// Services and their methods.
-    #[serde(default)]
     pub services: HashMap<String, FileService>,
-}
-
-/// `[limits]`.
-#[allow(missing_docs)] // each field mirrors `Limits`, in seconds where it is a duration
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct FileLimits {
-    pub max_message_bytes: Option<usize>,
-    pub max_batch: Option<usize>,
-    pub max_in_flight: Option<usize>,
-    pub max_connections: Option<usize>,
-    pub send_queue: Option<usize>,
-    pub user_rate: Option<String>,
-    pub ip_rate: Option<String>,
-    pub trusted_proxies: Option<Vec<String>>,
-    pub rate_limit_close_after: Option<u32>,
-    pub ping_interval_secs: Option<f64>,
-    pub idle_timeout_secs: Option<f64>,
-}
-
-/// `[jobs]`.
-#[allow(missing_docs)] // each field mirrors `JobPolicy`
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct FileJobs {
-    pub keep_completed_secs: Option<i64>,
-    pub keep_failed_secs: Option<i64>,
-    pub max_attempts: Option<i64>,
-    pub max_delay_ms: Option<i64>,
-    pub max_backoff_ms: Option<i64>,
-    pub max_timeout_ms: Option<i64>,
 }
 
 /// `[services.<name>]`.
@@ -84,49 +50,56 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Read(path.to_path_buf(), e.to_string()))?;
         let parsed = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
+            Self::from_json(&text)
         } else {
-            toml::from_str(&text).map_err(|e| e.to_string())
+            Self::from_toml(&text)
         };
         parsed.map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
     }
 
-    /// Applies the file on top of `config`.
-    pub fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
-        let l = &mut config.limits;
-        let f = self.limits;
-        set(&mut l.max_message_bytes, f.max_message_bytes);
-        set(&mut l.max_batch, f.max_batch);
-        set(&mut l.max_in_flight, f.max_in_flight);
-        set(&mut l.max_connections, f.max_connections);
-        set(&mut l.send_queue, f.send_queue);
-        set(&mut l.rate_limit_close_after, f.rate_limit_close_after);
-        if let Some(r) = f.user_rate {
-            l.user_rate = Rate::parse(&r).map_err(ConfigError::Invalid)?;
+    /// Reads TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let root: Map<String, Value> = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::from_root(root)
+    }
+
+    /// Reads JSON text.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let root: Map<String, Value> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Self::from_root(root)
+    }
+
+    /// Reads a file already parsed (a JSON object).
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Object(root) => Self::from_root(root),
+            other => Err(format!("expected a table, not {other}")),
         }
-        if let Some(r) = f.ip_rate {
-            l.ip_rate = Rate::parse(&r).map_err(ConfigError::Invalid)?;
+    }
+
+    fn from_root(mut root: Map<String, Value>) -> Result<Self, String> {
+        let services = match root.remove("services") {
+            None => HashMap::new(),
+            Some(v) => serde_json::from_value(v).map_err(|e| format!("[services]: {e}"))?,
+        };
+        if let Some(other) = root.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown section [{other}] (expected {}, or services)",
+                SECTIONS.join(", ")
+            ));
         }
-        if let Some(list) = f.trusted_proxies {
-            l.trusted_proxies =
-                crate::client_ip::TrustedProxies::from_entries(list.iter().map(String::as_str))
-                    .map_err(ConfigError::Invalid)?;
-        }
-        if let Some(s) = f.ping_interval_secs {
-            l.ping_interval = secs(s)?;
-        }
-        if let Some(s) = f.idle_timeout_secs {
-            l.idle_timeout = secs(s)?;
-        }
-        let j = &mut config.jobs;
-        let f = self.jobs;
-        set(&mut j.keep_completed_secs, f.keep_completed_secs);
-        set(&mut j.keep_failed_secs, f.keep_failed_secs);
-        set(&mut j.max_attempts, f.max_attempts);
-        set(&mut j.max_delay_ms, f.max_delay_ms);
-        set(&mut j.max_backoff_ms, f.max_backoff_ms);
-        set(&mut j.max_timeout_ms, f.max_timeout_ms);
-        for (name, svc) in self.services {
+        Ok(FileConfig {
+            settings: SettingsArgs::from_file(&root)?,
+            services,
+        })
+    }
+
+    /// Adds the file's services, compiling each method's schema.
+    pub fn add_services(
+        services: HashMap<String, FileService>,
+        to: &mut Services,
+    ) -> Result<(), ConfigError> {
+        for (name, svc) in services {
             validate_service_name(&name)?;
             let methods = match svc.methods {
                 None => None,
@@ -138,24 +111,10 @@ impl FileConfig {
                     Some(out)
                 }
             };
-            config
-                .services
-                .0
-                .insert(name, Arc::new(ServiceConfig { methods }));
+            to.0.insert(name, Arc::new(ServiceConfig { methods }));
         }
         Ok(())
     }
-}
-
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *slot = v;
-    }
-}
-
-fn secs(s: f64) -> Result<Duration, ConfigError> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| ConfigError::Invalid(format!("{s} is not a duration in seconds")))
 }
 
 fn compile_method(

@@ -1,19 +1,29 @@
-//! The gateway's configuration, validated once: defaults, then a config
-//! file (TOML or JSON, by extension), then flags and environment (applied
-//! by `cli.rs`). Tests build a [`Config`] directly.
+//! The gateway's configuration, validated once. Every setting is defined
+//! once in `settings.rs` (field, default, file key, flag, environment
+//! variable) and layered: defaults < config file (TOML or JSON, by
+//! extension) < environment < flags; `cli.rs` in the binary resolves the
+//! layers into a [`Config`]. Tests build a [`Config`] directly.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::auth::AuthConfig;
 pub use crate::client_ip::TrustedProxies;
 
+mod define;
 mod file;
+mod settings;
+mod value;
 
-pub use file::{FileConfig, FileJobs, FileLimits, FileMethod, FileService};
+pub use define::Setting;
+pub use file::{FileConfig, FileMethod, FileService};
+pub use settings::{
+    AuthArgs, AuthSettings, JobArgs, JobPolicy, Limits, LimitsArgs, RedisArgs, RedisSettings,
+    ServerArgs, ServerSettings, Settings, SettingsArgs, SECTIONS, SETTINGS,
+};
+pub use value::SettingValue;
 
 /// Everything `run` needs.
 #[derive(Debug, Clone)]
@@ -74,60 +84,14 @@ pub enum NotifyMode {
     Events,
 }
 
-/// Limits; each breach has its own error or close code.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest text frame answered normally; larger ones get -32002, and
-    /// frames over twice this close the socket with 1009.
-    pub max_message_bytes: usize,
-    /// Most requests in one batch.
-    pub max_batch: usize,
-    /// Requests with an id waiting for a job's end, per connection.
-    pub max_in_flight: usize,
-    /// Open WebSocket connections; more get HTTP 503.
-    pub max_connections: usize,
-    /// Messages queued for a socket before the client counts as not
-    /// reading and is cut off (close 4001).
-    pub send_queue: usize,
-    /// Requests per second and burst per user (`sub`); rate 0 = no limit.
-    pub user_rate: Rate,
-    /// Requests per second and burst per client IP; rate 0 = no limit.
-    pub ip_rate: Rate,
-    /// Proxies whose `X-Forwarded-For` names the client IP (none by default).
-    pub trusted_proxies: TrustedProxies,
-    /// Rate-limited requests in a row before the socket is closed (4429); 0 = never.
-    pub rate_limit_close_after: u32,
-    /// How often the server pings.
-    pub ping_interval: Duration,
-    /// A socket silent this long (no frame, no pong) is closed (4000).
-    pub idle_timeout: Duration,
-    /// How long shutdown waits for sockets to close.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_message_bytes: 64 * 1024,
-            max_batch: 100,
-            max_in_flight: 256,
-            max_connections: 100_000,
-            send_queue: 1024,
-            user_rate: Rate {
-                per_second: 200.0,
-                burst: 400.0,
-            },
-            ip_rate: Rate {
-                per_second: 1000.0,
-                burst: 2000.0,
-            },
-            trusted_proxies: TrustedProxies::default(),
-            rate_limit_close_after: 1000,
-            ping_interval: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(75),
-            shutdown_grace: Duration::from_secs(5),
-        }
-    }
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A token bucket's refill rate and size.
@@ -158,37 +122,6 @@ impl Rate {
             return Err(format!("{s:?}: rate must be >= 0 and burst >= 1"));
         }
         Ok(Rate { per_second, burst })
-    }
-}
-
-/// Retention and clamps for submitted jobs.
-#[derive(Debug, Clone)]
-pub struct JobPolicy {
-    /// `removeOnComplete: {age}` in seconds: results stay this long for
-    /// re-attach and `rpc.status`.
-    pub keep_completed_secs: i64,
-    /// `removeOnFail: {age}` in seconds.
-    pub keep_failed_secs: i64,
-    /// Highest `attempts` a client may ask for.
-    pub max_attempts: i64,
-    /// Longest `delay`, ms.
-    pub max_delay_ms: i64,
-    /// Longest backoff delay, ms.
-    pub max_backoff_ms: i64,
-    /// Longest `timeout`, ms.
-    pub max_timeout_ms: i64,
-}
-
-impl Default for JobPolicy {
-    fn default() -> Self {
-        JobPolicy {
-            keep_completed_secs: 3600,
-            keep_failed_secs: 3600,
-            max_attempts: 25,
-            max_delay_ms: 7 * 24 * 3600 * 1000,
-            max_backoff_ms: 3600 * 1000,
-            max_timeout_ms: 24 * 3600 * 1000,
-        }
     }
 }
 
@@ -362,7 +295,7 @@ mod tests {
         c.services.add_list("demo, data ,").unwrap();
         assert!(c.services.add_list("a.b").is_err());
         assert!(c.services.add_list("rpc").is_err());
-        let file: FileConfig = toml::from_str(
+        let file = FileConfig::from_toml(
             r#"
             [limits]
             max_in_flight = 7
@@ -375,7 +308,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        file.apply(&mut c).unwrap();
+        let mut settings = Settings::default();
+        file.settings.apply(&mut settings);
+        c.limits = settings.limits;
+        c.jobs = settings.jobs;
+        FileConfig::add_services(file.services, &mut c.services).unwrap();
         assert_eq!(c.limits.max_in_flight, 7);
         assert_eq!(c.limits.user_rate.burst, 10.0);
         assert_eq!(c.jobs.keep_completed_secs, 60);
@@ -395,11 +332,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_files() {
-        assert!(toml::from_str::<FileConfig>("[limits]\nbogus = 1").is_err());
-        let file: FileConfig =
-            serde_json::from_str(r#"{"services":{"s":{"methods":{"m":{"schema":{"type":12}}}}}}"#)
+        assert!(FileConfig::from_toml("[limits]\nbogus = 1").is_err());
+        assert!(FileConfig::from_toml("[limits]\nmax_batch = -1").is_err());
+        assert!(FileConfig::from_toml("[nope]\nx = 1").is_err());
+        assert!(FileConfig::from_toml("limits = 3").is_err());
+        let file =
+            FileConfig::from_json(r#"{"services":{"s":{"methods":{"m":{"schema":{"type":12}}}}}}"#)
                 .unwrap();
-        assert!(file.apply(&mut cfg()).is_err());
+        assert!(FileConfig::add_services(file.services, &mut cfg().services).is_err());
         assert!(cfg().validate().is_err(), "no services");
     }
 }

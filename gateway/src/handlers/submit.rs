@@ -108,14 +108,14 @@ mod tests {
     use crate::config::{FileConfig, Services};
 
     fn method_with_schema() -> MethodConfig {
-        let file: FileConfig = serde_json::from_value(json!({"services": {"s": {"methods": {"m": {
+        let file = FileConfig::from_value(json!({"services": {"s": {"methods": {"m": {
             "schema": {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
         }}}}}))
         .unwrap();
         let mut config =
             crate::Config::new("redis://x", crate::auth::AuthConfig::hs256(b"k".to_vec()));
         config.services = Services::default();
-        file.apply(&mut config).unwrap();
+        FileConfig::add_services(file.services, &mut config.services).unwrap();
         config.services.lookup("s", "m").unwrap().1.unwrap().clone()
     }
 

@@ -166,12 +166,13 @@ async fn fire_and_forget_and_idempotent_resend() {
 #[tokio::test]
 async fn params_must_match_the_schema() {
     let s = Stack::start_with(|c| {
-        let file: gateway::config::FileConfig = serde_json::from_value(json!({"services": {"demo": {"methods": {
+        use gateway::config::FileConfig;
+        let file = FileConfig::from_value(json!({"services": {"demo": {"methods": {
             "echo": {"schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}},
             "sleep": {}
         }}}}))
         .unwrap();
-        file.apply(c).unwrap();
+        FileConfig::add_services(file.services, &mut c.services).unwrap();
     })
     .await;
     let mut c = s.gw.client("alice").await;

@@ -15,6 +15,8 @@
 //!   fallback.
 //! - `prd_examples`: the PRD's JavaScript and Python client examples, run
 //!   as written with only the URL and token changed.
+//! - `settings`: the README's settings table is complete; boolean
+//!   environment variables accept 1/0, yes/no, on/off.
 
 mod support;
 
@@ -26,3 +28,4 @@ mod jobs;
 mod lifecycle;
 mod ops;
 mod prd_examples;
+mod settings;
