@@ -1,47 +1,45 @@
-//! The method table: built-ins under the reserved `rpc.` prefix, then
-//! `service.method` for the configured services. The session calls
-//! [`route`] once per request and runs the matching handler.
+//! The method table: built-ins under the reserved `rpc.` prefix (each
+//! handler file declares its own entry, listed in `handlers::BUILT_INS`),
+//! then `service.method` for the configured services. The session calls
+//! `route` once per request and hands the request to what it returns.
 
 use crate::config::{MethodConfig, Services};
+use crate::handlers::{self, BuiltIn};
 use crate::protocol::RpcError;
 
 /// What a method name resolves to.
-#[derive(Debug, Clone, Copy)]
-pub enum Route<'a> {
-    /// `rpc.subscribe {jobId}`: re-attach to a job (`handlers/subscribe.rs`).
-    Subscribe,
-    /// `rpc.unsubscribe {jobId}`: stop watching a job (the session).
-    Unsubscribe,
-    /// `rpc.status {jobId}` (`handlers/status.rs`).
-    Status,
-    /// `rpc.cancel {jobId}` (`handlers/cancel.rs`).
-    Cancel,
-    /// `rpc.auth {token}` (`handlers/auth.rs`).
-    Auth,
+#[derive(Clone, Copy)]
+pub(crate) enum Route<'a> {
+    /// A built-in `rpc.*` method.
+    BuiltIn(&'static BuiltIn),
     /// `service.method`: a job (`handlers/submit.rs`).
-    Call {
-        /// The queue.
-        service: &'a str,
-        /// The job name.
-        method: &'a str,
-        /// The method's schema and defaults, when configured.
-        config: Option<&'a MethodConfig>,
-    },
+    Call(Target<'a>),
 }
 
-/// The built-in methods, by name.
-pub const BUILT_INS: [(&str, Route<'static>); 5] = [
-    ("rpc.subscribe", Route::Subscribe),
-    ("rpc.unsubscribe", Route::Unsubscribe),
-    ("rpc.status", Route::Status),
-    ("rpc.cancel", Route::Cancel),
-    ("rpc.auth", Route::Auth),
-];
+impl std::fmt::Debug for Route<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route::BuiltIn(b) => f.debug_tuple("BuiltIn").field(&b.name).finish(),
+            Route::Call(t) => f.debug_tuple("Call").field(t).finish(),
+        }
+    }
+}
+
+/// The job a `service.method` call becomes.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The queue.
+    pub service: &'a str,
+    /// The job name.
+    pub method: &'a str,
+    /// The method's schema and defaults, when configured.
+    pub config: Option<&'a MethodConfig>,
+}
 
 /// Resolves a method name; unknown services and methods are -32601.
-pub fn route<'a>(services: &'a Services, name: &'a str) -> Result<Route<'a>, RpcError> {
-    if let Some((_, r)) = BUILT_INS.iter().find(|(n, _)| *n == name) {
-        return Ok(*r);
+pub(crate) fn route<'a>(services: &'a Services, name: &'a str) -> Result<Route<'a>, RpcError> {
+    if let Some(b) = handlers::BUILT_INS.iter().find(|b| b.name == name) {
+        return Ok(Route::BuiltIn(b));
     }
     let Some((service, method)) = name.split_once('.') else {
         return Err(RpcError::method_not_found(name));
@@ -50,21 +48,12 @@ pub fn route<'a>(services: &'a Services, name: &'a str) -> Result<Route<'a>, Rpc
         return Err(RpcError::method_not_found(name));
     }
     match services.lookup(service, method) {
-        Some((_, config)) => Ok(Route::Call {
+        Some((_, config)) => Ok(Route::Call(Target {
             service,
             method,
             config,
-        }),
+        })),
         None => Err(RpcError::method_not_found(name)),
-    }
-}
-
-/// The metrics label of a method: the name when it routes, `unknown`
-/// otherwise (clients cannot grow the label set).
-pub fn metric_label(route: Option<&Route<'_>>, name: &str) -> String {
-    match route {
-        Some(_) => name.to_string(),
-        None => "unknown".to_string(),
     }
 }
 
@@ -76,21 +65,41 @@ mod tests {
     fn routes_builtins_and_configured_services_only() {
         let mut s = Services::default();
         s.add_list("demo").unwrap();
-        assert!(matches!(route(&s, "rpc.status"), Ok(Route::Status)));
+        for name in [
+            "rpc.status",
+            "rpc.cancel",
+            "rpc.subscribe",
+            "rpc.unsubscribe",
+            "rpc.auth",
+        ] {
+            assert!(
+                matches!(route(&s, name), Ok(Route::BuiltIn(b)) if b.name == name),
+                "{name}"
+            );
+        }
         assert!(matches!(
             route(&s, "demo.echo"),
-            Ok(Route::Call {
+            Ok(Route::Call(Target {
                 service: "demo",
                 method: "echo",
                 config: None
-            })
+            }))
         ));
         assert!(matches!(
             route(&s, "demo.a.b"),
-            Ok(Route::Call { method: "a.b", .. })
+            Ok(Route::Call(Target { method: "a.b", .. }))
         ));
         for bad in ["rpc.nope", "other.echo", "demo", "demo.", "", ".x"] {
             assert_eq!(route(&s, bad).unwrap_err().code, -32601, "{bad}");
         }
+    }
+
+    #[test]
+    fn built_in_names_are_unique_and_reserved() {
+        let mut names: Vec<&str> = handlers::BUILT_INS.iter().map(|b| b.name).collect();
+        assert!(names.iter().all(|n| n.starts_with("rpc.")), "{names:?}");
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), handlers::BUILT_INS.len());
     }
 }

@@ -4,8 +4,26 @@
 
 use serde_json::{json, Value};
 
+use super::BuiltIn;
 use crate::auth::{Authenticator, Claims};
-use crate::protocol::RpcError;
+use crate::protocol::{Request, RpcError};
+use crate::session::Call;
+
+/// `rpc.auth`.
+pub(crate) const METHOD: BuiltIn = BuiltIn {
+    name: "rpc.auth",
+    handle,
+};
+
+fn handle(mut call: Call<'_>, req: Request) {
+    let shared = call.shared();
+    let result =
+        refresh(&shared.auth, call.sub(), req.params.as_ref()).map(|(claims, deadline)| {
+            call.set_deadline(deadline);
+            answer(&claims)
+        });
+    call.answer(None, result);
+}
 
 /// Verifies the new token for the connection of `current_sub`; returns the
 /// claims and the new deadline (seconds since the epoch).

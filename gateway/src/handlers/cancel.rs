@@ -8,9 +8,26 @@
 use bullmq_wire::{JobState, Queue};
 use serde_json::{json, Value};
 
-use super::from_queue_error;
+use super::{from_queue_error, job_id_param, owned_job, queue_of, BuiltIn};
 use crate::ids::JobRef;
-use crate::protocol::RpcError;
+use crate::protocol::{Request, RpcError};
+use crate::session::Call;
+
+/// `rpc.cancel`.
+pub(crate) const METHOD: BuiltIn = BuiltIn {
+    name: "rpc.cancel",
+    handle,
+};
+
+fn handle(call: Call<'_>, req: Request) {
+    let about = job_id_param(req.params.as_ref()).ok();
+    let found = owned_job(req.params.as_ref(), call.owner())
+        .and_then(|job| Ok((queue_of(&call.shared(), &job)?, job)));
+    match found {
+        Ok((queue, job)) => call.answer_later(job.id.clone(), run(queue, job)),
+        Err(e) => call.answer(about.as_deref(), Err(e)),
+    }
+}
 
 /// What an active job's cancel answer says.
 pub const ACTIVE_MESSAGE: &str =

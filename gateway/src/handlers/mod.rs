@@ -1,6 +1,8 @@
-//! One file per method family: each parses its params, does its Redis
-//! work and returns what the session sends. Handlers never touch the
-//! socket; the session (`session/`) owns ordering and delivery.
+//! One file per method: each owns its method end to end (its name, its
+//! params, its Redis work, and how it is answered, through the session's
+//! `Call`). Handlers never touch the socket; the session (`session/`) owns
+//! ordering and delivery. A new built-in is a new file with its
+//! `METHOD` entry, listed in `BUILT_INS` below.
 
 pub mod auth;
 pub mod cancel;
@@ -8,12 +10,43 @@ pub mod options;
 pub mod status;
 pub mod submit;
 pub mod subscribe;
+pub mod unsubscribe;
 
+use bullmq_wire::Queue;
 use serde_json::Value;
 
 use crate::ids::{JobRef, Owner};
 use crate::notifier::NotifyError;
-use crate::protocol::RpcError;
+use crate::protocol::{Request, RpcError};
+use crate::session::Call;
+use crate::state::Shared;
+
+/// A built-in method: its name and its handler.
+pub(crate) struct BuiltIn {
+    /// The method name (`rpc.*`).
+    pub name: &'static str,
+    /// Answers the request, now or from a task.
+    pub handle: fn(Call<'_>, Request),
+}
+
+/// The built-in methods; `dispatch::route` looks names up here.
+pub(crate) const BUILT_INS: &[BuiltIn] = &[
+    subscribe::METHOD,
+    unsubscribe::METHOD,
+    status::METHOD,
+    cancel::METHOD,
+    auth::METHOD,
+];
+
+/// The queue of the caller's job, or not-found when the gateway does not
+/// serve it.
+pub(crate) fn queue_of(shared: &Shared, job: &JobRef) -> Result<Queue, RpcError> {
+    shared
+        .queues
+        .get(&job.queue)
+        .map(|b| b.queue().clone())
+        .ok_or_else(|| RpcError::not_found(&job.id))
+}
 
 /// Maps a library error: retryable ones mean Redis is unavailable (the
 /// call was not accepted), input errors are the client's, the rest is ours.

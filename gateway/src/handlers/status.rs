@@ -4,9 +4,30 @@
 use bullmq_wire::{JobState, Queue};
 use serde_json::{json, Map, Value};
 
-use super::from_queue_error;
+use super::{from_queue_error, job_id_param, owned_job, queue_of, BuiltIn};
 use crate::ids::JobRef;
-use crate::protocol::RpcError;
+use crate::protocol::{Request, RpcError};
+use crate::session::Call;
+
+/// `rpc.status`.
+pub(crate) const METHOD: BuiltIn = BuiltIn {
+    name: "rpc.status",
+    handle,
+};
+
+fn handle(call: Call<'_>, req: Request) {
+    let about = job_id_param(req.params.as_ref()).ok();
+    let found = owned_job(req.params.as_ref(), call.owner())
+        .and_then(|job| Ok((queue_of(&call.shared(), &job)?, job)));
+    let (queue, job) = match found {
+        Ok(found) => found,
+        Err(e) => return call.answer(about.as_deref(), Err(e)),
+    };
+    if call.id().is_none() {
+        return; // a status nobody reads
+    }
+    call.answer_later(job.id.clone(), run(queue, job));
+}
 
 /// Reads the job; an absent job is not found.
 pub async fn run(queue: Queue, job: JobRef) -> Result<Value, RpcError> {

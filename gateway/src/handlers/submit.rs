@@ -12,12 +12,43 @@ use tokio::sync::mpsc;
 
 use super::{from_notify_error, from_queue_error, options};
 use crate::config::{JobPolicy, MethodConfig};
+use crate::dispatch::Target;
 use crate::ids::{JobRef, Owner};
 use crate::notifier::{JobEvent, Notifier, SessionId, Snapshot};
 use crate::protocol::{Request, RpcError};
+use crate::session::Call;
 
 /// Schema errors reported back, at most.
 const MAX_SCHEMA_ERRORS: usize = 5;
+
+/// Checks the call, then enqueues its job: watched for the request when
+/// it has an id, fire-and-forget otherwise.
+pub(crate) fn handle(call: Call<'_>, mut req: Request, target: Target<'_>) {
+    let shared = call.shared();
+    let prepared = prepare(
+        &mut req,
+        call.owner(),
+        target.service,
+        target.method,
+        target.config,
+        &shared.config.jobs,
+    );
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => return call.answer(None, Err(e)),
+    };
+    let Some(queue) = shared.queues.get(target.service).cloned() else {
+        return call.answer(None, Err(RpcError::method_not_found(&req.method)));
+    };
+    let notifier = shared.notifier.clone();
+    if call.id().is_none() {
+        return call.fire(run(queue, notifier, prepared, None));
+    }
+    let job = prepared.job.clone();
+    call.watch(&job, move |session, tx| {
+        run(queue, notifier, prepared, Some((session, tx)))
+    });
+}
 
 /// A checked call, ready to enqueue.
 #[derive(Debug, Clone)]

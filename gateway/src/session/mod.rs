@@ -3,6 +3,7 @@
 //! token's expiry and shutdown, and owns everything about the socket.
 //! Writes go through a bounded queue to a writer task (`writer.rs`).
 
+mod call;
 mod jobs;
 mod pending;
 mod requests;
@@ -30,6 +31,8 @@ use crate::protocol::{CloseReason, Response, RpcError};
 use crate::state::Shared;
 use pending::{Batches, Pending, ReplyTo};
 use writer::{Outbox, CLOSE_GRACE};
+
+pub(crate) use call::Call;
 
 /// Job updates queued for one socket before progress is dropped (ends are
 /// never dropped).

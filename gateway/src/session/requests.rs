@@ -1,16 +1,17 @@
-//! From a text frame to handler tasks: size check, parse, rate limits,
-//! routing, in-flight limit, and the answers that need no Redis.
+//! From a text frame to its handler: size check, parse, rate limits,
+//! routing (`dispatch.rs`), and what handlers reach through `Call`:
+//! answers, the in-flight limit, releasing a job's waiters.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
-use tokio::time::Instant;
+use serde_json::Value;
 
+use super::call::Call;
 use super::pending::ReplyTo;
-use super::{Session, TaskDone};
+use super::Session;
 use crate::dispatch::{self, Route};
-use crate::handlers::{self, cancel, status, submit, subscribe};
+use crate::handlers::submit;
 use crate::ids::JobRef;
 use crate::metrics::outcome_label;
 use crate::protocol::{parse, to_text, ErrorCode, Id, Incoming, Item, Outcome, Response, RpcError};
@@ -96,7 +97,7 @@ impl Session {
     }
 
     /// Records the outcome and answers a request that has an id.
-    fn answer(
+    pub(super) fn answer(
         &mut self,
         id: Option<Id>,
         reply_to: ReplyTo,
@@ -172,156 +173,21 @@ impl Session {
         }
     }
 
-    fn on_request(&mut self, mut req: crate::protocol::Request, reply_to: ReplyTo) {
+    /// Routes the request to its handler; the handler answers through
+    /// [`Call`](super::call::Call).
+    fn on_request(&mut self, req: crate::protocol::Request, reply_to: ReplyTo) {
         let shared = self.shared.clone();
-        let label = req.method.clone();
-        let route = match dispatch::route(&shared.config.services, &label) {
-            Ok(r) => r,
-            Err(e) => return self.answer(req.id, reply_to, "unknown", None, Err(e)),
-        };
-        let started = Instant::now();
-        // Built-ins about a job name it in every answer, found or not, so
-        // another user's job id is answered exactly like an unknown one.
-        let about = match route {
-            Route::Auth | Route::Call { .. } => None,
-            _ => handlers::job_id_param(req.params.as_ref()).ok(),
-        };
-        let about = about.as_deref();
-        match route {
-            Route::Auth => {
-                let result = handlers::auth::refresh(&shared.auth, &self.sub, req.params.as_ref())
-                    .map(|(claims, deadline)| {
-                        self.deadline = deadline;
-                        handlers::auth::answer(&claims)
-                    });
-                self.answer(req.id, reply_to, &label, None, result);
-            }
-            Route::Unsubscribe => {
-                let result = handlers::owned_job(req.params.as_ref(), &self.owner)
-                    .and_then(|job| self.unsubscribe(&job));
-                self.answer(req.id, reply_to, &label, about, result);
-            }
-            Route::Status | Route::Cancel => {
-                let job = match handlers::owned_job(req.params.as_ref(), &self.owner) {
-                    Ok(job) => job,
-                    Err(e) => return self.answer(req.id, reply_to, &label, about, Err(e)),
-                };
-                let Some(queue) = shared.queues.get(&job.queue).map(|b| b.queue().clone()) else {
-                    return self.answer(
-                        req.id,
-                        reply_to,
-                        &label,
-                        about,
-                        Err(RpcError::not_found(&job.id)),
-                    );
-                };
-                let is_status = matches!(route, Route::Status);
-                let id = req.id;
-                if id.is_none() && is_status {
-                    return; // a status nobody reads
-                }
-                self.tasks.push(Box::pin(async move {
-                    let job_id = job.id.clone();
-                    let result = if is_status {
-                        status::run(queue, job).await
-                    } else {
-                        cancel::run(queue, job).await
-                    };
-                    let Some(id) = id else {
-                        return TaskDone::Fired {
-                            label,
-                            result: result.map(|_| None),
-                        };
-                    };
-                    let response = match result {
-                        Ok(v) => Response::ok(id, v),
-                        Err(e) => Response::err(id, e),
-                    };
-                    TaskDone::Reply {
-                        reply_to,
-                        label,
-                        started,
-                        response: response.for_job(job_id),
-                    }
-                }));
-            }
-            Route::Subscribe => {
-                let job = match handlers::owned_job(req.params.as_ref(), &self.owner) {
-                    Ok(job) => job,
-                    Err(e) => return self.answer(req.id, reply_to, &label, about, Err(e)),
-                };
-                let Some(id) = req.id else { return }; // nothing to answer: nothing to do
-                let Some(token) = self.admit(&job, id, reply_to, &label, req.ack) else {
-                    return;
-                };
-                let (notifier, session, tx) =
-                    (shared.notifier.clone(), self.id, self.jobs_tx.clone());
-                let job_id: Arc<str> = Arc::from(job.id.as_str());
-                self.tasks.push(Box::pin(async move {
-                    let result = subscribe::run(notifier, job, session, tx).await;
-                    TaskDone::Watch {
-                        job_id,
-                        token,
-                        result,
-                    }
-                }));
-            }
-            Route::Call {
-                service,
-                method,
-                config,
-            } => {
-                let prepared = submit::prepare(
-                    &mut req,
-                    &self.owner,
-                    service,
-                    method,
-                    config,
-                    &shared.config.jobs,
-                );
-                let call = match prepared {
-                    Ok(call) => call,
-                    Err(e) => return self.answer(req.id, reply_to, &label, None, Err(e)),
-                };
-                let Some(queue) = shared.queues.get(service).cloned() else {
-                    return self.answer(
-                        req.id,
-                        reply_to,
-                        &label,
-                        None,
-                        Err(RpcError::method_not_found(&req.method)),
-                    );
-                };
-                let notifier = shared.notifier.clone();
-                match req.id {
-                    None => self.tasks.push(Box::pin(async move {
-                        let result = submit::run(queue, notifier, call, None).await;
-                        TaskDone::Fired { label, result }
-                    })),
-                    Some(id) => {
-                        let Some(token) = self.admit(&call.job, id, reply_to, &label, req.ack)
-                        else {
-                            return;
-                        };
-                        let watch = Some((self.id, self.jobs_tx.clone()));
-                        let job_id: Arc<str> = Arc::from(call.job.id.as_str());
-                        self.tasks.push(Box::pin(async move {
-                            let result = submit::run(queue, notifier, call, watch).await;
-                            TaskDone::Watch {
-                                job_id,
-                                token,
-                                result,
-                            }
-                        }));
-                    }
-                }
-            }
+        let name = req.method.clone();
+        match dispatch::route(&shared.config.services, &name) {
+            Ok(Route::BuiltIn(method)) => (method.handle)(Call::new(self, &req, reply_to), req),
+            Ok(Route::Call(target)) => submit::handle(Call::new(self, &req, reply_to), req, target),
+            Err(e) => self.answer(req.id, reply_to, "unknown", None, Err(e)),
         }
     }
 
     /// Registers a request that waits for a job's end, unless the
     /// connection already waits for its maximum.
-    fn admit(
+    pub(super) fn admit(
         &mut self,
         job: &JobRef,
         id: Id,
@@ -349,24 +215,21 @@ impl Session {
         ))
     }
 
-    /// `rpc.unsubscribe`: every request of this socket on the job is
-    /// answered with -32012 and the job is no longer watched. A job this
-    /// socket does not watch is not found (as another user's would be).
-    fn unsubscribe(&mut self, job: &JobRef) -> Result<Value, RpcError> {
-        let waiters = self.pending.take_job(&job.id);
+    /// Answers every request of this socket on the job with `error()` and
+    /// stops watching it; returns how many there were.
+    pub(super) fn release_waiters(&mut self, job_id: &str, error: impl Fn() -> RpcError) -> usize {
+        let waiters = self.pending.take_job(job_id);
         let n = waiters.len();
-        if n == 0 {
-            return Err(RpcError::not_found(&job.id));
-        }
         for w in waiters {
-            let e = RpcError::new(ErrorCode::Unsubscribed).data(json!({ "jobId": job.id }));
-            let response = Response::err(w.id, e).for_job(job.id.clone());
+            let response = Response::err(w.id, error()).for_job(job_id.to_string());
             self.shared
                 .metrics
                 .call(&w.label, outcome_of(&response), None);
             self.reply(w.reply_to, response);
         }
-        self.shared.notifier.unwatch(&job.id, self.id);
-        Ok(json!({ "jobId": job.id, "unsubscribed": n }))
+        if n > 0 {
+            self.shared.notifier.unwatch(job_id, self.id);
+        }
+        n
     }
 }

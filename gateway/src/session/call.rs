@@ -1,0 +1,157 @@
+//! What a handler may do with the request it was routed: answer it now,
+//! answer it from a task, or watch a job for it. The session keeps the
+//! socket, the pending requests and the metrics; a handler only sees this.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::pending::ReplyTo;
+use super::{Session, TaskDone};
+use crate::ids::{JobRef, Owner};
+use crate::notifier::{JobEvent, SessionId, Snapshot};
+use crate::protocol::{Id, Request, Response, RpcError};
+use crate::state::Shared;
+
+/// One routed request on its socket.
+pub(crate) struct Call<'s> {
+    session: &'s mut Session,
+    id: Option<Id>,
+    reply_to: ReplyTo,
+    label: String,
+    ack: bool,
+    started: Instant,
+}
+
+impl<'s> Call<'s> {
+    pub(super) fn new(session: &'s mut Session, req: &Request, reply_to: ReplyTo) -> Self {
+        Call {
+            session,
+            id: req.id.clone(),
+            reply_to,
+            label: req.method.clone(),
+            ack: req.ack,
+            started: Instant::now(),
+        }
+    }
+
+    /// The request's id; `None` for a notification, which gets no answer.
+    pub fn id(&self) -> Option<&Id> {
+        self.id.as_ref()
+    }
+
+    /// The user's owner tag (job ids carry it).
+    pub fn owner(&self) -> &Owner {
+        &self.session.owner
+    }
+
+    /// The user (`sub`) the socket was opened for.
+    pub fn sub(&self) -> &str {
+        &self.session.sub
+    }
+
+    /// What every session shares (queues, notifier, config).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.session.shared.clone()
+    }
+
+    /// Moves the socket's token expiry (seconds since the epoch).
+    pub fn set_deadline(&mut self, deadline: u64) {
+        self.session.deadline = deadline;
+    }
+
+    /// Answers now; `about` names the job the answer is about.
+    pub fn answer(self, about: Option<&str>, result: Result<Value, RpcError>) {
+        self.session
+            .answer(self.id, self.reply_to, &self.label, about, result);
+    }
+
+    /// Answers with what `task` returns, about `job_id`.
+    pub fn answer_later<F>(self, job_id: String, task: F)
+    where
+        F: Future<Output = Result<Value, RpcError>> + Send + 'static,
+    {
+        let Call {
+            session,
+            id,
+            reply_to,
+            label,
+            started,
+            ..
+        } = self;
+        session.tasks.push(Box::pin(async move {
+            let result = task.await;
+            let Some(id) = id else {
+                return TaskDone::Fired {
+                    label,
+                    result: result.map(|_| None),
+                };
+            };
+            let response = match result {
+                Ok(v) => Response::ok(id, v),
+                Err(e) => Response::err(id, e),
+            };
+            TaskDone::Reply {
+                reply_to,
+                label,
+                started,
+                response: response.for_job(job_id),
+            }
+        }));
+    }
+
+    /// Runs `task` for a request nobody waits for (no id).
+    pub fn fire<F>(self, task: F)
+    where
+        F: Future<Output = Result<Option<Snapshot>, RpcError>> + Send + 'static,
+    {
+        let label = self.label;
+        self.session.tasks.push(Box::pin(async move {
+            TaskDone::Fired {
+                label,
+                result: task.await,
+            }
+        }));
+    }
+
+    /// Registers the request as waiting for `job`'s end (unless the socket
+    /// already waits for its maximum, or nobody waits: no id), then runs
+    /// the task that `start` makes with the session's id and job channel:
+    /// it puts the watch in place and may return the job's current state.
+    pub fn watch<F>(self, job: &JobRef, start: impl FnOnce(SessionId, mpsc::Sender<JobEvent>) -> F)
+    where
+        F: Future<Output = Result<Option<Snapshot>, RpcError>> + Send + 'static,
+    {
+        let Call {
+            session,
+            id,
+            reply_to,
+            label,
+            ack,
+            ..
+        } = self;
+        let Some(id) = id else { return };
+        let Some(token) = session.admit(job, id, reply_to, &label, ack) else {
+            return;
+        };
+        let task = start(session.id, session.jobs_tx.clone());
+        let job_id: Arc<str> = Arc::from(job.id.as_str());
+        session.tasks.push(Box::pin(async move {
+            TaskDone::Watch {
+                job_id,
+                token,
+                result: task.await,
+            }
+        }));
+    }
+
+    /// Answers every request of this socket waiting on `job_id` with
+    /// `error()` and stops watching the job for this socket; returns how
+    /// many there were.
+    pub fn release_waiters(&mut self, job_id: &str, error: impl Fn() -> RpcError) -> usize {
+        self.session.release_waiters(job_id, error)
+    }
+}
