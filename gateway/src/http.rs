@@ -1,6 +1,6 @@
-//! The HTTP routes: `/ws` (the upgrade, `upgrade.rs`), `/healthz` (Redis
-//! reachable) and `/metrics` (Prometheus text, with queue depth read at
-//! scrape time).
+//! The HTTP routes: `/ws` (the upgrade, `upgrade.rs`), `/healthz` (what
+//! the gateway itself sees of Redis) and `/metrics` (Prometheus text, with
+//! queue depth read at scrape time).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,30 +63,32 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     res
 }
 
+/// 200 when the connection the calls use answers a `PING` and the gateway
+/// is not shutting down, else 503. The body also tells how the notifier
+/// learns of job changes and how many jobs it watches.
 async fn healthz(shared: Arc<Shared>) -> Response {
-    let mut con = shared.redis.clone();
+    let mut con = shared.conn.command_connection();
     let ping = tokio::time::timeout(
         REDIS_TIMEOUT,
         redis::cmd("PING").query_async::<String>(&mut con),
     )
     .await;
-    match ping {
-        Ok(Ok(_)) if !shared.shutting_down() => text(
-            StatusCode::OK,
-            "application/json",
-            r#"{"status":"ok","redis":"ok"}"#.to_string(),
-        ),
-        Ok(Ok(_)) => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "application/json",
-            r#"{"status":"shutting down"}"#.to_string(),
-        ),
-        _ => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "application/json",
-            r#"{"status":"error","redis":"unreachable"}"#.to_string(),
-        ),
-    }
+    let redis_ok = matches!(ping, Ok(Ok(_)));
+    let (code, status) = match (redis_ok, shared.shutting_down()) {
+        (true, false) => (StatusCode::OK, "ok"),
+        (_, true) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+        (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "error"),
+    };
+    let notify = match shared.notifier.mechanism() {
+        Mechanism::Keyspace => "keyspace",
+        Mechanism::EventStreams => "events",
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "redis": if redis_ok { "ok" } else { "unreachable" },
+        "notifier": { "mode": notify, "watched": shared.notifier.watched() },
+    });
+    text(code, "application/json", body.to_string())
 }
 
 async fn metrics(shared: Arc<Shared>) -> Response {

@@ -123,7 +123,8 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Validates the configuration, connects to Redis, opens the service
+    /// Validates the configuration, connects to Redis (one multiplexed
+    /// connection for every queue call and `/healthz`), opens the service
     /// queues, starts the notifier and binds the listener.
     pub async fn bind(config: Config) -> Result<Self, Error> {
         config.validate()?;
@@ -151,9 +152,6 @@ impl Gateway {
             metrics.clone(),
         )
         .await?;
-        let redis = redis::Client::open(config.redis_url.as_str())?
-            .get_connection_manager()
-            .await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Bind(config.listen, e))?;
@@ -168,7 +166,7 @@ impl Gateway {
             notifier,
             metrics,
             shutdown_rx,
-            redis,
+            conn,
         ));
         Ok(Gateway {
             listener,

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bullmq_wire::AddBatcher;
+use bullmq_wire::{AddBatcher, Connection};
 use tokio::sync::watch;
 
 use crate::auth::Authenticator;
@@ -38,8 +38,9 @@ pub struct Shared {
     /// Becomes `true` when the gateway shuts down; sessions then close
     /// with 1012.
     pub shutdown: watch::Receiver<bool>,
-    /// A command connection for `/healthz`.
-    pub redis: redis::aio::ConnectionManager,
+    /// The multiplexed connection every queue call uses; `/healthz` probes
+    /// it, so it tells what the calls see.
+    pub conn: Connection,
     next_session: AtomicU64,
 }
 
@@ -53,7 +54,7 @@ impl Shared {
         notifier: Notifier,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
-        redis: redis::aio::ConnectionManager,
+        conn: Connection,
     ) -> Self {
         Shared {
             user_limits: Limiter::new(config.limits.user_rate),
@@ -65,7 +66,7 @@ impl Shared {
             notifier,
             metrics,
             shutdown,
-            redis,
+            conn,
             next_session: AtomicU64::new(1),
         }
     }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use gateway::config::NotifyMode;
 use rustls_pki_types::{pem::PemObject, CertificateDer};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{token, Client, Env, Gw, Stack};
+use crate::support::{token, Client, Env, Gw, Stack, WAIT};
 
 /// `/healthz` says whether Redis answers; unknown paths are 404; `/ws`
 /// without an upgrade is 426.
@@ -21,6 +21,60 @@ async fn health_and_plain_http() {
     assert!(body.contains("\"ok\""));
     assert_eq!(s.gw.http_get("/nope").await.0, 404);
     assert_eq!(s.gw.http_get("/ws").await.0, 426);
+}
+
+/// The ids of the Redis clients whose last command was `cmd`.
+async fn clients_whose_last_command_was(env: &Env, cmd: &str) -> Vec<String> {
+    let mut con = env.connection().await.command_connection();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let needle = format!(" cmd={cmd} ");
+    list.lines()
+        .filter(|l| format!("{l} ").contains(&needle))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `/healthz` probes the connection the calls use, not one of its own:
+/// the client that answered its PING is the one the next call's
+/// `addJobs` goes through. With Redis gone it answers 503.
+#[tokio::test]
+async fn healthz_probes_the_connection_calls_use() {
+    let mut s = Stack::without_worker(|_| {}).await;
+    let (status, body) = s.gw.http_get("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["redis"], "ok", "{body}");
+    assert_eq!(health["notifier"]["mode"], "keyspace", "{body}");
+    assert_eq!(health["notifier"]["watched"], 0, "{body}");
+    let pinged = clients_whose_last_command_was(&s.env, "ping").await;
+    assert_eq!(pinged.len(), 1, "one client ran the PING: {pinged:?}");
+
+    let mut c = s.gw.client("alice").await;
+    c.send(json!({"jsonrpc": "2.0", "method": "demo.echo", "params": {}}))
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let evalsha = clients_whose_last_command_was(&s.env, "evalsha").await;
+        if evalsha.contains(&pinged[0]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the call never went through the client {} that answered /healthz (evalsha on {evalsha:?})",
+            pinged[0]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    s.env.redis.kill();
+    let (status, body) = s.gw.http_get("/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"unreachable\""), "{body}");
 }
 
 /// `/metrics` counts connections and calls by method and outcome, with
