@@ -3,6 +3,18 @@
 //! that the gateway has it without the worker runtime (its `dev` feature
 //! off) and the worker has it without the gateway.
 
+/// Reads a boolean flag's value or environment variable the way people
+/// write it: `1/0`, `true/false`, `yes/no`, `on/off`, in any case.
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!(
+            "{text:?} is not a boolean (1/0, true/false, yes/no, on/off)"
+        )),
+    }
+}
+
 /// Installs the global `tracing` subscriber: `RUST_LOG` when set, else
 /// `default_filter`; one JSON object per line when `json`, else text.
 pub fn init_tracing(json: bool, default_filter: &str) {
@@ -37,5 +49,23 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bool;
+
+    #[test]
+    fn booleans_accept_what_people_type() {
+        for yes in ["1", "true", "TRUE", "yes", "Yes", "on", "ON", " true "] {
+            assert_eq!(parse_bool(yes), Ok(true), "{yes}");
+        }
+        for no in ["0", "false", "False", "no", "NO", "off", "Off"] {
+            assert_eq!(parse_bool(no), Ok(false), "{no}");
+        }
+        for bad in ["", "2", "y", "truthy"] {
+            assert!(parse_bool(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -29,8 +29,16 @@ struct Cli {
     /// Seconds running jobs get to finish on shutdown before being handed back.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace: u64,
-    /// Log as JSON lines.
-    #[arg(long, env = "LOG_JSON")]
+    /// Log as JSON lines (1/0, true/false, yes/no, on/off; the flag alone: true).
+    #[arg(
+        long,
+        env = "LOG_JSON",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = service_main::parse_bool
+    )]
     log_json: bool,
     /// Services to serve: demo, data, analysis (default: all).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(services::ALL))]
@@ -68,4 +76,29 @@ async fn main() -> anyhow::Result<()> {
     runtime.run_until(service_main::shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+
+    #[test]
+    fn log_json_takes_what_people_type() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("worker").chain(args.iter().copied()))
+                .map(|c| c.log_json)
+        };
+        assert!(!parse(&[]).unwrap());
+        assert!(parse(&["--log-json"]).unwrap());
+        assert!(parse(&["--log-json=1"]).unwrap());
+        assert!(!parse(&["--log-json=Off"]).unwrap());
+        assert!(parse(&["--log-json=maybe"]).is_err());
+        // the environment variable goes through the same parser (this is
+        // the only test of this binary that reads the environment)
+        std::env::set_var("LOG_JSON", "yes");
+        let from_env = parse(&[]);
+        std::env::remove_var("LOG_JSON");
+        assert!(from_env.unwrap());
+    }
 }
