@@ -31,9 +31,9 @@ use gateway::Config;
 #[derive(Debug, Parser)]
 #[command(name = "gateway", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
-    /// Config file (.toml or .json): sections [server], [redis], [auth],
-    /// [limits], [jobs] with the settings' file keys, and [services.NAME]
-    /// with per-method JSON Schemas and defaults.
+    /// Config file (.toml or .json): sections `[server]`, `[redis]`, `[auth]`,
+    /// `[limits]`, `[jobs]` with the settings' file keys, and
+    /// `[services.NAME]` with per-method JSON Schemas and defaults.
     #[arg(long, env = "GATEWAY_CONFIG")]
     pub config: Option<PathBuf>,
 

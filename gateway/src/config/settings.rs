@@ -18,7 +18,7 @@ settings! {
         listen: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 8443))
             => key "listen", flag "listen", env "LISTEN_ADDR";
         /// Services (BullMQ queues) clients may call, comma-separated; added
-        /// to the config file's [services].
+        /// to the config file's `[services]`.
         services: String
             => key "services", flag "services", env "SERVICES";
         /// Serve plain ws:// without TLS (loopback tests, or behind a TLS proxy).

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::config::Services;
-use crate::dispatch::{route, Route};
+use crate::dispatch::{route, Route, Target};
 
 /// Any JSON value, a few levels deep.
 fn any_json() -> impl Strategy<Value = Value> {
@@ -202,12 +202,12 @@ proptest! {
         let mut services = Services::default();
         services.add_list("demo,data").expect("valid services");
         match route(&services, &name) {
-            Ok(Route::Call { service, method, .. }) => {
+            Ok(Route::Call(Target { service, method, .. })) => {
                 prop_assert!(service == "demo" || service == "data");
                 prop_assert_eq!(format!("{service}.{method}"), name.clone());
                 prop_assert!(!method.is_empty());
             }
-            Ok(_) => prop_assert!(name.starts_with("rpc.")),
+            Ok(Route::BuiltIn(b)) => prop_assert_eq!(b.name, name.as_str()),
             Err(e) => prop_assert_eq!(e.code, ErrorCode::MethodNotFound.code()),
         }
     }
