@@ -304,7 +304,12 @@ if fetchCount > 0 then
   end
 end
 if anyDelayed then
-  lazy().refreshDelayMarker(k.marker, k.delayed)
+  -- report the earliest due time even without a fetch: the worker may have
+  -- popped the marker this sets before it reads this reply
+  local due = lazy().refreshDelayMarker(k.marker, k.delayed)
+  if due and out[3] == "0" then
+    out[3] = tostring(due)
+  end
 end
 if taken == 0 and ttl == 0 and not blocked and (fetchCount == 0 or nextDelayed == 0)
   and nCompleted + nFailed > 0

@@ -176,7 +176,7 @@ impl Runner {
                             if calls.is_empty() {
                                 woken_during_call = false;
                             }
-                            next_delayed = fetched.next_delayed;
+                            next_delayed = earliest_due(next_delayed, fetched.next_delayed);
                             limited_until = (fetched.rate_limit_ttl > 0)
                                 .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
                             if limited_until.is_some() {
@@ -204,7 +204,9 @@ impl Runner {
                 }
                 woken = self.marker.woken(), if armed => {
                     match woken {
-                        Woken::Marker(_, score) if score > now_ms() as f64 => next_delayed = score,
+                        Woken::Marker(_, score) if score > now_ms() as f64 => {
+                            next_delayed = earliest_due(next_delayed, score);
+                        }
                         Woken::Marker(member, _) if slots == 0 || stop != Stop::Running => {
                             // not ours to use any more: leave it for another worker
                             tokio::spawn(restore_marker(self.queue.clone(), member));
@@ -484,6 +486,21 @@ fn block_timeout(next_delayed: f64, drain_delay: Duration) -> Duration {
     }
     let ms = (next_delayed - now_ms() as f64).max(1.0);
     Duration::from_secs_f64(ms / 1000.0).min(MAX_BLOCK)
+}
+
+/// The earlier of two due times (ms; 0 = none) that is still to come. A
+/// reply's "nothing delayed" must not erase a due time the marker reported
+/// while the call ran (a finish that delayed a retry sets the marker, and
+/// the blocked wait can pop it before the call's reply is read); a due time
+/// that turns out stale costs one fetch, whose reply then replaces it.
+fn earliest_due(known: f64, reported: f64) -> f64 {
+    let now = now_ms() as f64;
+    let known = if known > now { known } else { 0.0 };
+    match (known > 0.0, reported > 0.0) {
+        (true, true) => known.min(reported),
+        (true, false) => known,
+        _ => reported,
+    }
 }
 
 async fn sleep_until(t: Option<Instant>) {

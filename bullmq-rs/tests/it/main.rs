@@ -7,5 +7,6 @@ mod admin;
 mod connection;
 mod events;
 mod queue;
+mod retry_wake;
 mod watch;
 mod worker;
