@@ -5,17 +5,24 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::job_writes::JobWrites;
+
 /// One call of `service.method`: the job, plus ways to report progress,
 /// write to the job's log and notice cancellation.
 #[derive(Debug)]
 pub struct Call {
     job: Job,
     cancel: watch::Receiver<bool>,
+    writes: JobWrites,
 }
 
 impl Call {
-    pub(crate) fn new(job: Job, cancel: watch::Receiver<bool>) -> Self {
-        Call { job, cancel }
+    pub(crate) fn new(job: Job, cancel: watch::Receiver<bool>, writes: JobWrites) -> Self {
+        Call {
+            job,
+            cancel,
+            writes,
+        }
     }
 
     /// The job behind the call.
@@ -37,17 +44,23 @@ impl Call {
     }
 
     /// Reports progress (a number or any JSON); clients watching the job get
-    /// it pushed.
+    /// it pushed. Best-effort: while Redis is unreachable the latest
+    /// progress is kept and written once it is back, and this returns `Ok`;
+    /// it fails only when Redis refuses the write (the job is gone).
     pub async fn progress(&mut self, progress: Value) -> Result<(), JobError> {
-        self.job
-            .update_progress(progress)
+        self.writes
+            .progress(progress.clone())
             .await
-            .map_err(JobError::from)
+            .map_err(JobError::from)?;
+        self.job.progress = progress;
+        Ok(())
     }
 
-    /// Appends a line to the job's log.
+    /// Appends a line to the job's log. Best-effort like
+    /// [`Call::progress`]: lines are kept in order while Redis is
+    /// unreachable (the oldest dropped past a bound).
     pub async fn log(&self, line: &str) -> Result<(), JobError> {
-        self.job.log(line).await.map(drop).map_err(JobError::from)
+        self.writes.log(line).await.map_err(JobError::from)
     }
 
     /// True once the worker is shutting down and wants long handlers to

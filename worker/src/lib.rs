@@ -5,11 +5,14 @@
 //!
 //! # Layout
 //! - [`Registry`]: `service.method` -> handler, typed or raw JSON.
-//! - [`Call`]: what a handler gets: params, progress, job log, cancellation.
+//! - [`Call`]: what a handler gets: params, progress, job log, cancellation;
+//!   progress and log writes are best-effort, kept while Redis is away
+//!   (`job_writes`).
 //! - [`Runtime`]: one `bullmq_wire::Worker` per service, graceful shutdown.
 //! - [`services`]: the demo services (`demo`, `data`, `analysis`).
 
 mod call;
+mod job_writes;
 mod registry;
 mod runtime;
 pub mod services;

@@ -9,6 +9,7 @@ use bullmq_wire::{Connection, JobError, Processor, Worker, WorkerOptions};
 use tokio::sync::watch;
 
 use crate::call::Call;
+use crate::job_writes::JobWrites;
 use crate::registry::Registry;
 
 /// How the runtime runs each service's worker.
@@ -29,6 +30,10 @@ impl Default for RuntimeOptions {
         }
     }
 }
+
+/// How long a finished handler's kept progress/log writes are retried
+/// before its result is written anyway.
+const SETTLE_WRITES_WITHIN: Duration = Duration::from_secs(30);
 
 /// A running set of workers.
 pub struct Runtime {
@@ -98,12 +103,15 @@ fn dispatcher(
         let cancel = cancel.clone();
         let method = format!("{service}.{}", job.name);
         Box::pin(async move {
-            match handler {
-                Some(h) => h(Call::new(job, cancel)).await,
-                None => Err(JobError::unrecoverable(format!(
+            let Some(h) = handler else {
+                return Err(JobError::unrecoverable(format!(
                     "unknown method {method}: no handler registered"
-                ))),
-            }
+                )));
+            };
+            let writes = JobWrites::new(&job);
+            let result = h(Call::new(job, cancel, writes.clone())).await;
+            writes.settle(SETTLE_WRITES_WITHIN).await;
+            result
         })
     })
 }
