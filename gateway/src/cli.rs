@@ -153,6 +153,7 @@ impl Loaded {
         };
         config.limits = settings.limits;
         config.jobs = settings.jobs;
+        config.metrics = settings.metrics;
         config.validate()?;
         Ok(Setup { config, dev_secret })
     }

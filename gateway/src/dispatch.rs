@@ -57,6 +57,20 @@ pub(crate) fn route<'a>(services: &'a Services, name: &'a str) -> Result<Route<'
     }
 }
 
+/// Every method name the table knows ahead of time: the built-ins and the
+/// configured methods of services that list theirs (`/metrics` labels).
+pub(crate) fn known_methods(services: &Services) -> Vec<String> {
+    let built_ins = handlers::BUILT_INS.iter().map(|b| b.name.to_string());
+    let configured = services.0.iter().flat_map(|(service, config)| {
+        config
+            .methods
+            .iter()
+            .flat_map(|m| m.keys())
+            .map(move |method| format!("{service}.{method}"))
+    });
+    built_ins.chain(configured).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +106,32 @@ mod tests {
         for bad in ["rpc.nope", "other.echo", "demo", "demo.", "", ".x"] {
             assert_eq!(route(&s, bad).unwrap_err().code, -32601, "{bad}");
         }
+    }
+
+    #[test]
+    fn known_methods_are_built_ins_and_listed_methods() {
+        let mut s = Services::default();
+        s.add_list("open").unwrap();
+        let methods = [("run".to_string(), MethodConfig::default())].into();
+        s.0.insert(
+            "listed".into(),
+            std::sync::Arc::new(crate::config::ServiceConfig {
+                methods: Some(methods),
+            }),
+        );
+        let mut known = known_methods(&s);
+        known.sort();
+        assert_eq!(
+            known,
+            [
+                "listed.run",
+                "rpc.auth",
+                "rpc.cancel",
+                "rpc.status",
+                "rpc.subscribe",
+                "rpc.unsubscribe"
+            ]
+        );
     }
 
     #[test]

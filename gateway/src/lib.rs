@@ -60,7 +60,7 @@ use tokio::sync::watch;
 pub use config::{Config, ConfigError};
 
 use crate::auth::{AuthError, Authenticator};
-use crate::metrics::Metrics;
+use crate::metrics::{MethodLabels, Metrics};
 use crate::notifier::{Notifier, NotifierOptions, NotifyError};
 use crate::state::Shared;
 use crate::tls::TlsError;
@@ -141,7 +141,10 @@ impl Gateway {
                 AddBatcher::new(Queue::new(&name, &conn).await?),
             );
         }
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(MethodLabels::new(
+            dispatch::known_methods(&config.services),
+            config.metrics.metrics_max_methods,
+        )));
         let notifier = Notifier::start(
             NotifierOptions {
                 redis_url: config.redis_url.clone(),

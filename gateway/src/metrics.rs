@@ -1,6 +1,11 @@
 //! Prometheus metrics in the text exposition format, kept by hand: a few
-//! counters, gauges and one latency histogram per method. Queue depth is
-//! read from Redis at scrape time (see `http.rs`).
+//! counters, gauges and one latency histogram per method label (bounded,
+//! see `labels.rs`). Queue depth is read from Redis at scrape time (see
+//! `http.rs`).
+
+mod labels;
+
+pub use labels::{MethodLabels, MAX_LABEL_BYTES};
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -14,8 +19,6 @@ use crate::protocol::ErrorCode;
 const BOUNDS: [f64; 16] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
-/// Distinct method labels kept before new ones count as `other`.
-const MAX_METHODS: usize = 512;
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -37,6 +40,7 @@ pub struct Metrics {
     pub progress_dropped_total: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited_total: AtomicU64,
+    labels: MethodLabels,
     calls: Mutex<HashMap<(String, &'static str), u64>>,
     latency: Mutex<HashMap<String, Histogram>>,
 }
@@ -64,15 +68,18 @@ pub fn outcome_label(error_code: Option<i64>) -> &'static str {
 }
 
 impl Metrics {
+    /// Counters that label methods by `labels`.
+    pub fn new(labels: MethodLabels) -> Self {
+        Metrics {
+            labels,
+            ..Metrics::default()
+        }
+    }
+
     /// Counts a finished call and, when it ran, its latency.
     pub fn call(&self, method: &str, outcome: &'static str, elapsed: Option<Duration>) {
+        let method = self.labels.label(method);
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let method =
-            if calls.len() >= MAX_METHODS && !calls.contains_key(&(method.to_string(), outcome)) {
-                "other"
-            } else {
-                method
-            };
         *calls.entry((method.to_string(), outcome)).or_default() += 1;
         drop(calls);
         if let Some(elapsed) = elapsed {
@@ -226,12 +233,41 @@ mod tests {
         );
         assert!(text.contains("gateway_calls_total{method=\"demo.echo\",outcome=\"job_failed\"} 1"));
         assert!(
-            text.contains("gateway_calls_total{method=\"x\\\"y\",outcome=\"method_not_found\"} 1")
+            text.contains("gateway_calls_total{method=\"other\",outcome=\"method_not_found\"} 1")
         );
         assert!(text
             .contains("gateway_call_duration_seconds_bucket{method=\"demo.echo\",le=\"0.005\"} 1"));
         assert!(text.contains("gateway_call_duration_seconds_count{method=\"demo.echo\"} 2"));
         assert!(text.contains("gateway_connections 2"));
         assert!(text.contains("gateway_queue_depth{queue=\"demo\",state=\"waiting\"} 4"));
+    }
+
+    /// The issue's attack: 150 calls with distinct 60 KB method names made
+    /// each scrape 180 MB. Now they share the `other` label.
+    #[test]
+    fn long_and_odd_method_names_keep_the_scrape_small() {
+        let m = Metrics::new(MethodLabels::new(["demo.echo".to_string()], 8));
+        m.call("demo.echo", "ok", Some(Duration::from_millis(1)));
+        let baseline = m.render(&[], &[]).len();
+        for i in 0..150 {
+            let name = format!("demo.{i}{}", "x".repeat(60 * 1024));
+            m.call(&name, "ok", Some(Duration::from_millis(1)));
+            m.call(&format!("demo.{i}\"odd"), "ok", None);
+            m.call(
+                &format!("demo.short{i}"),
+                "ok",
+                Some(Duration::from_millis(1)),
+            );
+        }
+        let text = m.render(&[], &[]);
+        assert!(
+            text.contains("gateway_calls_total{method=\"other\",outcome=\"ok\"} 442"),
+            "{text}"
+        );
+        assert!(text.contains("gateway_calls_total{method=\"demo.short7\",outcome=\"ok\"} 1"));
+        assert!(!text.contains("demo.short8"), "only 8 extra labels");
+        // Two label sets' worth of lines more than one call: the 8 extra
+        // names and `other`, ~20 lines each.
+        assert!(text.len() < baseline + 9 * 2500, "{} bytes", text.len());
     }
 }

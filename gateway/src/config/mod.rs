@@ -20,8 +20,9 @@ mod value;
 pub use define::Setting;
 pub use file::{FileConfig, FileMethod, FileService};
 pub use settings::{
-    AuthArgs, AuthSettings, JobArgs, JobPolicy, Limits, LimitsArgs, RedisArgs, RedisSettings,
-    ServerArgs, ServerSettings, Settings, SettingsArgs, SECTIONS, SETTINGS,
+    AuthArgs, AuthSettings, JobArgs, JobPolicy, Limits, LimitsArgs, MetricsArgs, MetricsSettings,
+    RedisArgs, RedisSettings, ServerArgs, ServerSettings, Settings, SettingsArgs, SECTIONS,
+    SETTINGS,
 };
 pub use value::SettingValue;
 
@@ -45,6 +46,8 @@ pub struct Config {
     pub limits: Limits,
     /// What the gateway sets on the jobs it submits.
     pub jobs: JobPolicy,
+    /// What `/metrics` shows, where, and to whom.
+    pub metrics: MetricsSettings,
     /// How job changes are noticed.
     pub notify: NotifyMode,
 }
@@ -233,6 +236,7 @@ impl Config {
             services: Services::default(),
             limits: Limits::default(),
             jobs: JobPolicy::default(),
+            metrics: MetricsSettings::default(),
             notify: NotifyMode::Auto,
         }
     }

@@ -136,6 +136,15 @@ settings! {
             => key "shutdown_grace_secs", flag "shutdown-grace-secs", env "SHUTDOWN_GRACE_SECS";
     }
 
+    /// What `/metrics` shows, where, and to whom.
+    group metrics: MetricsSettings, args MetricsArgs {
+        /// Distinct method labels beyond the built-ins and configured
+        /// methods; later ones, and any longer than 64 bytes or outside
+        /// `[A-Za-z0-9._:-]`, are counted as `other`.
+        metrics_max_methods: usize = 64
+            => key "max_methods", flag "metrics-max-methods", env "METRICS_MAX_METHODS";
+    }
+
     /// Retention and clamps for submitted jobs.
     group jobs: JobPolicy, args JobArgs {
         /// `removeOnComplete: {age}`, seconds: results stay this long for

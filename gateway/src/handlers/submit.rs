@@ -23,7 +23,7 @@ const MAX_SCHEMA_ERRORS: usize = 5;
 
 /// Checks the call, then enqueues its job: watched for the request when
 /// it has an id, fire-and-forget otherwise.
-pub(crate) fn handle(call: Call<'_>, mut req: Request, target: Target<'_>) {
+pub(crate) fn handle(mut call: Call<'_>, mut req: Request, target: Target<'_>) {
     let shared = call.shared();
     let prepared = prepare(
         &mut req,
@@ -41,12 +41,17 @@ pub(crate) fn handle(call: Call<'_>, mut req: Request, target: Target<'_>) {
         return call.answer(None, Err(RpcError::method_not_found(&req.method)));
     };
     let notifier = shared.notifier.clone();
-    if call.id().is_none() {
-        return call.fire(run(queue, notifier, prepared, None));
-    }
     let job = prepared.job.clone();
-    call.watch(&job, move |session, tx| {
-        run(queue, notifier, prepared, Some((session, tx)))
+    let adding = call.begin_add(&job);
+    if call.id().is_none() {
+        return call.fire(async move {
+            let _adding = adding;
+            run(queue, notifier, prepared, None).await
+        });
+    }
+    call.watch(&job, move |session, tx| async move {
+        let _adding = adding;
+        run(queue, notifier, prepared, Some((session, tx))).await
     });
 }
 

@@ -3,15 +3,17 @@
 //! end that happens in between is still delivered; a job that has already
 //! ended is answered at once. The answer is the job's end, with this
 //! request's id, exactly like the original call's would have been.
-//! (`rpc.unsubscribe` is `unsubscribe.rs`.)
+//! A job of a service this gateway does not serve is refused like a call
+//! to that service (-32601), and a job this socket is still adding counts
+//! as existing. (`rpc.unsubscribe` is `unsubscribe.rs`.)
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{from_notify_error, job_id_param, owned_job, BuiltIn};
 use crate::ids::JobRef;
 use crate::notifier::{JobEvent, Notifier, SessionId, Snapshot};
 use crate::protocol::{Request, RpcError};
-use crate::session::Call;
+use crate::session::{add_finished, Call};
 
 /// `rpc.subscribe`.
 pub(crate) const METHOD: BuiltIn = BuiltIn {
@@ -25,23 +27,39 @@ fn handle(call: Call<'_>, req: Request) {
         Ok(job) => job,
         Err(e) => return call.answer(about.as_deref(), Err(e)),
     };
-    let notifier = call.shared().notifier.clone();
+    let shared = call.shared();
+    if !shared.queues.contains_key(&job.queue) {
+        return call.answer(
+            about.as_deref(),
+            Err(RpcError::method_not_found(&job.queue)),
+        );
+    }
+    let notifier = shared.notifier.clone();
+    let adding = call.add_in_flight(&job.id);
     let watched = job.clone();
-    call.watch(&job, move |session, tx| run(notifier, watched, session, tx));
+    call.watch(&job, move |session, tx| {
+        run(notifier, watched, session, tx, adding)
+    });
 }
 
-/// Watches the job, then reads it; an absent job is not found.
+/// Watches the job, then reads it; an absent job is not found, unless its
+/// add (`adding`) was in flight: then it is read again once that is done.
 pub async fn run(
     notifier: Notifier,
     job: JobRef,
     session: SessionId,
     tx: mpsc::Sender<JobEvent>,
+    adding: Option<watch::Receiver<()>>,
 ) -> Result<Option<Snapshot>, RpcError> {
     notifier
         .watch(&job, session, tx, false)
         .await
         .map_err(from_notify_error)?;
-    let snapshot = notifier.read(&job).await.map_err(from_notify_error)?;
+    let mut snapshot = notifier.read(&job).await.map_err(from_notify_error)?;
+    if let (false, Some(adding)) = (snapshot.exists(), adding) {
+        add_finished(adding).await;
+        snapshot = notifier.read(&job).await.map_err(from_notify_error)?;
+    }
     if !snapshot.exists() {
         return Err(RpcError::not_found(&job.id));
     }

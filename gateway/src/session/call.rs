@@ -6,9 +6,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::adds::AddInFlight;
 use super::pending::ReplyTo;
 use super::{Session, TaskDone};
 use crate::ids::{JobRef, Owner};
@@ -146,6 +147,18 @@ impl<'s> Call<'s> {
                 result: task.await,
             }
         }));
+    }
+
+    /// Marks `job`'s add as in flight on this socket until the returned
+    /// guard is dropped (move it into the task that adds the job).
+    pub fn begin_add(&mut self, job: &JobRef) -> AddInFlight {
+        self.session.adds.begin(&job.id)
+    }
+
+    /// While an add of `job_id` is in flight on this socket: a receiver
+    /// whose `changed()` fails once it is done.
+    pub fn add_in_flight(&self, job_id: &str) -> Option<watch::Receiver<()>> {
+        self.session.adds.get(job_id)
     }
 
     /// Answers every request of this socket waiting on `job_id` with

@@ -3,6 +3,7 @@
 //! token's expiry and shutdown, and owns everything about the socket.
 //! Writes go through a bounded queue to a writer task (`writer.rs`).
 
+mod adds;
 mod call;
 mod jobs;
 mod pending;
@@ -32,6 +33,7 @@ use crate::state::Shared;
 use pending::{Batches, Pending, ReplyTo};
 use writer::{Outbox, CLOSE_GRACE};
 
+pub use adds::{finished as add_finished, AddInFlight};
 pub(crate) use call::Call;
 
 /// Job updates queued for one socket before progress is dropped (ends are
@@ -82,6 +84,8 @@ pub(crate) struct Session {
     outbox: Outbox,
     jobs_tx: mpsc::Sender<JobEvent>,
     pending: Pending,
+    /// Jobs this socket is adding (a subscribe to one waits for its add).
+    adds: adds::Adds,
     batches: Batches,
     tasks: FuturesUnordered<BoxFuture<'static, TaskDone>>,
     user_bucket: Option<Arc<Bucket>>,
@@ -129,6 +133,7 @@ where
             outbox,
             jobs_tx,
             pending: Pending::default(),
+            adds: adds::Adds::default(),
             batches: Batches::default(),
             tasks: FuturesUnordered::new(),
             user_bucket: None,

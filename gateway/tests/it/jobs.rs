@@ -189,3 +189,53 @@ async fn unsubscribe_answers_pending_requests() {
         json!({"jobId": job_id, "unsubscribed": 1})
     );
 }
+
+/// A call with a `jobId` and, right behind it on the same socket, a
+/// subscribe to that job: the job is being added, so it exists (before,
+/// 10 of 20 subscribes were answered -32003). Twice with fire-and-forget.
+/// Big params make the add slower than the subscribe's read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_right_after_the_call_that_adds_the_job() {
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    let owner = Owner::of("alice");
+    for i in 0..22 {
+        let key = format!("same-socket-{i}");
+        let job_id = JobRef::for_call("demo", &owner, Some(&key)).unwrap().id;
+        let call_id = if i < 20 { json!(i) } else { json!(null) };
+        let pad = "p".repeat(48 * 1024);
+        let mut call = json!({"jsonrpc": "2.0", "method": "demo.echo", "params": {"i": i, "pad": pad}, "jobId": key});
+        if i < 20 {
+            call["id"] = call_id.clone();
+        }
+        c.send(call).await;
+        c.send(json!({"jsonrpc": "2.0", "id": format!("sub-{i}"), "method": "rpc.subscribe", "params": {"jobId": job_id}})).await;
+        let mut want = vec![json!(format!("sub-{i}"))];
+        if i < 20 {
+            want.push(call_id);
+        }
+        while !want.is_empty() {
+            let r = c.recv().await;
+            if r.get("method").is_some() {
+                continue;
+            }
+            assert_eq!(r["result"]["i"], json!(i), "try {i}: {}", r["error"]);
+            want.retain(|id| *id != r["id"]);
+        }
+    }
+}
+
+/// A subscribe to a job of a service the gateway does not serve is
+/// refused like a call to that service, before anything is read.
+#[tokio::test]
+async fn subscribe_to_an_unserved_service_is_refused() {
+    let s = Stack::without_worker(|_| {}).await;
+    let mut c = s.gw.client("alice").await;
+    let job_id = JobRef::for_call("elsewhere", &Owner::of("alice"), Some("k"))
+        .unwrap()
+        .id;
+    let call = c.call(1, "elsewhere.echo", json!({})).await;
+    let sub = c.call(2, "rpc.subscribe", json!({"jobId": job_id})).await;
+    assert_eq!(sub["error"]["code"], call["error"]["code"], "{sub}");
+    assert_eq!(sub["error"]["code"], -32601);
+}
