@@ -7,7 +7,8 @@
 #
 # Parts: `node` (npm ci in node/: bullmq 6.7.0), `python` (python/.venv with
 # requirements.txt: bullmq 3.4.4), `prd-stack` (npm ci in prd-stack/, the
-# gateway benchmark's peer). Without arguments: node and python.
+# gateway benchmark's peer), `clients-js` (npm ci and the TypeScript build in
+# ../clients/js, the SDK's tests). Without arguments: node and python.
 # Idempotent and fast when nothing changed: each part is skipped while a stamp
 # holding the hash of its lock file matches.
 set -euo pipefail
@@ -53,12 +54,29 @@ python_part() {
   fi
 }
 
+# npm ci and tsc in clients/js unless dist/.interop-stamp holds the hash of the
+# lock and the sources
+clients_js_part() {
+  local dir="$here/../clients/js"
+  local stamp="$dir/dist/.interop-stamp"
+  local hash
+  hash="$(hash_of "$dir/package.json" "$dir/package-lock.json" "$dir/tsconfig.json" "$dir"/src/*.ts)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
+    echo "setup: clients/js up to date"
+  else
+    echo "setup: npm ci and build in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund && npm run build)
+    echo "$hash" > "$stamp"
+  fi
+}
+
 parts=("$@")
 [[ ${#parts[@]} -gt 0 ]] || parts=(node python)
 for part in "${parts[@]}"; do
   case "$part" in
     node | prd-stack) npm_part "$part" ;;
     python) python_part ;;
-    *) echo "setup: unknown part $part (node, python, prd-stack)" >&2; exit 2 ;;
+    clients-js) clients_js_part ;;
+    *) echo "setup: unknown part $part (node, python, prd-stack, clients-js)" >&2; exit 2 ;;
   esac
 done

@@ -15,6 +15,8 @@
 //!   fallback.
 //! - `prd_examples`: the PRD's JavaScript and Python client examples, run
 //!   as written with only the URL and token changed.
+//! - `sdk`: the client SDKs of `clients/` (TypeScript in Node, Python)
+//!   against the gateway, and failing over between two gateway processes.
 //! - `settings`: the README's settings table is complete; boolean
 //!   environment variables accept 1/0, yes/no, on/off.
 
@@ -28,4 +30,5 @@ mod jobs;
 mod lifecycle;
 mod ops;
 mod prd_examples;
+mod sdk;
 mod settings;
