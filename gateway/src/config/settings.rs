@@ -125,6 +125,11 @@ settings! {
         /// (4429); 0 = never.
         rate_limit_close_after: u32 = 1000
             => key "rate_limit_close_after", flag "rate-limit-close-after", env "RATE_LIMIT_CLOSE_AFTER";
+        /// Frames in a row that carry no request (not JSON, too large,
+        /// binary, no valid request in them) before the socket is closed
+        /// (4400); 0 = never. Each is also charged to the rate limits.
+        max_invalid_frames: u32 = 50
+            => key "max_invalid_frames", flag "max-invalid-frames", env "MAX_INVALID_FRAMES";
         /// How often the server pings, seconds.
         ping_interval: Duration = Duration::from_secs(30)
             => key "ping_interval_secs", flag "ping-interval-secs", env "PING_INTERVAL_SECS";
