@@ -1,6 +1,7 @@
 //! The HTTP routes: `/ws` (the upgrade, `upgrade.rs`), `/healthz` (what
 //! the gateway itself sees of Redis) and `/metrics` (Prometheus text, with
-//! queue depth read at scrape time).
+//! queue depth read at scrape time and cached briefly; optionally behind a
+//! bearer token, and on its own listener).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::Filter;
 
+use crate::metrics::ScrapeCache;
 use crate::notifier::Mechanism;
 use crate::state::Shared;
 use crate::upgrade;
@@ -25,7 +27,23 @@ const DEPTH_STATES: [JobState; 6] = [
     JobState::Failed,
 ];
 
-/// All routes; anything else is 404.
+/// Queue depth rows: `(queue, state, count)`.
+type Depth = Arc<Vec<(String, &'static str, u64)>>;
+
+fn not_found() -> BoxedFilter<(Response,)> {
+    warp::any()
+        .map(|| {
+            text(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found\n".to_string(),
+            )
+        })
+        .boxed()
+}
+
+/// All routes of the main listener (`/metrics` only when it has no
+/// listener of its own); anything else is 404.
 pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
     let ws = upgrade::route(shared.clone());
     let health_state = shared.clone();
@@ -33,24 +51,44 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
         .and(warp::path::end())
         .and(warp::get())
         .then(move || healthz(health_state.clone()));
-    let metrics = warp::path("metrics")
-        .and(warp::path::end())
-        .and(warp::get())
-        .then(move || metrics(shared.clone()));
-    let not_found = warp::any().map(|| {
-        text(
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found\n".to_string(),
-        )
-    });
-    ws.or(health)
+    let main = ws.or(health).unify();
+    if shared.config.metrics.metrics_listen.is_some() {
+        return main.or(not_found()).unify().boxed();
+    }
+    main.or(metrics_route(shared))
         .unify()
-        .or(metrics)
-        .unify()
-        .or(not_found)
+        .or(not_found())
         .unify()
         .boxed()
+}
+
+/// The routes of `/metrics`' own listener: `/metrics`, else 404.
+pub fn metrics_routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
+    metrics_route(shared).or(not_found()).unify().boxed()
+}
+
+fn metrics_route(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
+    let cache: Arc<ScrapeCache<Depth>> = Arc::new(ScrapeCache::new());
+    warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::optional::<String>("authorization"))
+        .then(move |auth: Option<String>| metrics(shared.clone(), cache.clone(), auth))
+        .boxed()
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(given: &[u8], want: &[u8]) -> bool {
+    given.len() == want.len() && given.iter().zip(want).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+}
+
+fn authorized(shared: &Shared, header: Option<&str>) -> bool {
+    let Some(want) = &shared.config.metrics.metrics_token else {
+        return true;
+    };
+    header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|given| same_secret(given.trim().as_bytes(), want.as_bytes()))
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -91,7 +129,30 @@ async fn healthz(shared: Arc<Shared>) -> Response {
     text(code, "application/json", body.to_string())
 }
 
-async fn metrics(shared: Arc<Shared>) -> Response {
+async fn metrics(
+    shared: Arc<Shared>,
+    cache: Arc<ScrapeCache<Depth>>,
+    auth: Option<String>,
+) -> Response {
+    if !authorized(&shared, auth.as_deref()) {
+        let mut res = text(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "bearer token required\n".to_string(),
+        );
+        res.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+        return res;
+    }
+    let ttl = shared.config.metrics.metrics_cache;
+    let depth = cache.get(ttl, || read_depth(&shared)).await;
+    render(&shared, &depth)
+}
+
+/// Queue depth of every served queue (one `get_job_counts` each).
+async fn read_depth(shared: &Shared) -> Depth {
     let mut depth = Vec::new();
     let mut names: Vec<&String> = shared.queues.keys().collect();
     names.sort();
@@ -109,6 +170,10 @@ async fn metrics(shared: Arc<Shared>) -> Response {
             }
         }
     }
+    Arc::new(depth)
+}
+
+fn render(shared: &Shared, depth: &[(String, &'static str, u64)]) -> Response {
     let keyspace = if shared.notifier.mechanism() == Mechanism::Keyspace {
         1.0
     } else {
@@ -139,6 +204,19 @@ async fn metrics(shared: Arc<Shared>) -> Response {
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4",
-        shared.metrics.render(&gauges, &depth),
+        shared.metrics.render(&gauges, depth),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abd", b"abc"));
+        assert!(!same_secret(b"ab", b"abc"));
+        assert!(!same_secret(b"", b"abc"));
+    }
 }

@@ -107,6 +107,8 @@ impl From<redis::RedisError> for Error {
 /// port when the configuration asked for port 0.
 pub struct Gateway {
     listener: TcpListener,
+    /// `/metrics`' own listener, when configured.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     shared: Arc<Shared>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: watch::Sender<bool>,
@@ -161,6 +163,16 @@ impl Gateway {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Bind(config.listen, e))?;
+        let metrics_listener = match config.metrics.metrics_listen {
+            Some(at) => {
+                let l = TcpListener::bind(at)
+                    .await
+                    .map_err(|e| Error::Bind(at, e))?;
+                let bound = l.local_addr().map_err(|e| Error::Bind(at, e))?;
+                Some((l, bound))
+            }
+            None => None,
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(
             config,
@@ -173,6 +185,7 @@ impl Gateway {
         ));
         Ok(Gateway {
             listener,
+            metrics_listener,
             shared,
             tls,
             shutdown,
@@ -183,6 +196,11 @@ impl Gateway {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` listens when it has its own listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, a)| *a)
     }
 
     /// Whether clients connect with `wss://`.
@@ -196,6 +214,7 @@ impl Gateway {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Gateway {
             listener,
+            metrics_listener,
             shared,
             tls,
             shutdown: stop,
@@ -209,11 +228,23 @@ impl Gateway {
             routes,
             shared.shutdown.clone(),
         ));
+        let metrics_accept = metrics_listener.map(|(l, at)| {
+            tracing::info!(%at, "metrics listening");
+            tokio::spawn(server::accept_loop(
+                l,
+                None,
+                http::metrics_routes(shared.clone()),
+                shared.shutdown.clone(),
+            ))
+        });
         let sweeper = tokio::spawn(sweep(shared.clone()));
         shutdown.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
         let _ = accept.await;
+        if let Some(m) = metrics_accept {
+            let _ = m.await;
+        }
         sweeper.abort();
         let grace = shared.config.limits.shutdown_grace;
         if tokio::time::timeout(grace, shared.slots.wait_idle())

@@ -3,8 +3,10 @@
 //! see `labels.rs`). Queue depth is read from Redis at scrape time (see
 //! `http.rs`).
 
+mod cache;
 mod labels;
 
+pub use cache::ScrapeCache;
 pub use labels::{MethodLabels, MAX_LABEL_BYTES};
 
 use std::collections::HashMap;

@@ -125,6 +125,11 @@ settings! {
         /// (4429); 0 = never.
         rate_limit_close_after: u32 = 1000
             => key "rate_limit_close_after", flag "rate-limit-close-after", env "RATE_LIMIT_CLOSE_AFTER";
+        /// Frames in a row that carry no request (not JSON, too large,
+        /// binary, no valid request in them) before the socket is closed
+        /// (4400); 0 = never. Each is also charged to the rate limits.
+        max_invalid_frames: u32 = 50
+            => key "max_invalid_frames", flag "max-invalid-frames", env "MAX_INVALID_FRAMES";
         /// How often the server pings, seconds.
         ping_interval: Duration = Duration::from_secs(30)
             => key "ping_interval_secs", flag "ping-interval-secs", env "PING_INTERVAL_SECS";
@@ -143,6 +148,18 @@ settings! {
         /// `[A-Za-z0-9._:-]`, are counted as `other`.
         metrics_max_methods: usize = 64
             => key "max_methods", flag "metrics-max-methods", env "METRICS_MAX_METHODS";
+        /// How long what a scrape reads from Redis (queue depth) is reused,
+        /// seconds; concurrent scrapes share one read. 0 = read every time.
+        metrics_cache: Duration = Duration::from_secs(1)
+            => key "cache_secs", flag "metrics-cache-secs", env "METRICS_CACHE_SECS";
+        /// Bearer token `/metrics` requires (`Authorization: Bearer ...`);
+        /// unset: none (401 without it when set).
+        metrics_token: String
+            => key "token", flag "metrics-token", env "METRICS_TOKEN", arg(hide_env_values = true);
+        /// Serve `/metrics` on this address (plain HTTP) instead of the
+        /// main listener; unset: on the main listener.
+        metrics_listen: SocketAddr
+            => key "listen", flag "metrics-listen", env "METRICS_LISTEN";
     }
 
     /// Retention and clamps for submitted jobs.

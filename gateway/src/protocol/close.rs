@@ -21,6 +21,9 @@ pub enum CloseReason {
     /// 4001: the client did not read its messages; the bounded send queue
     /// overflowed.
     SlowConsumer,
+    /// 4400: the client kept sending frames that carry no request (not
+    /// JSON, too large, binary).
+    InvalidFrames,
     /// 4401: the token expired and no `rpc.auth` refreshed it.
     TokenExpired,
     /// 4429: the client kept sending while rate limited.
@@ -29,7 +32,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in table order.
-    pub const ALL: [CloseReason; 9] = [
+    pub const ALL: [CloseReason; 10] = [
         CloseReason::Normal,
         CloseReason::InvalidPayload,
         CloseReason::MessageTooBig,
@@ -37,6 +40,7 @@ impl CloseReason {
         CloseReason::ServiceRestart,
         CloseReason::HeartbeatTimeout,
         CloseReason::SlowConsumer,
+        CloseReason::InvalidFrames,
         CloseReason::TokenExpired,
         CloseReason::RateLimitAbuse,
     ];
@@ -51,6 +55,7 @@ impl CloseReason {
             CloseReason::ServiceRestart => 1012,
             CloseReason::HeartbeatTimeout => 4000,
             CloseReason::SlowConsumer => 4001,
+            CloseReason::InvalidFrames => 4400,
             CloseReason::TokenExpired => 4401,
             CloseReason::RateLimitAbuse => 4429,
         }
@@ -66,6 +71,7 @@ impl CloseReason {
             CloseReason::ServiceRestart => "gateway restarting, reconnect",
             CloseReason::HeartbeatTimeout => "heartbeat timeout",
             CloseReason::SlowConsumer => "send queue full",
+            CloseReason::InvalidFrames => "too many invalid frames",
             CloseReason::TokenExpired => "token expired",
             CloseReason::RateLimitAbuse => "rate limit exceeded repeatedly",
         }

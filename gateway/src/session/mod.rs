@@ -91,6 +91,8 @@ pub(crate) struct Session {
     user_bucket: Option<Arc<Bucket>>,
     ip_bucket: Option<Arc<Bucket>>,
     limited_in_a_row: u32,
+    /// Frames in a row that carried no request.
+    invalid_in_a_row: u32,
     /// Set when the socket must close; the loop stops at the next turn.
     closing: Option<CloseReason>,
 }
@@ -139,6 +141,7 @@ where
             user_bucket: None,
             ip_bucket: shared.ip_limits.bucket(&init.ip),
             limited_in_a_row: 0,
+            invalid_in_a_row: 0,
             closing: None,
             shared,
         };

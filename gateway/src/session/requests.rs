@@ -1,4 +1,6 @@
-//! From a text frame to its handler: size check, parse, rate limits,
+//! From a text frame to its handler: size check, parse, rate limits
+//! (frames that carry no request are charged too, and too many in a row
+//! close the socket),
 //! routing (`dispatch.rs`), and what handlers reach through `Call`:
 //! answers, the in-flight limit, releasing a job's waiters.
 
@@ -14,7 +16,9 @@ use crate::dispatch::{self, Route};
 use crate::handlers::submit;
 use crate::ids::JobRef;
 use crate::metrics::outcome_label;
-use crate::protocol::{parse, to_text, ErrorCode, Id, Incoming, Item, Outcome, Response, RpcError};
+use crate::protocol::{
+    parse, to_text, CloseReason, Id, Incoming, Item, Outcome, Response, RpcError,
+};
 
 fn answers(item: &Item) -> bool {
     match item {
@@ -34,24 +38,16 @@ impl Session {
     pub(super) fn on_text(&mut self, text: &str) {
         let max = self.shared.config.limits.max_message_bytes;
         if text.len() > max {
-            self.shared.metrics.call(
-                "invalid",
-                outcome_label(Some(ErrorCode::MessageTooLarge.code())),
-                None,
-            );
-            let response = Response::err(Id::Null, RpcError::message_too_large(text.len(), max));
-            self.push(to_text(&response));
-            return;
+            return self.on_invalid_frame(RpcError::message_too_large(text.len(), max));
         }
         match parse(text, self.shared.config.limits.max_batch) {
-            Incoming::Invalid(e) => {
-                self.shared
-                    .metrics
-                    .call("invalid", outcome_label(Some(e.code)), None);
-                self.push(to_text(&Response::err(Id::Null, e)));
+            Incoming::Invalid(e) => self.on_invalid_frame(e),
+            Incoming::Single(item) => {
+                self.count_frame(item.is_ok());
+                self.on_item(item, ReplyTo::Direct)
             }
-            Incoming::Single(item) => self.on_item(item, ReplyTo::Direct),
             Incoming::Batch(items) => {
+                self.count_frame(items.iter().any(|i| i.is_ok()));
                 let count = items.iter().filter(|i| answers(i)).count();
                 let batch = (count > 0).then(|| self.batches.open(count));
                 let mut slot = 0;
@@ -73,15 +69,43 @@ impl Session {
     }
 
     pub(super) fn on_binary(&mut self) {
-        self.shared.metrics.call(
-            "invalid",
-            outcome_label(Some(ErrorCode::InvalidRequest.code())),
-            None,
-        );
-        let e = RpcError::invalid_request(
+        self.on_invalid_frame(RpcError::invalid_request(
             "binary frames are not supported; send JSON-RPC as text frames",
-        );
-        self.push(to_text(&Response::err(Id::Null, e)));
+        ));
+    }
+
+    /// A frame that carries no request (not JSON, too large, binary): it
+    /// costs a token like a call and is answered with `error`, or with
+    /// -32001 once (the first in a row) while the client is limited.
+    fn on_invalid_frame(&mut self, error: RpcError) {
+        self.count_frame(false);
+        if let Err(retry_after_ms) = self.rate_limit() {
+            let id = (self.limited_in_a_row == 0).then_some(Id::Null);
+            return self.refuse_limited(id, ReplyTo::Direct, retry_after_ms);
+        }
+        self.limited_in_a_row = 0;
+        self.shared
+            .metrics
+            .call("invalid", outcome_label(Some(error.code)), None);
+        self.push(to_text(&Response::err(Id::Null, error)));
+    }
+
+    /// Counts frames that carry no request; too many in a row close the
+    /// socket (4400).
+    fn count_frame(&mut self, has_request: bool) {
+        if has_request {
+            self.invalid_in_a_row = 0;
+            return;
+        }
+        self.invalid_in_a_row = self.invalid_in_a_row.saturating_add(1);
+        let max = self.shared.config.limits.max_invalid_frames;
+        if max > 0 && self.invalid_in_a_row >= max {
+            tracing::info!(
+                frames = self.invalid_in_a_row,
+                "invalid frames in a row; closing"
+            );
+            self.closing.get_or_insert(CloseReason::InvalidFrames);
+        }
     }
 
     /// Sends a response, or files it into its batch.
@@ -134,30 +158,34 @@ impl Session {
         Ok(())
     }
 
+    /// Answers a request refused by a rate limit (when it has an id) and
+    /// closes the socket after too many in a row (4429).
+    fn refuse_limited(&mut self, id: Option<Id>, reply_to: ReplyTo, retry_after_ms: u64) {
+        self.shared
+            .metrics
+            .rate_limited_total
+            .fetch_add(1, Ordering::Relaxed);
+        self.answer(
+            id,
+            reply_to,
+            "limited",
+            None,
+            Err(RpcError::rate_limited(retry_after_ms)),
+        );
+        self.limited_in_a_row = self.limited_in_a_row.saturating_add(1);
+        let close_after = self.shared.config.limits.rate_limit_close_after;
+        if close_after > 0 && self.limited_in_a_row >= close_after {
+            self.closing.get_or_insert(CloseReason::RateLimitAbuse);
+        }
+    }
+
     fn on_item(&mut self, item: Item, reply_to: ReplyTo) {
         if let Err(retry_after_ms) = self.rate_limit() {
-            self.shared
-                .metrics
-                .rate_limited_total
-                .fetch_add(1, Ordering::Relaxed);
             let id = match &item {
                 Ok(r) => r.id.clone(),
                 Err(rejected) => rejected.id.clone(),
             };
-            self.answer(
-                id,
-                reply_to,
-                "limited",
-                None,
-                Err(RpcError::rate_limited(retry_after_ms)),
-            );
-            self.limited_in_a_row += 1;
-            let close_after = self.shared.config.limits.rate_limit_close_after;
-            if close_after > 0 && self.limited_in_a_row >= close_after {
-                self.closing
-                    .get_or_insert(crate::protocol::CloseReason::RateLimitAbuse);
-            }
-            return;
+            return self.refuse_limited(id, reply_to, retry_after_ms);
         }
         self.limited_in_a_row = 0;
         match item {

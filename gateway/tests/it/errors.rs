@@ -1,7 +1,9 @@
 //! Every bad input gets its documented error, and the connection stays
 //! usable unless the documented close code says otherwise.
 
-use serde_json::json;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{token, Client, Stack, WAIT};
 
@@ -258,4 +260,70 @@ async fn redis_unavailable_is_retryable() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// Frames that carry no request (not JSON, binary, too large) cost a
+/// token like calls: one user flooding them on two sockets gets at most
+/// the burst answered, then -32001 (once per streak), then 4400 after
+/// `max_invalid_frames` in a row; another user's calls are still answered.
+/// Before, every such frame was answered and none was limited.
+#[tokio::test]
+async fn garbage_floods_are_limited_then_closed() {
+    let s = Stack::start_with(|c| {
+        c.limits.max_message_bytes = 1024;
+        c.limits.user_rate = gateway::config::Rate {
+            per_second: 1.0,
+            burst: 10.0,
+        };
+        c.limits.ip_rate.per_second = 0.0;
+        c.limits.rate_limit_close_after = 0;
+        c.limits.max_invalid_frames = 30;
+    })
+    .await;
+    let mut victim = s.gw.client("bob").await;
+    let mut sockets = vec![s.gw.client("mallory").await, s.gw.client("mallory").await];
+    for c in &mut sockets {
+        for i in 0..30 {
+            let frame = match i % 3 {
+                0 => Message::text(format!("{{\"jsonrpc\": \"2.0\", {}", "x".repeat(900))),
+                1 => Message::binary(vec![0u8; 64]),
+                _ => Message::text("y".repeat(1500)),
+            };
+            c.ws.send(frame).await.expect("send");
+        }
+    }
+    let mut answered = 0;
+    let mut limited = 0;
+    for c in &mut sockets {
+        let close = loop {
+            let msg = tokio::time::timeout(WAIT, c.ws.next())
+                .await
+                .expect("a frame in time");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    match v["error"]["code"].as_i64() {
+                        Some(-32001) => limited += 1,
+                        Some(-32700 | -32600 | -32002) => answered += 1,
+                        _ => panic!("unexpected {v}"),
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        };
+        assert_eq!(close, Some(4400));
+    }
+    assert!(answered <= 11, "burst 10 (+1 refilled): {answered}");
+    assert!(
+        (1..=2).contains(&limited),
+        "one -32001 per streak: {limited}"
+    );
+    assert_eq!(
+        victim
+            .call(1, "demo.echo", json!({"still": "served"}))
+            .await["result"],
+        json!({"still": "served"})
+    );
 }

@@ -2,6 +2,7 @@
 //! and the events-stream fallback of the notifier.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gateway::config::NotifyMode;
 use rustls_pki_types::{pem::PemObject, CertificateDer};
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{token, Client, Env, Gw, Stack, WAIT};
+use crate::support::{http_get_at, token, Client, Env, Gw, Stack, WAIT};
 
 /// `/healthz` says whether Redis answers; unknown paths are 404; `/ws`
 /// without an upgrade is 426.
@@ -231,4 +232,49 @@ async fn keyspace_flags_are_merged() {
         assert!(flags[1].contains(f), "{f} in {}", flags[1]);
     }
     let _ = Client::connect(&_gw.url(&token("a", 60))).await.unwrap();
+}
+
+/// `/metrics` on its own listener, behind a bearer token: the main
+/// listener no longer serves it, and a scrape without the token is 401.
+#[tokio::test]
+async fn metrics_on_its_own_listener_with_a_token() {
+    let s = Stack::without_worker(|c| {
+        c.metrics.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+        c.metrics.metrics_token = Some("s3cret".into());
+    })
+    .await;
+    let at = s.gw.metrics_addr.expect("a metrics listener");
+    assert_ne!(at, s.gw.addr);
+    assert_eq!(s.gw.http_get("/metrics").await.0, 404);
+    assert_eq!(s.gw.http_get("/healthz").await.0, 200);
+    assert_eq!(http_get_at(at, "/metrics", "").await.0, 401);
+    let wrong = "Authorization: Bearer s3creT\r\n";
+    assert_eq!(http_get_at(at, "/metrics", wrong).await.0, 401);
+    let right = "Authorization: Bearer s3cret\r\n";
+    let (status, text) = http_get_at(at, "/metrics", right).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("gateway_connections 0"), "{text}");
+    assert_eq!(http_get_at(at, "/healthz", right).await.0, 404);
+}
+
+/// What a scrape reads from Redis is reused within `metrics_cache`: a job
+/// added after a scrape shows only once the cache has expired (TTL 0
+/// reads every time).
+#[tokio::test]
+async fn scrapes_reuse_queue_depth_within_the_cache_ttl() {
+    let waiting = "gateway_queue_depth{queue=\"demo\",state=\"waiting\"}";
+    for (ttl, after) in [(Duration::from_secs(600), 0), (Duration::ZERO, 1)] {
+        let s = Stack::without_worker(|c| c.metrics.metrics_cache = ttl).await;
+        let (_, text) = s.gw.http_get("/metrics").await;
+        assert!(text.contains(&format!("{waiting} 0")), "{text}");
+        let mut c = s.gw.client("alice").await;
+        c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "ack": true}))
+            .await;
+        assert_eq!(c.recv().await["method"], "rpc.accepted");
+        let (_, text) = s.gw.http_get("/metrics").await;
+        assert!(
+            text.contains(&format!("{waiting} {after}")),
+            "ttl {ttl:?}: {text}"
+        );
+    }
 }

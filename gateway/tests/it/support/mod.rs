@@ -71,6 +71,8 @@ impl Env {
 /// A gateway serving in the background.
 pub struct Gw {
     pub addr: SocketAddr,
+    /// `/metrics`' own listener, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -79,6 +81,7 @@ impl Gw {
     pub async fn start(config: Config) -> Self {
         let gw = gateway::Gateway::bind(config).await.expect("gateway binds");
         let addr = gw.local_addr();
+        let metrics_addr = gw.metrics_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             gw.serve(async {
@@ -89,6 +92,7 @@ impl Gw {
         });
         Gw {
             addr,
+            metrics_addr,
             stop: Some(stop),
             task: Some(task),
         }
@@ -118,9 +122,16 @@ impl Gw {
     }
 
     pub async fn http_get(&self, path: &str) -> (u16, String) {
+        http_get_at(self.addr, path, "").await
+    }
+}
+
+/// A GET with extra header lines (each ending in `\r\n`); status and body.
+pub async fn http_get_at(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
+    {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = TcpStream::connect(self.addr).await.unwrap();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = Vec::new();
         tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
