@@ -20,6 +20,7 @@
 
 mod support;
 
+mod attacks;
 mod auth;
 mod calls;
 mod errors;

@@ -1,0 +1,200 @@
+//! Attacks, each answered with its documented error or close code while
+//! the gateway's memory stays bounded and other clients are still served.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::process::{rss_kib, GatewayProcess};
+use crate::support::{demo_worker, token, Client, Env, WAIT};
+
+/// How a socket that stopped reading ended once it read again.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// A close frame with this code.
+    Close(u16),
+    /// The TCP connection ended without a close frame.
+    Dropped,
+    /// Every answer arrived and the socket is still open.
+    AllAnswered,
+}
+
+/// Reads until the socket ends or `expected` answers arrived.
+async fn read_to_end(c: &mut Client, expected: usize) -> (End, usize) {
+    let mut answers = 0;
+    loop {
+        match tokio::time::timeout(WAIT, c.ws.next()).await {
+            Err(_) => panic!("nothing for {WAIT:?} after {answers} answers"),
+            Ok(Some(Ok(Message::Text(_)))) => {
+                answers += 1;
+                if answers == expected {
+                    return (End::AllAnswered, answers);
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                return (End::Close(code), answers);
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None | Some(Err(_))) => return (End::Dropped, answers),
+        }
+    }
+}
+
+/// Waits until `n` `demo` jobs have completed (their answers are due).
+async fn wait_completed(env: &Env, n: usize) {
+    let client = redis::Client::open(env.redis.url()).expect("redis url");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let done: usize = redis::cmd("ZCARD")
+            .arg("bull:demo:completed")
+            .query_async(&mut con)
+            .await
+            .expect("ZCARD");
+        if done >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{done}/{n} jobs completed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client whose kernel receive buffer is small (64 KiB, no autotuning),
+/// so that what it does not read stays in the gateway's process instead of
+/// in the client's socket buffers.
+async fn small_window_client(addr: std::net::SocketAddr, token: &str) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+    let tcp = socket.connect(addr).await.expect("connects");
+    let url = format!("ws://{addr}/ws?token={token}");
+    let (ws, _) = tokio_tungstenite::client_async(url, tcp)
+        .await
+        .expect("upgrades");
+    Client { ws, protocol: None }
+}
+
+/// Sends `n` echo calls of `pad` bytes without reading; stops when a send
+/// blocks for a while (the gateway stopped reading) or fails.
+async fn flood_without_reading(c: &mut Client, n: usize, pad: usize) -> usize {
+    let pad = "x".repeat(pad);
+    for i in 0..n {
+        let frame =
+            json!({"jsonrpc": "2.0", "id": i, "method": "demo.echo", "params": {"pad": pad}});
+        let sent = tokio::time::timeout(
+            Duration::from_secs(3),
+            c.ws.send(Message::text(frame.to_string())),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return i;
+        }
+    }
+    n
+}
+
+/// Four sockets stop reading while hundreds of 50 KB answers pile up: each
+/// is cut off with 4001 (delivered after what was already written), and the
+/// gateway's resident memory stays bounded while they are still open.
+#[tokio::test]
+async fn slow_readers_are_cut_off_with_4001_and_memory_stays_bounded() {
+    const SOCKETS: usize = 4;
+    const CALLS: usize = 400;
+    const PAD: usize = 50_000;
+    let env = Env::new();
+    let _worker = demo_worker(&env.connection().await).await;
+    let gw = GatewayProcess::start(
+        &env,
+        &[
+            ("RATE_LIMIT_USER", "0"),
+            ("RATE_LIMIT_IP", "0"),
+            ("MAX_IN_FLIGHT", "1000"),
+            ("CLOSE_GRACE_SECS", "20"),
+        ],
+    )
+    .await;
+    let mut probe = Client::connect(&gw.url(&token("probe", 600)))
+        .await
+        .expect("connects");
+    let r = probe.call(1, "demo.echo", json!({"warm": "up"})).await;
+    assert_eq!(r["result"], json!({"warm": "up"}));
+    let baseline = gw.rss_kib();
+
+    let peak = Peak::watch(gw.pid());
+    let mut readers = Vec::new();
+    for i in 0..SOCKETS {
+        let mut c = small_window_client(gw.addr, &token(&format!("slow{i}"), 600)).await;
+        readers.push(tokio::spawn(async move {
+            let sent = flood_without_reading(&mut c, CALLS, PAD).await;
+            (c, sent)
+        }));
+    }
+    let mut clients = Vec::new();
+    for r in readers {
+        clients.push(r.await.expect("flood task"));
+    }
+    let total: usize = clients.iter().map(|(_, sent)| sent).sum();
+    wait_completed(&env, total + 1).await;
+    // The first one reads again: it must end with 4001, not with every
+    // answer (before the fix nothing bounded the queue by bytes).
+    let (mut first, sent) = clients.remove(0);
+    let (end, answers) = read_to_end(&mut first, sent).await;
+    let held = gw.rss_kib();
+    eprintln!(
+        "gateway RSS: baseline {baseline} KiB, peak {} KiB, with 3 unread sockets open {held} KiB; first socket: {end:?} after {answers}/{sent} answers",
+        peak.kib()
+    );
+    assert_eq!(end, End::Close(4001), "after {answers}/{sent} answers");
+    // Reading 80 MB of calls costs the gateway some tens of MB; the unread
+    // answers (3 x 20 MB) must not be held on top of that.
+    assert!(
+        held.saturating_sub(baseline) < 80 * 1024,
+        "the gateway holds {} KiB more than at rest",
+        held.saturating_sub(baseline)
+    );
+    for (mut c, sent) in clients {
+        let (end, answers) = read_to_end(&mut c, sent).await;
+        assert_eq!(end, End::Close(4001), "after {answers}/{sent} answers");
+    }
+}
+
+/// The highest resident memory of a process, sampled every 20 ms until
+/// dropped.
+struct Peak {
+    kib: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peak {
+    fn watch(pid: u32) -> Peak {
+        let kib = Arc::new(AtomicU64::new(rss_kib(pid)));
+        let seen = kib.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                seen.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Peak { kib, task }
+    }
+
+    fn kib(&self) -> u64 {
+        self.kib.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Peak {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
