@@ -50,6 +50,8 @@ pub struct SessionInit {
     pub ip: IpAddr,
     /// The connection slot, freed when the session ends.
     pub slot: Slot,
+    /// The user's connection place, freed when the session ends.
+    pub user_slot: crate::user_connections::UserSlot,
 }
 
 /// What a finished handler task reports.
@@ -121,6 +123,7 @@ where
     let span = tracing::info_span!("session", conn_id = id, user = %crate::log_guard::Untrusted(&init.claims.sub), ip = %init.ip);
     async move {
         let _slot = init.slot;
+        let _user_slot = init.user_slot;
         let (sink, stream) = ws.split();
         let limits = &shared.config.limits;
         let bounds = Bounds {

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::process::{rss_kib, GatewayProcess};
-use crate::support::{demo_worker, token, Client, Env, WAIT};
+use crate::support::{demo_worker, token, Client, Env, Stack, WAIT};
 
 /// How a socket that stopped reading ended once it read again.
 #[derive(Debug, PartialEq)]
@@ -196,5 +196,51 @@ impl Peak {
 impl Drop for Peak {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// One token cannot open sockets without bound: past
+/// `max_connections_per_user` the upgrade gets 429 with a clear message,
+/// other users still connect, and a closed socket frees its place.
+#[tokio::test]
+async fn a_connection_flood_from_one_user_gets_429() {
+    let s = Stack::without_worker(|c| c.limits.max_connections_per_user = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(s.gw.client("flood").await);
+    }
+    for _ in 0..20 {
+        let refused = Client::connect(&s.gw.url(&token("flood", 600)))
+            .await
+            .err()
+            .expect("refused past the per-user cap");
+        assert_eq!(refused.status, 429);
+        assert!(
+            refused.body.contains("too many connections for this user"),
+            "{}",
+            refused.body
+        );
+    }
+    let mut other = s.gw.client("bystander").await;
+    let r = other.call(1, "rpc.status", json!({"jobId": "x"})).await;
+    assert_eq!(r["error"]["code"], -32003, "{r}");
+    let mut closing = held.pop().expect("a held socket");
+    closing.ws.close(None).await.expect("close");
+    let _ = closing.closed().await;
+    // The session ends just after the close handshake; its place follows.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match Client::connect(&s.gw.url(&token("flood", 600))).await {
+            Ok(c) => {
+                held.push(c);
+                break;
+            }
+            Err(r) => assert_eq!(r.status, 429),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
