@@ -99,7 +99,9 @@ settings! {
         /// Most requests in one batch.
         max_batch: usize = 100
             => key "max_batch", flag "max-batch", env "MAX_BATCH";
-        /// Requests with an id waiting for a job's end, per connection.
+        /// Requests with an id waiting for a job's end, per connection; also
+        /// the most status, cancel and fire-and-forget calls running at once
+        /// per connection (more get -32005).
         max_in_flight: usize = 256
             => key "max_in_flight", flag "max-in-flight", env "MAX_IN_FLIGHT";
         /// Open WebSocket connections; more get HTTP 503.

@@ -244,3 +244,34 @@ async fn a_connection_flood_from_one_user_gets_429() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Status calls run as tasks of the socket; a flood of them (one batch,
+/// handled before any task ends) gets -32005 past `max_in_flight` instead
+/// of growing the socket's tasks without bound.
+#[tokio::test]
+async fn a_call_flood_is_bounded_per_socket() {
+    let s = Stack::without_worker(|c| c.limits.max_in_flight = 2).await;
+    let mut c = s.gw.client("flooder").await;
+    c.send(
+        json!({"jsonrpc": "2.0", "method": "demo.echo", "params": {}, "id": "job", "ack": true}),
+    )
+    .await;
+    let job_id = c.recv().await["params"]["jobId"].clone();
+    assert!(job_id.is_string(), "{job_id}");
+    let batch: Vec<_> = (0..50)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "rpc.status", "params": {"jobId": job_id}}))
+        .collect();
+    c.send(json!(batch)).await;
+    let answers = c.recv().await;
+    let codes: Vec<i64> = answers
+        .as_array()
+        .expect("a batch answer")
+        .iter()
+        .map(|a| a["error"]["code"].as_i64().unwrap_or(0))
+        .collect();
+    let limited = codes.iter().filter(|c| **c == -32005).count();
+    assert_eq!(limited, 48, "{codes:?}");
+    // The socket still serves once its tasks are done.
+    let r = c.call(100, "rpc.status", json!({"jobId": job_id})).await;
+    assert!(r.get("result").is_some(), "{r}");
+}
