@@ -275,3 +275,33 @@ async fn a_call_flood_is_bounded_per_socket() {
     let r = c.call(100, "rpc.status", json!({"jobId": job_id})).await;
     assert!(r.get("result").is_some(), "{r}");
 }
+
+/// A client that never reads but sends a tiny frame every 50 ms is never
+/// idle; its unanswered pings count as stalled writes and cut it off with
+/// 4001 after the write-stall timeout (seen once it reads, within the
+/// close grace).
+#[tokio::test]
+async fn a_writer_that_never_reads_is_cut_off_as_stalled() {
+    let s = Stack::without_worker(|c| {
+        c.limits.ping_interval = Duration::from_millis(100);
+        c.limits.idle_timeout = Duration::from_secs(60);
+        c.limits.write_stall_timeout = Duration::from_millis(500);
+        c.limits.close_grace = Duration::from_secs(30);
+    })
+    .await;
+    let mut c = s.gw.client("chatty").await;
+    let tiny = json!({"jsonrpc": "2.0", "method": "rpc.status", "params": {"jobId": "x"}});
+    // Sends for 2 s without reading (four times the stall timeout).
+    for _ in 0..40 {
+        let sent = tokio::time::timeout(
+            Duration::from_secs(1),
+            c.ws.send(Message::text(tiny.to_string())),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(read_to_end(&mut c, usize::MAX).await.0, End::Close(4001));
+}
