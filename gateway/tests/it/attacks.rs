@@ -305,3 +305,148 @@ async fn a_writer_that_never_reads_is_cut_off_as_stalled() {
     }
     assert_eq!(read_to_end(&mut c, usize::MAX).await.0, End::Close(4001));
 }
+
+/// An HS256 token with these claims, signed with `key`.
+fn signed(claims: serde_json::Value, key: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .expect("encodes")
+}
+
+fn b64(v: serde_json::Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+/// The JWT list: every bad token gets HTTP 401 before any upgrade, and a
+/// good one still connects. (HS/RS confusion against a gateway configured
+/// with a public key is in `auth::public_key_algorithms`; here a public key
+/// PEM used as the HMAC secret is one more wrong key.)
+#[tokio::test]
+async fn the_jwt_list_gets_401() {
+    let s = Stack::without_worker(|c| {
+        c.auth.issuer = Some("issuer".into());
+        c.auth.audience = Some("gateway".into());
+    })
+    .await;
+    let now = crate::support::now();
+    let key = crate::support::SECRET;
+    let good = json!({"sub": "alice", "exp": now + 600, "iss": "issuer", "aud": "gateway"});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = good.clone();
+        c[k] = v;
+        c
+    };
+    let without = |k: &str| {
+        let mut c = good.clone();
+        c.as_object_mut().expect("claims").remove(k);
+        c
+    };
+    let pem_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("a key");
+    let cases = [
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(json!({"alg": "none", "typ": "JWT"})),
+                b64(good.clone())
+            ),
+        ),
+        (
+            "public key as HMAC secret",
+            signed(good.clone(), pem_key.public_key_pem().as_bytes()),
+        ),
+        ("wrong key", signed(good.clone(), b"not the secret")),
+        ("expired", signed(with("exp", json!(now - 600)), key)),
+        ("not yet valid", signed(with("nbf", json!(now + 600)), key)),
+        ("missing iss", signed(without("iss"), key)),
+        ("wrong iss", signed(with("iss", json!("mallory")), key)),
+        ("missing aud", signed(without("aud"), key)),
+        ("wrong aud", signed(with("aud", json!("elsewhere")), key)),
+        (
+            "far exp, wrong key",
+            signed(with("exp", json!(u64::MAX)), b"nope"),
+        ),
+        ("garbage", "x".repeat(500)),
+    ];
+    for (what, t) in cases {
+        let refused = Client::connect(&s.gw.url(&t)).await.err();
+        assert_eq!(refused.map(|r| r.status), Some(401), "{what}");
+    }
+    // A huge `sub` with a good signature is a user like any other; a huge
+    // forged token is refused (401, or 431 from the HTTP layer).
+    let huge_sub = signed(with("sub", json!("u".repeat(4000))), key);
+    let mut c = Client::connect(&s.gw.url(&huge_sub))
+        .await
+        .expect("connects");
+    let r = c.call(1, "rpc.status", json!({"jobId": "x"})).await;
+    assert_eq!(r["error"]["code"], -32003, "{r}");
+    let huge = signed(with("pad", json!("p".repeat(200_000))), b"forged");
+    let bearer = format!("Bearer {huge}");
+    let bare = format!("ws://{}/ws", s.gw.addr);
+    let refused = Client::connect_with(&bare, &[("authorization", &bearer)])
+        .await
+        .err();
+    let status = refused.map(|r| r.status).unwrap_or(101);
+    assert!(
+        status == 401 || status == 431,
+        "huge forged token: {status}"
+    );
+    let mut ok = Client::connect(&s.gw.url(&signed(good, key)))
+        .await
+        .expect("the good token connects");
+    let r = ok.call(1, "rpc.status", json!({"jobId": "x"})).await;
+    assert_eq!(r["error"]["code"], -32003, "{r}");
+}
+
+/// Malformed frames and a garbage flood get their documented errors on
+/// the attacker's socket while another client's calls are still answered
+/// promptly.
+#[tokio::test]
+async fn garbage_floods_leave_other_clients_served() {
+    let s = Stack::start_with(|c| c.limits.user_rate.per_second = 0.0).await;
+    let mut attacker = s.gw.client("attacker").await;
+    let mut bystander = s.gw.client("bystander").await;
+    let malformed = [
+        ("{", -32700),
+        ("[]", -32600),
+        ("42", -32600),
+        (r#"{"jsonrpc": "1.0", "id": 1, "method": "x"}"#, -32600),
+        (r#"{"jsonrpc": "2.0", "id": 1, "method": 7}"#, -32600),
+        (
+            r#"{"jsonrpc": "2.0", "id": 1, "method": "nope.nope"}"#,
+            -32601,
+        ),
+    ];
+    for (frame, code) in malformed {
+        attacker.send_text(frame.to_string()).await;
+        let r = attacker.recv().await;
+        assert_eq!(r["error"]["code"], code, "{frame}: {r}");
+    }
+    let flood = tokio::spawn(async move {
+        for i in 0..2000 {
+            let junk = format!("{{\"garbage\": {i}, \"{}\"", "z".repeat(i % 300));
+            if attacker.ws.send(Message::text(junk)).await.is_err() {
+                break;
+            }
+        }
+        attacker
+    });
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let started = tokio::time::Instant::now();
+        let r = bystander.call(i, "demo.echo", json!({"i": i})).await;
+        assert_eq!(r["result"], json!({"i": i}), "{r}");
+        slowest = slowest.max(started.elapsed());
+    }
+    let mut attacker = flood.await.expect("flood task");
+    assert!(
+        slowest < Duration::from_secs(5),
+        "a bystander's call took {slowest:?}"
+    );
+    let r = attacker.recv().await;
+    assert_eq!(r["error"]["code"], -32700, "{r}");
+}
