@@ -450,3 +450,33 @@ async fn garbage_floods_leave_other_clients_served() {
     let r = attacker.recv().await;
     assert_eq!(r["error"]["code"], -32700, "{r}");
 }
+
+/// Another user's job ids, and ids forged to look like them, are unknown
+/// to every built-in (-32003); the owner still sees the job.
+#[tokio::test]
+async fn other_users_job_ids_are_not_found() {
+    let s = Stack::start().await;
+    let mut alice = s.gw.client("alice").await;
+    let r = alice.call(1, "demo.echo", json!({"secret": 1})).await;
+    let theirs = r["jobId"].as_str().expect("a job id").to_string();
+    let mut mallory = s.gw.client("mallory").await;
+    let forged = theirs.replace("alice", "mallory");
+    for (i, id) in [theirs.as_str(), forged.as_str(), "../../x", ""]
+        .iter()
+        .enumerate()
+    {
+        for method in ["rpc.status", "rpc.cancel", "rpc.subscribe"] {
+            let r = mallory.call(i as i64, method, json!({"jobId": id})).await;
+            let code = r["error"]["code"].as_i64();
+            // A real or forged-looking id: not found; malformed: invalid params.
+            let allowed: &[i64] = if i < 2 { &[-32003] } else { &[-32003, -32602] };
+            assert!(
+                code.is_some_and(|c| allowed.contains(&c)),
+                "{method} {id:?}: {r}"
+            );
+            assert!(r.get("result").is_none(), "{method} {id:?}: {r}");
+        }
+    }
+    let r = alice.call(2, "rpc.status", json!({"jobId": theirs})).await;
+    assert!(r.get("result").is_some(), "{r}");
+}
