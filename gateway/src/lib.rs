@@ -46,6 +46,7 @@ pub mod session;
 pub mod state;
 pub mod tls;
 pub mod upgrade;
+pub mod user_connections;
 
 use std::collections::HashMap;
 use std::future::Future;

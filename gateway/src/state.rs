@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::limits::{ConnectionSlots, Limiter};
 use crate::metrics::Metrics;
 use crate::notifier::{Notifier, SessionId};
+use crate::user_connections::UserConnections;
 
 /// Shared by all sessions of one gateway.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub struct Shared {
     pub ip_limits: Limiter<IpAddr>,
     /// The connection count against `max_connections`.
     pub slots: Arc<ConnectionSlots>,
+    /// Each user's connections against `max_connections_per_user`.
+    pub user_connections: Arc<UserConnections>,
     /// Becomes `true` when the gateway shuts down; sessions then close
     /// with 1012.
     pub shutdown: watch::Receiver<bool>,
@@ -60,6 +63,7 @@ impl Shared {
             user_limits: Limiter::new(config.limits.user_rate),
             ip_limits: Limiter::new(config.limits.ip_rate),
             slots: ConnectionSlots::new(config.limits.max_connections),
+            user_connections: UserConnections::new(config.limits.max_connections_per_user),
             config,
             auth,
             queues,

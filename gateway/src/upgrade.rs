@@ -147,6 +147,20 @@ fn accept(
             return res;
         }
     };
+    let Some(user_slot) = shared.user_connections.try_acquire(&claims.sub) else {
+        shared.metrics.refused_total.fetch_add(1, Ordering::Relaxed);
+        let limit = shared.user_connections.max();
+        let mut res = plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            serde_json::json!({
+                "error": "too many connections for this user",
+                "limit": limit,
+            }),
+        );
+        res.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return res;
+    };
     let Some(slot) = shared.slots.try_acquire() else {
         shared.metrics.refused_total.fetch_add(1, Ordering::Relaxed);
         let mut res = plain(
@@ -180,7 +194,17 @@ fn accept(
                     Some(config),
                 )
                 .await;
-                session::run(ws, shared, SessionInit { claims, ip, slot }).await;
+                session::run(
+                    ws,
+                    shared,
+                    SessionInit {
+                        claims,
+                        ip,
+                        slot,
+                        user_slot,
+                    },
+                )
+                .await;
             }
             Err(e) => tracing::debug!(cause = %e, "upgrade failed"),
         }

@@ -251,6 +251,12 @@ impl Config {
         if l.max_batch == 0 || l.max_in_flight == 0 || l.max_connections == 0 || l.send_queue < 4 {
             return bad("max_batch, max_in_flight and max_connections must be positive, send_queue at least 4");
         }
+        if l.send_queue_bytes == 0 || l.max_connections_per_user == 0 {
+            return bad("send_queue_bytes and max_connections_per_user must be positive");
+        }
+        if l.write_stall_timeout.is_zero() || l.close_grace.is_zero() {
+            return bad("write_stall_timeout and close_grace must be positive");
+        }
         if l.ping_interval.is_zero() || l.idle_timeout <= l.ping_interval {
             return bad("idle_timeout must be longer than ping_interval (and both positive)");
         }

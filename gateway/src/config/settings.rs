@@ -99,7 +99,9 @@ settings! {
         /// Most requests in one batch.
         max_batch: usize = 100
             => key "max_batch", flag "max-batch", env "MAX_BATCH";
-        /// Requests with an id waiting for a job's end, per connection.
+        /// Requests with an id waiting for a job's end, per connection; also
+        /// the most status, cancel and fire-and-forget calls running at once
+        /// per connection (more get -32005).
         max_in_flight: usize = 256
             => key "max_in_flight", flag "max-in-flight", env "MAX_IN_FLIGHT";
         /// Open WebSocket connections; more get HTTP 503.
@@ -109,6 +111,23 @@ settings! {
         /// reading and is cut off (close 4001).
         send_queue: usize = 1024
             => key "send_queue", flag "send-queue", env "SEND_QUEUE";
+        /// Bytes queued for a socket before the client counts as not
+        /// reading and is cut off (close 4001); one larger message still goes
+        /// out alone.
+        send_queue_bytes: usize = 4 * 1024 * 1024
+            => key "send_queue_bytes", flag "send-queue-bytes", env "SEND_QUEUE_BYTES";
+        /// A socket whose writes make no progress this long (a write blocks,
+        /// or a ping stays unanswered) is cut off as not reading (4001),
+        /// whatever it sends, seconds.
+        write_stall_timeout: Duration = Duration::from_secs(30)
+            => key "write_stall_timeout_secs", flag "write-stall-timeout-secs", env "WRITE_STALL_TIMEOUT_SECS";
+        /// How long a close frame may take to reach a client (behind what
+        /// was already written) before the connection is dropped, seconds.
+        close_grace: Duration = Duration::from_secs(5)
+            => key "close_grace_secs", flag "close-grace-secs", env "CLOSE_GRACE_SECS";
+        /// Open WebSocket connections per user (`sub`); more get HTTP 429.
+        max_connections_per_user: usize = 100
+            => key "max_connections_per_user", flag "max-connections-per-user", env "MAX_CONNECTIONS_PER_USER";
         /// Requests per second and burst per user (`sub`), RATE or
         /// RATE/BURST (burst defaults to twice the rate); 0 = no limit.
         user_rate: Rate = Rate { per_second: 200.0, burst: 400.0 }

@@ -70,11 +70,22 @@ impl<'s> Call<'s> {
             .answer(self.id, self.reply_to, &self.label, about, result);
     }
 
-    /// Answers with what `task` returns, about `job_id`.
+    /// True when the socket already runs its maximum of tasks
+    /// (`max_in_flight`): a client must not grow them without bound.
+    fn tasks_full(&self) -> bool {
+        self.session.tasks.len() >= self.session.shared.config.limits.max_in_flight
+    }
+
+    /// Answers with what `task` returns, about `job_id`; with -32005 when
+    /// the socket already runs its maximum of tasks.
     pub fn answer_later<F>(self, job_id: String, task: F)
     where
         F: Future<Output = Result<Value, RpcError>> + Send + 'static,
     {
+        if self.tasks_full() {
+            let limit = self.session.shared.config.limits.max_in_flight;
+            return self.answer(Some(&job_id), Err(RpcError::too_many_in_flight(limit)));
+        }
         let Call {
             session,
             id,
@@ -104,11 +115,17 @@ impl<'s> Call<'s> {
         }));
     }
 
-    /// Runs `task` for a request nobody waits for (no id).
+    /// Runs `task` for a request nobody waits for (no id); drops it (and
+    /// counts it as -32005) when the socket already runs its maximum of
+    /// tasks.
     pub fn fire<F>(self, task: F)
     where
         F: Future<Output = Result<Option<Snapshot>, RpcError>> + Send + 'static,
     {
+        if self.tasks_full() {
+            let limit = self.session.shared.config.limits.max_in_flight;
+            return self.answer(None, Err(RpcError::too_many_in_flight(limit)));
+        }
         let label = self.label;
         self.session.tasks.push(Box::pin(async move {
             TaskDone::Fired {

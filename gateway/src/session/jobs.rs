@@ -90,7 +90,7 @@ impl Session {
         }
         for token in waiting {
             if let Some(w) = self.pending.get_mut(&ev.job_id, token) {
-                w.buffered.push(ev.update.clone());
+                w.buffer(ev.update.clone());
             }
         }
         for token in ready {

@@ -31,7 +31,7 @@ use crate::notifier::{JobEvent, SessionId, Snapshot};
 use crate::protocol::{CloseReason, Response, RpcError};
 use crate::state::Shared;
 use pending::{Batches, Pending, ReplyTo};
-use writer::{Outbox, CLOSE_GRACE};
+use writer::{Bounds, Outbox};
 
 pub use adds::{finished as add_finished, AddInFlight};
 pub(crate) use call::Call;
@@ -39,6 +39,9 @@ pub(crate) use call::Call;
 /// Job updates queued for one socket before progress is dropped (ends are
 /// never dropped).
 const JOB_EVENTS: usize = 256;
+
+/// Pings remembered while their pongs are awaited (the oldest is kept).
+const MAX_UNANSWERED_PINGS: usize = 16;
 
 /// What the upgrade hands to a session.
 #[derive(Debug)]
@@ -49,6 +52,8 @@ pub struct SessionInit {
     pub ip: IpAddr,
     /// The connection slot, freed when the session ends.
     pub slot: Slot,
+    /// The user's connection place, freed when the session ends.
+    pub user_slot: crate::user_connections::UserSlot,
 }
 
 /// What a finished handler task reports.
@@ -124,8 +129,16 @@ where
     let span = tracing::info_span!("session", conn_id = id, user = %crate::log_guard::Untrusted(&init.claims.sub), ip = %init.ip);
     async move {
         let _slot = init.slot;
+        let _user_slot = init.user_slot;
         let (sink, stream) = ws.split();
-        let (outbox, writer) = writer::spawn(sink, shared.config.limits.send_queue);
+        let limits = &shared.config.limits;
+        let bounds = Bounds {
+            messages: limits.send_queue,
+            bytes: limits.send_queue_bytes,
+            stall: limits.write_stall_timeout,
+            close_grace: limits.close_grace,
+        };
+        let (outbox, writer) = writer::spawn(sink, bounds);
         let (jobs_tx, jobs_rx) = mpsc::channel(JOB_EVENTS);
         let session = Session {
             id,
@@ -170,6 +183,11 @@ impl Session {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut expiry = Box::pin(tokio::time::sleep_until(instant_at(self.deadline)));
         let mut last_seen = Instant::now();
+        // Pings whose pong is awaited, oldest first: payload and when it
+        // was queued. A client that reads answers them; one that only
+        // writes does not, and is cut off once the oldest is too old.
+        let mut unanswered: std::collections::VecDeque<([u8; 8], Instant)> =
+            std::collections::VecDeque::new();
         let reason: Option<CloseReason> = loop {
             if let Some(r) = self.closing {
                 break Some(r);
@@ -202,7 +220,12 @@ impl Session {
                             Message::Text(text) => self.on_text(text.as_str()),
                             Message::Binary(_) => self.on_binary(),
                             Message::Close(_) => break None,
-                            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                            Message::Pong(p) => {
+                                if let Some(i) = unanswered.iter().position(|(sent, _)| p.as_ref() == sent) {
+                                    unanswered.drain(..=i);
+                                }
+                            }
+                            Message::Ping(_) | Message::Frame(_) => {}
                         }
                     }
                 },
@@ -212,9 +235,18 @@ impl Session {
                     if last_seen.elapsed() >= limits.idle_timeout {
                         break Some(CloseReason::HeartbeatTimeout);
                     }
-                    if self.outbox.ping().is_err() {
+                    if unanswered.front().is_some_and(|(_, sent)| sent.elapsed() >= limits.write_stall_timeout) {
+                        tracing::info!("pings unanswered: not reading; closing");
+                        break Some(CloseReason::SlowConsumer);
+                    }
+                    let payload: [u8; 8] = rand::random();
+                    if self.outbox.ping(payload.to_vec()).is_err() {
                         self.closing = Some(CloseReason::SlowConsumer);
                     }
+                    if unanswered.len() >= MAX_UNANSWERED_PINGS {
+                        unanswered.pop_back();
+                    }
+                    unanswered.push_back((payload, Instant::now()));
                 }
                 _ = self.outbox.closed() => break None,
             }
@@ -227,10 +259,10 @@ impl Session {
             Some(r) => self.outbox.close(r),
             None => drop(self.outbox),
         }
-        let _ = tokio::time::timeout(CLOSE_GRACE * 2, writer).await;
+        let _ = tokio::time::timeout(limits.close_grace * 2, writer).await;
         // Read on until the client's close reply, so our close frame is not
         // lost to a reset when unread data is still on the way.
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        let _ = tokio::time::timeout(limits.close_grace, async {
             while let Some(Ok(_)) = stream.next().await {}
         })
         .await;

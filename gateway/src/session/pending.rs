@@ -40,6 +40,23 @@ pub(crate) struct Waiter {
     pub(crate) last_progress: Option<Value>,
 }
 
+impl Waiter {
+    /// Keeps an update seen while the submit or subscribe task runs. The
+    /// buffer stays bounded: a newer progress replaces an older one (the
+    /// latest wins), and nothing follows the final update.
+    pub(crate) fn buffer(&mut self, update: JobUpdate) {
+        if self.buffered.last().is_some_and(|u| u.is_final()) {
+            return;
+        }
+        if matches!(update, JobUpdate::Progress(_))
+            && matches!(self.buffered.last(), Some(JobUpdate::Progress(_)))
+        {
+            self.buffered.pop();
+        }
+        self.buffered.push(update);
+    }
+}
+
 /// Waiting requests by job id.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
@@ -198,6 +215,22 @@ mod tests {
             b.fill(id, 0, Response::ok(Id::Null, json!(0))).is_none(),
             "closed"
         );
+    }
+
+    #[test]
+    fn buffered_updates_keep_the_latest_progress_and_the_end() {
+        let mut p = Pending::default();
+        let t = p.insert(Arc::from("j"), Id::Null, ReplyTo::Direct, "m".into(), false);
+        let w = p.get_mut("j", t).unwrap();
+        for i in 0..1000 {
+            w.buffer(JobUpdate::Progress(json!(i)));
+        }
+        assert_eq!(w.buffered.len(), 1);
+        w.buffer(JobUpdate::Completed(json!("done")));
+        w.buffer(JobUpdate::Progress(json!("late")));
+        assert_eq!(w.buffered.len(), 2);
+        assert!(matches!(&w.buffered[0], JobUpdate::Progress(v) if *v == json!(999)));
+        assert!(w.buffered[1].is_final());
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! against gateways bound on 127.0.0.1:0, each test with its own
 //! redis-server and, where jobs must run, a Rust worker serving `demo`.
 //!
+//! - `attacks`: slow readers (4001, the gateway's RSS bounded), writers
+//!   that never read, connection and call floods, the JWT list, malformed
+//!   frames and garbage floods (other clients still served), other users'
+//!   job ids.
 //! - `calls`: results, acks, progress, retries, failures, batches,
 //!   fire-and-forget, idempotent resends, schemas.
 //! - `errors`: every bad input and the error or close code it gets.
@@ -22,6 +26,7 @@
 
 mod support;
 
+mod attacks;
 mod auth;
 mod calls;
 mod errors;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test module uses a different part
 
+pub mod process;
 pub mod raw;
 
 use std::net::SocketAddr;
