@@ -8,6 +8,7 @@
 //! - `failover`: two gateway processes on one Redis; the one a client is on
 //!   is killed (SIGKILL) with calls in flight, which end via the other.
 
+mod examples;
 mod failover;
 mod js;
 mod python;
