@@ -11,6 +11,7 @@
 mod examples;
 mod failover;
 mod js;
+mod packaging;
 mod python;
 
 use std::path::{Path, PathBuf};
