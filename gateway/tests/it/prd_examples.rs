@@ -54,7 +54,7 @@ async fn run_until_result(mut cmd: Command) -> Vec<String> {
 }
 
 /// A gateway serving `data` and `analysis`, with the built-in services.
-async fn stack(env: &Env) -> (Gw, Runtime) {
+pub(crate) async fn stack(env: &Env) -> (Gw, Runtime) {
     let mut config = env.config();
     config.services.add_list("data,analysis").unwrap();
     let gw = Gw::start(config).await;

@@ -8,8 +8,11 @@
 //! - `failover`: two gateway processes on one Redis; the one a client is on
 //!   is killed (SIGKILL) with calls in flight, which end via the other.
 
+mod examples;
 mod failover;
 mod js;
+mod packaging;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -38,6 +41,13 @@ pub fn clients_js() -> PathBuf {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| setup_part("clients-js"));
     repo_root().join("clients/js")
+}
+
+/// `clients/python/src`, for `PYTHONPATH`; the venv of [`clients::python`]
+/// holds `websockets` (interop-tests/python/requirements.txt).
+pub fn clients_python_src() -> PathBuf {
+    clients::setup();
+    repo_root().join("clients/python/src")
 }
 
 fn setup_part(part: &str) {
