@@ -4,6 +4,16 @@
 use std::fmt;
 
 /// A handler's failure.
+///
+/// Which failures are retried (while the job has attempts left):
+/// - [`JobError::new`], and conversions from `String`, `&str` and
+///   [`crate::Error`] (Redis and other passing troubles): retried.
+/// - [`JobError::unrecoverable`]: the job fails now.
+/// - a `serde_json::Error` (`?` on decoding the job's data): the job fails
+///   now; a payload that does not decode will not decode on a retry either.
+///   Build a [`JobError::new`] yourself to retry such errors.
+/// - a handler that panics or exceeds its timeout: retried, with the reason
+///   "handler panicked: ..." or "job timed out after N ms".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
     /// Becomes the job's `failedReason`.
@@ -95,8 +105,10 @@ impl From<crate::Error> for JobError {
     }
 }
 
+/// A payload that does not decode fails the job at once: every retry would
+/// read the same bytes.
 impl From<serde_json::Error> for JobError {
     fn from(e: serde_json::Error) -> Self {
-        JobError::new(format!("invalid job data: {e}"))
+        JobError::unrecoverable(format!("invalid job data: {e}"))
     }
 }

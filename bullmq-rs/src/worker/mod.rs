@@ -148,6 +148,11 @@ impl std::fmt::Debug for Worker {
 
 impl Worker {
     /// Starts a worker on `queue_name` with an async handler.
+    ///
+    /// A handler's `Err` is retried while the job has attempts left, except
+    /// an unrecoverable [`JobError`] and a `serde_json::Error` turned into
+    /// one by `?` (a payload that does not decode fails the job now). A
+    /// panic or a timeout counts as a retryable failure. See [`JobError`].
     pub async fn start<F, Fut>(
         queue_name: &str,
         conn: &Connection,

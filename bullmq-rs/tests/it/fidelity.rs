@@ -40,3 +40,44 @@ async fn data_and_return_values_keep_their_key_order() {
     assert_eq!(data, r#"{"i":1,"batch":"x"}"#);
     assert_eq!(returnvalue, r#"{"echo":{"i":1,"batch":"x"},"at":2}"#);
 }
+
+#[derive(serde::Deserialize)]
+struct Payload {
+    #[allow(dead_code)]
+    n: u32,
+}
+
+#[tokio::test]
+async fn a_payload_that_does_not_decode_fails_without_retries() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let opts = JobOptions {
+        attempts: Some(3),
+        ..Default::default()
+    };
+    let id = queue
+        .add("decode", &json!({"n": "not a number"}), opts)
+        .await
+        .unwrap();
+    let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |job| async move {
+        let _p: Payload = serde_json::from_value(job.data)?;
+        Ok(json!(null))
+    })
+    .await
+    .unwrap();
+    eventually(20, "the job to fail", || async {
+        (queue.get_job_state(&id).await.unwrap() == JobState::Failed).then_some(())
+    })
+    .await;
+    worker.close().await;
+    let job = queue.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(job.attempts_made, 1, "no retry for a bad payload");
+    assert!(
+        job.failed_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("invalid job data:")),
+        "{:?}",
+        job.failed_reason
+    );
+}
