@@ -460,10 +460,10 @@ async fn process(
         Some(t) => match tokio::time::timeout(t, run).await {
             Ok(r) => r,
             Err(_) => {
-                return Err(JobError::new(format!(
-                    "job timed out after {} ms",
-                    t.as_millis()
-                )))
+                return Err(
+                    JobError::new(format!("job timed out after {} ms", t.as_millis()))
+                        .without_location(),
+                )
             }
         },
         None => run.await,
@@ -474,7 +474,7 @@ async fn process(
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        Err(JobError::new(format!("handler panicked: {msg}")))
+        Err(JobError::new(format!("handler panicked: {msg}")).without_location())
     })
 }
 

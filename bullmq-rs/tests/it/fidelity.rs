@@ -81,3 +81,37 @@ async fn a_payload_that_does_not_decode_fails_without_retries() {
         job.failed_reason
     );
 }
+
+#[tokio::test]
+async fn a_failed_attempt_stores_where_the_error_was_made() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let id = queue
+        .add("boom", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
+    let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |_job| async move {
+        Err(bullmq_wire::JobError::new("boom"))
+    })
+    .await
+    .unwrap();
+    eventually(20, "the job to fail", || async {
+        (queue.get_job_state(&id).await.unwrap() == JobState::Failed).then_some(())
+    })
+    .await;
+    worker.close().await;
+    let stored: String = raw(
+        &ctx,
+        redis::cmd("HGET")
+            .arg(format!("bull:{q}:{id}"))
+            .arg("stacktrace"),
+    )
+    .await;
+    let entries: Vec<String> = serde_json::from_str(&stored).unwrap();
+    assert_eq!(entries.len(), 1, "one entry per attempt: {entries:?}");
+    assert!(
+        entries[0].starts_with("Error: boom\n    at ") && entries[0].contains("fidelity.rs:"),
+        "{entries:?}"
+    );
+}
