@@ -16,6 +16,7 @@ mod outcome;
 mod reply;
 mod run_loop;
 mod stalled;
+mod watch_events;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use job_error::JobError;
+pub use watch_events::WorkerEvent;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -136,6 +138,7 @@ pub struct Worker {
     queue: Queue,
     shutdown: watch::Sender<run_loop::Stop>,
     task: Option<JoinHandle<()>>,
+    watchers: watch_events::Watchers,
 }
 
 impl std::fmt::Debug for Worker {
@@ -190,13 +193,31 @@ impl Worker {
         }
         let queue = Queue::handle(queue_name, conn)?;
         let (shutdown, shutdown_rx) = watch::channel(run_loop::Stop::Running);
-        let runner = run_loop::Runner::new(queue.clone(), options, processor, shutdown_rx).await?;
+        let watchers = watch_events::Watchers::new();
+        let runner = run_loop::Runner::new(
+            queue.clone(),
+            options,
+            processor,
+            shutdown_rx,
+            watchers.clone(),
+        )
+        .await?;
         let task = tokio::spawn(runner.run());
         Ok(Worker {
             queue,
             shutdown,
             task: Some(task),
+            watchers,
         })
+    }
+
+    /// What this worker does from now on: each recorded completion and
+    /// failure, and each time it cannot reach Redis (Node's
+    /// `worker.on('completed' | 'failed' | 'error')`). A receiver that
+    /// falls more than 1024 events behind misses the oldest
+    /// (`RecvError::Lagged`). Nothing is built while nobody listens.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<WorkerEvent> {
+        self.watchers.subscribe()
     }
 
     /// The queue this worker serves.

@@ -23,6 +23,7 @@ use super::in_flight::InFlight;
 use super::marker::{MarkerWaiter, Woken};
 use super::outcome::{Kind, Outcome};
 use super::reply::{parse_reply, Fetched};
+use super::watch_events::Watchers;
 use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
 use crate::error::{Result, ScriptCode};
 use crate::job::Job;
@@ -65,6 +66,7 @@ pub(crate) struct Runner {
     /// Tasks of handlers run with `spawn_handlers`, to stop them on hand-back.
     spawned: Vec<AbortHandle>,
     marker: MarkerWaiter,
+    watchers: Watchers,
 }
 
 impl Runner {
@@ -73,6 +75,7 @@ impl Runner {
         opts: WorkerOptions,
         processor: Processor,
         stop: watch::Receiver<Stop>,
+        watchers: Watchers,
     ) -> Result<Self> {
         let client_name = queue.keys().worker_client_name(opts.name.as_deref());
         let marker = MarkerWaiter::start(queue.clone(), client_name).await?;
@@ -87,6 +90,7 @@ impl Runner {
             running: FuturesUnordered::new(),
             spawned: Vec::new(),
             marker,
+            watchers,
         })
     }
 
@@ -168,6 +172,7 @@ impl Runner {
                         Ok(fetched) => {
                             failures = 0;
                             self.settled(&batch);
+                            self.watchers.settled(&batch);
                             if wanted > 0 {
                                 // a marker popped while this call ran may be
                                 // for a job added after the call looked
@@ -187,6 +192,7 @@ impl Runner {
                             }
                         }
                         Err(e) => {
+                            self.watchers.error(&e);
                             pending.splice(0..0, batch);
                             failures += 1;
                             let pause = Duration::from_millis((100u64 << failures.min(5)).min(3_000));

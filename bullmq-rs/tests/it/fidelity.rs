@@ -115,3 +115,52 @@ async fn a_failed_attempt_stores_where_the_error_was_made() {
         "{entries:?}"
     );
 }
+
+#[tokio::test]
+async fn a_watcher_sees_failures_retries_and_completions() {
+    use bullmq_wire::WorkerEvent;
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |job| async move {
+        if job.attempts_made == 0 {
+            Err(bullmq_wire::JobError::new("first try fails"))
+        } else {
+            Ok(json!({"ok": true}))
+        }
+    })
+    .await
+    .unwrap();
+    let mut events = worker.events();
+    let opts = JobOptions {
+        attempts: Some(2),
+        ..Default::default()
+    };
+    let id = queue.add("twice", &json!({}), opts).await.unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        WorkerEvent::Failed {
+            job_id: id.clone(),
+            reason: "first try fails".into(),
+            attempts_made: 1,
+            will_retry: true,
+        }
+    );
+    assert_eq!(
+        next(&mut events).await,
+        WorkerEvent::Completed {
+            job_id: id.clone(),
+            returnvalue: json!({"ok": true}),
+        }
+    );
+    worker.close().await;
+}
+
+async fn next(
+    events: &mut tokio::sync::broadcast::Receiver<bullmq_wire::WorkerEvent>,
+) -> bullmq_wire::WorkerEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(20), events.recv())
+        .await
+        .expect("an event within 20 s")
+        .expect("no lag")
+}
