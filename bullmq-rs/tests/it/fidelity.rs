@@ -164,3 +164,25 @@ async fn next(
         .expect("an event within 20 s")
         .expect("no lag")
 }
+
+#[tokio::test]
+async fn waiting_on_a_missing_job_names_the_queue_and_the_id() {
+    use bullmq_wire::{Error, QueueEvents, StartAt};
+    let ctx = ctx().await;
+    let q = queue_name();
+    let events = QueueEvents::start(&q, &ctx.conn, StartAt::Now)
+        .await
+        .unwrap();
+    let err = events
+        .wait_until_finished("does-not-exist", std::time::Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::JobNotFound { queue, job_id } if *queue == q && job_id == "does-not-exist"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("no job does-not-exist in queue {q}")
+    );
+}
