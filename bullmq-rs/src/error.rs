@@ -103,6 +103,23 @@ pub(crate) fn check(code: i64, command: &'static str, job_id: &str) -> Result<i6
     }
 }
 
+/// Like [`check`] for a command on one job of `queue`: a job that does not
+/// exist is [`Error::JobNotFound`].
+pub(crate) fn check_job(
+    queue: &str,
+    code: i64,
+    command: &'static str,
+    job_id: &str,
+) -> Result<i64> {
+    match ScriptCode::from_reply(code) {
+        Some(ScriptCode::JobNotExist) => Err(Error::JobNotFound {
+            queue: queue.to_string(),
+            job_id: job_id.to_string(),
+        }),
+        _ => check(code, command, job_id),
+    }
+}
+
 /// Negative status codes of BullMQ's scripts (`src/enums/error-code.ts`),
 /// which ours return with the same meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -186,3 +186,16 @@ async fn waiting_on_a_missing_job_names_the_queue_and_the_id() {
         format!("no job does-not-exist in queue {q}")
     );
 }
+
+#[tokio::test]
+async fn by_id_operations_on_a_missing_job_say_so() {
+    use bullmq_wire::Error;
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let err = queue.update_progress("nope", &json!(5)).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::JobNotFound { queue, job_id } if *queue == q && job_id == "nope"),
+        "{err:?}"
+    );
+}
