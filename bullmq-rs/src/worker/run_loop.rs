@@ -172,7 +172,7 @@ impl Runner {
                         Ok(fetched) => {
                             failures = 0;
                             self.settled(&batch);
-                            self.watchers.settled(&batch);
+                            self.watchers.settled(&batch, &fetched.recorded);
                             if wanted > 0 {
                                 // a marker popped while this call ran may be
                                 // for a job added after the call looked
@@ -402,11 +402,13 @@ async fn settle_and_fetch(
         n += 1;
         t
     };
-    let (codes, fetched) = parse_reply(queue, &packed, !batch.is_empty(), &mut tokens)?;
+    let (codes, mut fetched) = parse_reply(queue, &packed, !batch.is_empty(), &mut tokens)?;
     for (o, code) in batch.iter().zip(codes) {
-        if let Some(code) = ScriptCode::from_reply(code) {
+        let refused = ScriptCode::from_reply(code);
+        if let Some(code) = refused {
             tracing::warn!(queue = queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
         }
+        fetched.recorded.push(refused.is_none());
     }
     Ok(fetched)
 }

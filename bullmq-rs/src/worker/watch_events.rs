@@ -54,12 +54,13 @@ impl Watchers {
         self.tx.subscribe()
     }
 
-    /// Reports settled outcomes; costs a counter read when nobody watches.
-    pub(crate) fn settled(&self, batch: &[Outcome]) {
+    /// Reports the outcomes the script recorded (`recorded`, one flag per
+    /// outcome); costs a counter read when nobody watches.
+    pub(crate) fn settled(&self, batch: &[Outcome], recorded: &[bool]) {
         if self.tx.receiver_count() == 0 {
             return;
         }
-        for o in batch {
+        for (o, _) in batch.iter().zip(recorded).filter(|(_, ok)| **ok) {
             let job_id = o.job_id.clone();
             let event = match &o.kind {
                 Kind::Completed { returnvalue } => WorkerEvent::Completed {
