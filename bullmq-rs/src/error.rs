@@ -18,8 +18,16 @@ pub enum Error {
         /// Why, in words a caller can act on.
         reason: String,
     },
+    /// No job with this id exists in the queue.
+    #[error("no job {job_id} in queue {queue}")]
+    JobNotFound {
+        /// The queue's name.
+        queue: String,
+        /// The id asked for.
+        job_id: String,
+    },
     /// A script refused the operation with one of BullMQ's status codes.
-    #[error("{code} for job {job_id} in {command}")]
+    #[error("{command} refused job {job_id}: {code}")]
     Script {
         /// Which status.
         code: ScriptCode,
@@ -95,6 +103,23 @@ pub(crate) fn check(code: i64, command: &'static str, job_id: &str) -> Result<i6
     }
 }
 
+/// Like [`check`] for a command on one job of `queue`: a job that does not
+/// exist is [`Error::JobNotFound`].
+pub(crate) fn check_job(
+    queue: &str,
+    code: i64,
+    command: &'static str,
+    job_id: &str,
+) -> Result<i64> {
+    match ScriptCode::from_reply(code) {
+        Some(ScriptCode::JobNotExist) => Err(Error::JobNotFound {
+            queue: queue.to_string(),
+            job_id: job_id.to_string(),
+        }),
+        _ => check(code, command, job_id),
+    }
+}
+
 /// Negative status codes of BullMQ's scripts (`src/enums/error-code.ts`),
 /// which ours return with the same meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,22 +177,26 @@ impl ScriptCode {
 impl fmt::Display for ScriptCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
-            ScriptCode::JobNotExist => "missing job",
-            ScriptCode::JobLockNotExist => "missing lock",
-            ScriptCode::JobNotInState => "job not in the expected state",
-            ScriptCode::JobPendingChildren => "job has pending children",
-            ScriptCode::ParentJobNotExist => "missing parent job",
-            ScriptCode::JobLockMismatch => "lock held by another worker",
+            ScriptCode::JobNotExist => "the job does not exist",
+            ScriptCode::JobLockNotExist => {
+                "the job is not locked (it stalled or was never fetched)"
+            }
+            ScriptCode::JobNotInState => "the job is not in the state this needs",
+            ScriptCode::JobPendingChildren => "the job still has children to finish",
+            ScriptCode::ParentJobNotExist => "its parent job does not exist",
+            ScriptCode::JobLockMismatch => "another worker holds the job's lock",
             ScriptCode::ParentJobCannotBeReplaced => {
                 "job already belongs to another parent (parent job cannot be replaced)"
             }
-            ScriptCode::JobBelongsToJobScheduler => "job belongs to a job scheduler",
-            ScriptCode::JobHasFailedChildren => "job has failed children",
+            ScriptCode::JobBelongsToJobScheduler => {
+                "the job is a job scheduler's current iteration"
+            }
+            ScriptCode::JobHasFailedChildren => "the job has failed children",
             ScriptCode::SchedulerJobIdCollision => {
                 "the scheduler's next job id is taken by an active or finished job"
             }
             ScriptCode::SchedulerJobSlotsBusy => "the scheduler's next 32 slots are all taken",
-            ScriptCode::Other(c) => return write!(f, "script status {c}"),
+            ScriptCode::Other(c) => return write!(f, "unknown script status {c}"),
         };
         f.write_str(text)
     }

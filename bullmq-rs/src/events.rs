@@ -321,10 +321,9 @@ impl QueueEvents {
 
     async fn finished_state(&self, job_id: &str) -> Result<Option<Finished>> {
         let Some(job) = self.queue.get_job(job_id).await? else {
-            return Err(Error::Script {
-                code: crate::ScriptCode::JobNotExist,
+            return Err(Error::JobNotFound {
+                queue: self.queue.name().to_string(),
                 job_id: job_id.to_string(),
-                command: "waitUntilFinished",
             });
         };
         if job.finished_on.is_none() {

@@ -72,4 +72,6 @@ pub use queue::{
 pub use scheduler::{next_cron_millis, JobScheduler, JobTemplate, Repeat};
 pub use state::JobState;
 pub use watch::{keyspace_flags_for_watching, JobSignal, JobSnapshot, JobUpdate};
-pub use worker::{BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerOptions};
+pub use worker::{
+    BackoffStrategy, JobError, Processor, RateLimit, Worker, WorkerEvent, WorkerOptions,
+};

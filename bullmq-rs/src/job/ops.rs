@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{Job, MAX_PRIORITY};
-use crate::error::{check, Error, Result};
+use crate::error::{check_job, Error, Result};
 use crate::queue::Queue;
 use crate::script;
 use crate::state::JobState;
@@ -25,7 +25,7 @@ impl Queue {
             .arg(progress.to_string())
             .invoke(&mut self.con())
             .await?;
-        check(code, "updateProgress", job_id).map(drop)
+        check_job(self.name(), code, "updateProgress", job_id).map(drop)
     }
 
     /// Appends a log line; returns how many lines the job keeps.
@@ -39,7 +39,7 @@ impl Queue {
             .arg(keep_logs.map(|n| n.to_string()).unwrap_or_default())
             .invoke(&mut self.con())
             .await?;
-        check(code, "addLog", job_id)
+        check_job(self.name(), code, "addLog", job_id)
     }
 
     /// Replaces a job's data.
@@ -50,7 +50,7 @@ impl Queue {
             .arg(data.to_string())
             .invoke(&mut self.con())
             .await?;
-        check(code, "updateData", job_id).map(drop)
+        check_job(self.name(), code, "updateData", job_id).map(drop)
     }
 
     /// Sends a completed or failed job back to `wait` (BullMQ's `job.retry`);
@@ -86,7 +86,7 @@ impl Queue {
             .arg(reset)
             .invoke(&mut self.con())
             .await?;
-        check(code, "reprocessJob", job_id).map(drop)
+        check_job(self.name(), code, "reprocessJob", job_id).map(drop)
     }
 
     /// Makes a delayed job ready now.
@@ -99,7 +99,7 @@ impl Queue {
             .arg(job_id)
             .invoke(&mut self.con())
             .await?;
-        check(code, "promote", job_id).map(drop)
+        check_job(self.name(), code, "promote", job_id).map(drop)
     }
 
     /// Gives a delayed job a new delay from now.
@@ -117,7 +117,7 @@ impl Queue {
             .arg(now_ms())
             .invoke(&mut self.con())
             .await?;
-        check(code, "changeDelay", job_id).map(drop)
+        check_job(self.name(), code, "changeDelay", job_id).map(drop)
     }
 
     /// Changes a job's priority.
@@ -138,7 +138,7 @@ impl Queue {
             .arg(if lifo { "1" } else { "" })
             .invoke(&mut self.con())
             .await?;
-        check(code, "changePriority", job_id).map(drop)
+        check_job(self.name(), code, "changePriority", job_id).map(drop)
     }
 
     /// Removes a job (not one a worker holds); true when it was removed.
@@ -152,7 +152,7 @@ impl Queue {
             .arg(job_id)
             .invoke(&mut self.con())
             .await?;
-        check(code, "removeJob", job_id).map(|c| c == 1)
+        check_job(self.name(), code, "removeJob", job_id).map(|c| c == 1)
     }
 }
 

@@ -2,8 +2,19 @@
 //! at once whatever attempts remain (BullMQ's `UnrecoverableError`).
 
 use std::fmt;
+use std::panic::Location;
 
 /// A handler's failure.
+///
+/// Which failures are retried (while the job has attempts left):
+/// - [`JobError::new`], and conversions from `String`, `&str` and
+///   [`crate::Error`] (Redis and other passing troubles): retried.
+/// - [`JobError::unrecoverable`]: the job fails now.
+/// - a `serde_json::Error` (`?` on decoding the job's data): the job fails
+///   now; a payload that does not decode will not decode on a retry either.
+///   Build a [`JobError::new`] yourself to retry such errors.
+/// - a handler that panics or exceeds its timeout: retried, with the reason
+///   "handler panicked: ..." or "job timed out after N ms".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
     /// Becomes the job's `failedReason`.
@@ -15,26 +26,36 @@ pub struct JobError {
     /// Not a failure: the job moved to waiting-children
     /// ([`JobError::waiting_children`]).
     pub(crate) waiting_children: bool,
+    /// Where the error was made (`#[track_caller]` constructors and `?`).
+    location: Option<&'static Location<'static>>,
+    /// The `source()` chain of the error it was made from, outermost first.
+    causes: Vec<String>,
 }
 
 impl JobError {
     /// A failure that is retried while attempts remain.
+    #[track_caller]
     pub fn new(message: impl Into<String>) -> Self {
         JobError {
             message: message.into(),
             stack: None,
             unrecoverable: false,
             waiting_children: false,
+            location: Some(Location::caller()),
+            causes: Vec::new(),
         }
     }
 
     /// A failure that fails the job now (BullMQ's `UnrecoverableError`).
+    #[track_caller]
     pub fn unrecoverable(message: impl Into<String>) -> Self {
         JobError {
             message: message.into(),
             stack: None,
             unrecoverable: true,
             waiting_children: false,
+            location: Some(Location::caller()),
+            causes: Vec::new(),
         }
     }
 
@@ -50,6 +71,8 @@ impl JobError {
             stack: None,
             unrecoverable: false,
             waiting_children: true,
+            location: None,
+            causes: Vec::new(),
         }
     }
 
@@ -59,13 +82,48 @@ impl JobError {
         self
     }
 
-    /// What goes into the stacktrace list, as BullMQ stores `err.stack`.
-    pub(crate) fn stack_entry(&self) -> String {
-        match &self.stack {
-            Some(s) => s.clone(),
-            None if self.unrecoverable => format!("UnrecoverableError: {}", self.message),
-            None => format!("Error: {}", self.message),
+    /// Drops the location: for failures the worker makes itself (a timeout,
+    /// a panic), where the library's own line would mislead.
+    pub(crate) fn without_location(mut self) -> Self {
+        self.location = None;
+        self
+    }
+
+    /// Records `err`'s `source()` chain, shown in the job's `stacktrace`.
+    pub fn with_causes(mut self, err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut next = err.source();
+        while let Some(e) = next {
+            self.causes.push(e.to_string());
+            next = e.source();
         }
+        self
+    }
+
+    /// What goes into the stacktrace list, in the shape of Node's
+    /// `err.stack`: the error line, then where it was made and its causes
+    /// (a stack given with [`JobError::with_stack`] is stored as is).
+    pub(crate) fn stack_entry(&self) -> String {
+        if let Some(s) = &self.stack {
+            return s.clone();
+        }
+        let kind = if self.unrecoverable {
+            "UnrecoverableError"
+        } else {
+            "Error"
+        };
+        let mut entry = format!("{kind}: {}", self.message);
+        if let Some(l) = self.location {
+            entry.push_str(&format!(
+                "\n    at {}:{}:{}",
+                l.file(),
+                l.line(),
+                l.column()
+            ));
+        }
+        for cause in &self.causes {
+            entry.push_str(&format!("\nCaused by: {cause}"));
+        }
+        entry
     }
 }
 
@@ -78,25 +136,31 @@ impl fmt::Display for JobError {
 impl std::error::Error for JobError {}
 
 impl From<String> for JobError {
+    #[track_caller]
     fn from(message: String) -> Self {
         JobError::new(message)
     }
 }
 
 impl From<&str> for JobError {
+    #[track_caller]
     fn from(message: &str) -> Self {
         JobError::new(message)
     }
 }
 
 impl From<crate::Error> for JobError {
+    #[track_caller]
     fn from(e: crate::Error) -> Self {
-        JobError::new(e.to_string())
+        JobError::new(e.to_string()).with_causes(&e)
     }
 }
 
+/// A payload that does not decode fails the job at once: every retry would
+/// read the same bytes.
 impl From<serde_json::Error> for JobError {
+    #[track_caller]
     fn from(e: serde_json::Error) -> Self {
-        JobError::new(format!("invalid job data: {e}"))
+        JobError::unrecoverable(format!("invalid job data: {e}")).with_causes(&e)
     }
 }

@@ -16,6 +16,7 @@ mod outcome;
 mod reply;
 mod run_loop;
 mod stalled;
+mod watch_events;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use job_error::JobError;
+pub use watch_events::WorkerEvent;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -136,6 +138,7 @@ pub struct Worker {
     queue: Queue,
     shutdown: watch::Sender<run_loop::Stop>,
     task: Option<JoinHandle<()>>,
+    watchers: watch_events::Watchers,
 }
 
 impl std::fmt::Debug for Worker {
@@ -148,6 +151,11 @@ impl std::fmt::Debug for Worker {
 
 impl Worker {
     /// Starts a worker on `queue_name` with an async handler.
+    ///
+    /// A handler's `Err` is retried while the job has attempts left, except
+    /// an unrecoverable [`JobError`] and a `serde_json::Error` turned into
+    /// one by `?` (a payload that does not decode fails the job now). A
+    /// panic or a timeout counts as a retryable failure. See [`JobError`].
     pub async fn start<F, Fut>(
         queue_name: &str,
         conn: &Connection,
@@ -185,13 +193,31 @@ impl Worker {
         }
         let queue = Queue::handle(queue_name, conn)?;
         let (shutdown, shutdown_rx) = watch::channel(run_loop::Stop::Running);
-        let runner = run_loop::Runner::new(queue.clone(), options, processor, shutdown_rx).await?;
+        let watchers = watch_events::Watchers::new();
+        let runner = run_loop::Runner::new(
+            queue.clone(),
+            options,
+            processor,
+            shutdown_rx,
+            watchers.clone(),
+        )
+        .await?;
         let task = tokio::spawn(runner.run());
         Ok(Worker {
             queue,
             shutdown,
             task: Some(task),
+            watchers,
         })
+    }
+
+    /// What this worker does from now on: each recorded completion and
+    /// failure, and each time it cannot reach Redis (Node's
+    /// `worker.on('completed' | 'failed' | 'error')`). A receiver that
+    /// falls more than 1024 events behind misses the oldest
+    /// (`RecvError::Lagged`). Nothing is built while nobody listens.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<WorkerEvent> {
+        self.watchers.subscribe()
     }
 
     /// The queue this worker serves.

@@ -42,6 +42,8 @@ pub(crate) struct Outcome {
     stacktrace: Option<String>,
     keep: KeepPolicy,
     attempts: i64,
+    /// Attempts made once this one is recorded (for watchers).
+    pub(crate) attempts_made: i64,
 }
 
 impl Outcome {
@@ -54,6 +56,7 @@ impl Outcome {
         opts: &WorkerOptions,
     ) -> Self {
         let attempts = job.opts.attempts.unwrap_or(0);
+        let attempts_made = job.attempts_made + 1;
         match result {
             Err(err) if err.waiting_children => Outcome {
                 job_id: job.id.clone(),
@@ -62,6 +65,7 @@ impl Outcome {
                 stacktrace: None,
                 keep: KeepPolicy::default(),
                 attempts,
+                attempts_made,
             },
             Ok(value) => Outcome {
                 job_id: job.id.clone(),
@@ -75,6 +79,7 @@ impl Outcome {
                     opts.remove_on_complete.as_ref(),
                 ),
                 attempts,
+                attempts_made,
             },
             Err(err) => {
                 let mut stack = job.stacktrace.clone();
@@ -108,6 +113,7 @@ impl Outcome {
                         opts.remove_on_fail.as_ref(),
                     ),
                     attempts,
+                    attempts_made,
                 }
             }
         }
@@ -122,6 +128,7 @@ impl Outcome {
             stacktrace: None,
             keep: KeepPolicy::default(),
             attempts: 0,
+            attempts_made: 0,
         }
     }
 

@@ -22,6 +22,9 @@ pub(crate) struct Fetched {
     pub(crate) next_delayed: f64,
     /// The queue is paused or at its global concurrency.
     pub(crate) blocked: bool,
+    /// Per outcome sent: whether the script recorded it (filled by the
+    /// caller from the codes).
+    pub(crate) recorded: Vec<bool>,
 }
 
 /// One MessagePack value as `cmsgpack` writes a Lua value.
@@ -202,6 +205,7 @@ pub(crate) fn parse_reply(
         rate_limit_ttl: rd.int("rate limit ttl")?,
         next_delayed: rd.float("next delayed")?,
         blocked: rd.int("blocked")? == 1,
+        recorded: Vec::new(),
     };
     for _ in 0..(items - 3) / 2 {
         let id = rd.text("job id")?;

@@ -23,6 +23,7 @@ use super::in_flight::InFlight;
 use super::marker::{MarkerWaiter, Woken};
 use super::outcome::{Kind, Outcome};
 use super::reply::{parse_reply, Fetched};
+use super::watch_events::Watchers;
 use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
 use crate::error::{Result, ScriptCode};
 use crate::job::Job;
@@ -65,6 +66,7 @@ pub(crate) struct Runner {
     /// Tasks of handlers run with `spawn_handlers`, to stop them on hand-back.
     spawned: Vec<AbortHandle>,
     marker: MarkerWaiter,
+    watchers: Watchers,
 }
 
 impl Runner {
@@ -73,6 +75,7 @@ impl Runner {
         opts: WorkerOptions,
         processor: Processor,
         stop: watch::Receiver<Stop>,
+        watchers: Watchers,
     ) -> Result<Self> {
         let client_name = queue.keys().worker_client_name(opts.name.as_deref());
         let marker = MarkerWaiter::start(queue.clone(), client_name).await?;
@@ -87,6 +90,7 @@ impl Runner {
             running: FuturesUnordered::new(),
             spawned: Vec::new(),
             marker,
+            watchers,
         })
     }
 
@@ -168,6 +172,7 @@ impl Runner {
                         Ok(fetched) => {
                             failures = 0;
                             self.settled(&batch);
+                            self.watchers.settled(&batch, &fetched.recorded);
                             if wanted > 0 {
                                 // a marker popped while this call ran may be
                                 // for a job added after the call looked
@@ -187,6 +192,7 @@ impl Runner {
                             }
                         }
                         Err(e) => {
+                            self.watchers.error(&e);
                             pending.splice(0..0, batch);
                             failures += 1;
                             let pause = Duration::from_millis((100u64 << failures.min(5)).min(3_000));
@@ -396,11 +402,13 @@ async fn settle_and_fetch(
         n += 1;
         t
     };
-    let (codes, fetched) = parse_reply(queue, &packed, !batch.is_empty(), &mut tokens)?;
+    let (codes, mut fetched) = parse_reply(queue, &packed, !batch.is_empty(), &mut tokens)?;
     for (o, code) in batch.iter().zip(codes) {
-        if let Some(code) = ScriptCode::from_reply(code) {
+        let refused = ScriptCode::from_reply(code);
+        if let Some(code) = refused {
             tracing::warn!(queue = queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
         }
+        fetched.recorded.push(refused.is_none());
     }
     Ok(fetched)
 }
@@ -460,10 +468,10 @@ async fn process(
         Some(t) => match tokio::time::timeout(t, run).await {
             Ok(r) => r,
             Err(_) => {
-                return Err(JobError::new(format!(
-                    "job timed out after {} ms",
-                    t.as_millis()
-                )))
+                return Err(
+                    JobError::new(format!("job timed out after {} ms", t.as_millis()))
+                        .without_location(),
+                )
             }
         },
         None => run.await,
@@ -474,7 +482,7 @@ async fn process(
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        Err(JobError::new(format!("handler panicked: {msg}")))
+        Err(JobError::new(format!("handler panicked: {msg}")).without_location())
     })
 }
 

@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod connection;
 mod events;
+mod fidelity;
 mod queue;
 mod retry_wake;
 mod watch;

@@ -147,6 +147,9 @@ fn item_id_mut(item: &mut Item) -> Option<&mut Id> {
     }
 }
 
+// an error's `data` is a JSON value, larger with serde_json's preserve_order;
+// a rejection is made once per bad request, so boxing it buys nothing
+#[allow(clippy::result_large_err)]
 fn parse_request(value: Value) -> Item {
     let Value::Object(mut m) = value else {
         return Err(Rejected {

@@ -175,7 +175,7 @@ fn outgoing_frames() {
     let text = to_text(&Response::err(id.clone(), RpcError::job_failed("boom", 3)).for_job("j"));
     assert_eq!(
         text,
-        r#"{"jsonrpc":"2.0","id":"req-1","jobId":"j","error":{"code":-32010,"message":"Job failed","data":{"attemptsMade":3,"failedReason":"boom"}}}"#
+        r#"{"jsonrpc":"2.0","id":"req-1","jobId":"j","error":{"code":-32010,"message":"Job failed","data":{"failedReason":"boom","attemptsMade":3}}}"#
     );
     assert_eq!(
         to_text(&Notification::progress(&id, "j", &json!(50))),
