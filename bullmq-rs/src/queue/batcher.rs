@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{NewJob, Queue};
 use crate::error::{Error, Result};
-use crate::job::JobOptions;
+use crate::options::JobOptions;
 
 /// Jobs in one script call, at most.
 const MAX_BATCH: usize = 200;

@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::job::JobOptions;
 use crate::keys::QueueKeys;
+use crate::options::millis::to_ms;
+use crate::options::JobOptions;
 use crate::script;
 use crate::time::now_ms;
 
@@ -196,7 +197,7 @@ impl Queue {
             call.push_arg(&job.data);
             call.push_arg(o.to_stored_json().to_string());
             call.push_arg(o.timestamp.unwrap_or(now));
-            call.push_arg(o.delay.unwrap_or(0));
+            call.push_arg(o.delay.map(to_ms).unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
             call.push_arg(

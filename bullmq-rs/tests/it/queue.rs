@@ -2,6 +2,7 @@
 //! bad input rejected before any write.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bullmq_wire::{Backoff, Error, JobOptions, JobState, KeepJobs, NewJob, Queue};
 use serde_json::json;
@@ -15,10 +16,7 @@ async fn standard_add_leaves_bullmq_state() {
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let opts = JobOptions {
         attempts: Some(3),
-        backoff: Some(Backoff::Exponential {
-            delay: 1000,
-            jitter: None,
-        }),
+        backoff: Some(Backoff::exponential(Duration::from_secs(1))),
         remove_on_complete: Some(KeepJobs::Count(10)),
         keep_logs: Some(5),
         ..Default::default()
@@ -95,7 +93,7 @@ async fn prioritized_delayed_and_lifo_scores() {
             "d",
             &json!({}),
             JobOptions {
-                delay: Some(60_000),
+                delay: Some(Duration::from_secs(60)),
                 timestamp: Some(t),
                 ..Default::default()
             },
@@ -236,7 +234,7 @@ async fn bad_input_is_rejected_and_writes_nothing() {
             ..Default::default()
         },
         JobOptions {
-            delay: Some(-5),
+            backoff: Some(Backoff::fixed(Duration::from_millis(5)).with_jitter(2.0)),
             ..Default::default()
         },
     ];

@@ -68,10 +68,7 @@ async fn retries_with_backoff_then_succeeds() {
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let opts = JobOptions {
         attempts: Some(3),
-        backoff: Some(Backoff::Fixed {
-            delay: 50,
-            jitter: None,
-        }),
+        backoff: Some(Backoff::fixed(Duration::from_millis(50))),
         ..Default::default()
     };
     let id = queue.add("fail", &json!({"times": 2}), opts).await.unwrap();
@@ -95,7 +92,8 @@ async fn retries_with_backoff_then_succeeds() {
     );
     assert_eq!(job.stacktrace.len(), 2);
     assert_eq!(
-        job.delay, 0,
+        job.delay,
+        Duration::ZERO,
         "promotion from delayed resets delay, as in BullMQ"
     );
     worker.close().await;
@@ -289,7 +287,7 @@ async fn delayed_jobs_run_when_due() {
             "late",
             &json!({}),
             JobOptions {
-                delay: Some(600),
+                delay: Some(Duration::from_millis(600)),
                 ..Default::default()
             },
         )
@@ -300,7 +298,7 @@ async fn delayed_jobs_run_when_due() {
             "early",
             &json!({}),
             JobOptions {
-                delay: Some(300),
+                delay: Some(Duration::from_millis(300)),
                 ..Default::default()
             },
         )
@@ -328,7 +326,7 @@ async fn job_timeout_fails_the_attempt_with_a_clear_reason() {
             "slow",
             &json!({}),
             JobOptions {
-                timeout: Some(100),
+                timeout: Some(Duration::from_millis(100)),
                 ..Default::default()
             },
         )
