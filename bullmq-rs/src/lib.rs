@@ -62,7 +62,8 @@ pub use error::{Error, Result, ScriptCode};
 pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
 pub use flow::{FlowJob, FlowNode, FlowProducer};
 pub use job::{
-    Dependencies, DependenciesPage, DependencyCounts, DependencyPages, Job, Page, PageRequest,
+    DataError, Dependencies, DependenciesPage, DependencyCounts, DependencyPages, Job, Page,
+    PageRequest,
 };
 pub use keys::{job_key, JobKey};
 pub use options::{

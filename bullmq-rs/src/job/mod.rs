@@ -4,6 +4,7 @@ mod children;
 mod dependency_pages;
 mod ops;
 mod read;
+mod typed_data;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::options::{JobOptions, ParentRef};
 use crate::queue::Queue;
 pub use children::{Dependencies, DependencyCounts};
 pub use dependency_pages::{DependenciesPage, DependencyPages, Page, PageRequest};
+pub use typed_data::DataError;
 
 /// A job read from Redis. Field names follow BullMQ's `Job`.
 #[derive(Debug, Clone)]

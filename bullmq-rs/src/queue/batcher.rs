@@ -10,7 +10,6 @@
 //! carries the adds that arrived during the previous one.
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{NewJob, Queue};
@@ -66,8 +65,13 @@ impl AddBatcher {
 
     /// Adds one job, as [`Queue::add`] does; returns its id (for an existing
     /// custom id, that id).
-    pub async fn add(&self, name: &str, data: &Value, opts: JobOptions) -> Result<String> {
-        self.add_job(NewJob::new(name, data, opts)).await
+    pub async fn add<T: serde::Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+        opts: JobOptions,
+    ) -> Result<String> {
+        self.add_job(NewJob::serialize(name, data, opts)?).await
     }
 
     /// Adds one prepared job.

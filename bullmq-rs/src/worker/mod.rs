@@ -16,6 +16,7 @@ mod outcome;
 mod reply;
 mod run_loop;
 mod stalled;
+mod typed;
 
 use std::collections::HashMap;
 use std::future::Future;

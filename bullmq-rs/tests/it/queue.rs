@@ -427,3 +427,33 @@ async fn batcher_reports_redis_outages_and_recovers() {
         .expect("the job added after the restart exists");
     assert_eq!(job.data, json!({"after": true}));
 }
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Email {
+    to: String,
+    retries: u8,
+}
+
+#[tokio::test]
+async fn typed_data_round_trips_and_a_misfit_is_unrecoverable() {
+    let ctx = ctx().await;
+    let queue = Queue::new(&queue_name(), &ctx.conn).await.unwrap();
+    let sent = Email {
+        to: "a@example.com".into(),
+        retries: 2,
+    };
+    let id = queue
+        .add("send", &sent, JobOptions::default())
+        .await
+        .unwrap();
+    let job = queue.get_job(&id).await.unwrap().unwrap();
+    // stored as the same JSON a Value would give
+    assert_eq!(job.data, json!({"to": "a@example.com", "retries": 2}));
+    assert_eq!(job.data_as::<Email>().unwrap(), sent);
+
+    let misfit = job.data_as::<Vec<String>>().unwrap_err();
+    assert_eq!(misfit.job_id, id);
+    let failure = bullmq_wire::JobError::from(misfit);
+    assert!(failure.unrecoverable, "{failure:?}");
+    assert!(failure.message.contains("does not fit"), "{failure:?}");
+}

@@ -638,3 +638,57 @@ async fn finishing_jobs_keeps_the_events_stream_trimmed() {
         "the newest events are kept: {newest:?}"
     );
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Greeting {
+    name: String,
+}
+
+#[tokio::test]
+async fn a_typed_worker_reads_typed_data_and_fails_a_misfit_without_retries() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let good = queue
+        .add(
+            "greet",
+            &Greeting { name: "Ada".into() },
+            JobOptions::default(),
+        )
+        .await
+        .unwrap();
+    let bad = queue
+        .add(
+            "greet",
+            &json!({"nom": "Ada"}),
+            JobOptions {
+                attempts: Some(5),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let worker = Worker::start_typed(
+        &q,
+        &ctx.conn,
+        WorkerOptions::default(),
+        |g: Greeting, _job| async move { Ok::<_, JobError>(format!("hello {}", g.name)) },
+    )
+    .await
+    .unwrap();
+    wait_state(&queue, &good, JobState::Completed).await;
+    wait_state(&queue, &bad, JobState::Failed).await;
+    worker.close().await;
+    let done = queue.get_job(&good).await.unwrap().unwrap();
+    assert_eq!(done.returnvalue, Some(json!("hello Ada")));
+    let failed = queue.get_job(&bad).await.unwrap().unwrap();
+    assert_eq!(failed.attempts_made, 1, "a misfit payload is not retried");
+    assert!(
+        failed
+            .failed_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("does not fit")),
+        "{:?}",
+        failed.failed_reason
+    );
+}
