@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::job::{validate_job_id, JobOptions, ParentRef};
 use crate::keys::QueueKeys;
+use crate::options::millis::to_ms;
+use crate::options::{validate_job_id, JobOptions, ParentRef};
 use crate::queue::{validate_queue_name, NewJob};
 use crate::script;
 use crate::time::now_ms;
@@ -107,7 +108,7 @@ impl FlowProducer {
             call.push_arg(&n.job.data);
             call.push_arg(o.to_stored_json().to_string());
             call.push_arg(n.timestamp);
-            call.push_arg(o.delay.unwrap_or(0));
+            call.push_arg(o.delay.map(to_ms).unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
             call.push_arg(n.parent);

@@ -46,6 +46,7 @@ mod events;
 mod flow;
 mod job;
 mod keys;
+mod options;
 mod queue;
 mod scheduler;
 mod script;
@@ -61,11 +62,14 @@ pub use error::{Error, Result, ScriptCode};
 pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
 pub use flow::{FlowJob, FlowNode, FlowProducer};
 pub use job::{
-    validate_job_id, Backoff, Deduplication, Dependencies, DependenciesPage, DependencyCounts,
-    DependencyPages, Job, JobOptions, KeepJobs, Page, PageRequest, ParentOnFailure, ParentRef,
-    MAX_PRIORITY,
+    DataError, Dependencies, DependenciesPage, DependencyCounts, DependencyPages, Job, Page,
+    PageRequest,
 };
 pub use keys::{job_key, JobKey};
+pub use options::{
+    validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef,
+    MAX_PRIORITY,
+};
 pub use queue::{
     validate_queue_name, AddBatcher, Metrics, NewJob, Queue, WorkerInfo, BULLMQ_VERSION,
 };

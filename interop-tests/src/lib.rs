@@ -236,7 +236,10 @@ pub fn keep_jobs(v: &Value) -> Option<bullmq_wire::KeepJobs> {
         Value::Bool(b) => Some(KeepJobs::Remove(*b)),
         Value::Number(n) => n.as_i64().map(KeepJobs::Count),
         Value::Object(m) => Some(KeepJobs::Policy {
-            age: m.get("age").and_then(Value::as_i64),
+            age: m
+                .get("age")
+                .and_then(Value::as_u64)
+                .map(Duration::from_secs),
             count: m.get("count").and_then(Value::as_i64),
             limit: m.get("limit").and_then(Value::as_i64),
         }),
@@ -244,17 +247,19 @@ pub fn keep_jobs(v: &Value) -> Option<bullmq_wire::KeepJobs> {
     }
 }
 
+/// A JSON count of milliseconds.
+fn millis(v: &Value) -> Option<Duration> {
+    v.as_u64().map(Duration::from_millis)
+}
+
 /// Converts the drivers' job options (BullMQ's JSON names) to ours.
 pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
     use bullmq_wire::{Backoff, JobOptions};
     let backoff = opts.get("backoff").and_then(|b| {
-        if let Some(d) = b.as_i64() {
-            return Some(Backoff::Fixed {
-                delay: d,
-                jitter: None,
-            });
+        if let Some(d) = millis(b) {
+            return Some(Backoff::fixed(d));
         }
-        let delay = b["delay"].as_i64().unwrap_or(0);
+        let delay = millis(&b["delay"]).unwrap_or_default();
         let jitter = b["jitter"].as_f64();
         match b["type"].as_str()? {
             "fixed" => Some(Backoff::Fixed { delay, jitter }),
@@ -267,7 +272,7 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
     });
     JobOptions {
         job_id: opts["jobId"].as_str().map(str::to_string),
-        delay: opts["delay"].as_i64(),
+        delay: millis(&opts["delay"]),
         priority: opts["priority"].as_i64(),
         lifo: opts["lifo"].as_bool().unwrap_or(false),
         attempts: opts["attempts"].as_i64(),
@@ -301,7 +306,7 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
         .map(|(_, p)| p),
         deduplication: opts.get("deduplication").and_then(|d| {
             let mut de = bullmq_wire::Deduplication::new(d.get("id")?.as_str()?);
-            de.ttl = d["ttl"].as_i64();
+            de.ttl = millis(&d["ttl"]);
             de.extend = d["extend"] == true;
             de.replace = d["replace"] == true;
             de.keep_last_if_active = d["keepLastIfActive"] == true;

@@ -30,7 +30,7 @@ fn jobs() -> Value {
 }
 
 /// One strategy call: job id, attempt, type, error message, backoff delay.
-type Call = (String, i64, String, String, Option<i64>);
+type Call = (String, i64, String, String, Option<Duration>);
 
 /// `linear`: attempt × the job's delay for the first two retries, then
 /// give up; `immediate`: retry now; anything else: give up.
@@ -48,8 +48,8 @@ fn strategy(calls: Arc<Mutex<Vec<Call>>>) -> BackoffStrategy {
             delay,
         ));
         match kind {
-            "linear" if attempt < 3 => Some(attempt * delay.unwrap_or(0)),
-            "immediate" => Some(0),
+            "linear" if attempt < 3 => Some(delay.unwrap_or_default() * attempt as u32),
+            "immediate" => Some(Duration::ZERO),
             _ => None,
         }
     })
@@ -183,13 +183,13 @@ async fn our_worker_waits_what_the_strategy_returns() {
     let [a, b, c, d] = [1, 2, 3, 4].map(|i| out.ids[i].clone());
 
     // the strategy saw each failure with its attempt number, type and job
-    let call = |id: &str, attempt, kind: &str, delay| {
+    let call = |id: &str, attempt, kind: &str, delay: Option<u64>| {
         (
             id.to_string(),
             attempt,
             kind.to_string(),
             "demo failure".to_string(),
-            delay,
+            delay.map(Duration::from_millis),
         )
     };
     let mut calls = out.calls.clone();

@@ -329,7 +329,7 @@ async fn upsert_sequence(server: &RedisServer, q: &str, side: Side) {
             }
             (_, "upsert") => {
                 let mut r = match repeat.get("every").and_then(Value::as_u64) {
-                    Some(ms) => bullmq_wire::Repeat::every(ms),
+                    Some(ms) => bullmq_wire::Repeat::every(Duration::from_millis(ms)),
                     None => bullmq_wire::Repeat::cron(repeat["pattern"].as_str().unwrap()),
                 };
                 if let Some(tz) = repeat.get("tz").and_then(Value::as_str) {
@@ -473,7 +473,7 @@ async fn rust_upserts_leave_what_node_upserts_leave() {
             .unwrap();
         assert_eq!(
             (ours.repeat.every, ours.name.as_str(), ours.iteration_count),
-            (Some(2000), "echo", 1),
+            (Some(Duration::from_secs(2)), "echo", 1),
             "{side:?}"
         );
         assert_eq!(ours.template_data, json!({"t": 2}));

@@ -3,22 +3,20 @@
 mod children;
 mod dependency_pages;
 mod ops;
-mod options;
 mod read;
+mod typed_data;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::options::millis::from_ms;
+use crate::options::{JobOptions, ParentRef};
+use crate::queue::Queue;
 pub use children::{Dependencies, DependencyCounts};
 pub use dependency_pages::{DependenciesPage, DependencyPages, Page, PageRequest};
-pub(crate) use options::KeepPolicy;
-pub use options::{
-    validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef,
-    MAX_PRIORITY,
-};
-
-use crate::queue::Queue;
+pub use typed_data::DataError;
 
 /// A job read from Redis. Field names follow BullMQ's `Job`.
 #[derive(Debug, Clone)]
@@ -39,8 +37,8 @@ pub struct Job {
     pub progress: Value,
     /// Creation time, ms since the epoch.
     pub timestamp: i64,
-    /// The delay of the current or last wait, ms.
-    pub delay: i64,
+    /// The delay of the current or last wait.
+    pub delay: Duration,
     /// Priority, 0 = none.
     pub priority: i64,
     /// Attempts finished (`atm`).
@@ -99,7 +97,7 @@ impl Job {
             raw_opts: Value::Object(Default::default()),
             progress: Value::from(0),
             timestamp: 0,
-            delay: 0,
+            delay: Duration::ZERO,
             priority: 0,
             attempts_made: 0,
             attempts_started: 0,
@@ -126,7 +124,7 @@ impl Job {
                 "opts" => job.raw_opts = json(value),
                 "progress" => job.progress = json(value),
                 "timestamp" => job.timestamp = parse_number(&value).unwrap_or(0),
-                "delay" => job.delay = parse_number(&value).unwrap_or(0),
+                "delay" => job.delay = from_ms(parse_number(&value).unwrap_or(0)),
                 "priority" => job.priority = parse_number(&value).unwrap_or(0),
                 "atm" => atm = parse_number(&value),
                 "attemptsMade" => attempts_made = parse_number(&value),
@@ -164,9 +162,26 @@ impl Job {
         self.token.as_deref()
     }
 
+    /// How a child added by this job's handler names it as its parent
+    /// ([`JobOptions::parent`]).
+    pub fn parent_ref(&self) -> ParentRef {
+        ParentRef {
+            id: self.id.clone(),
+            queue: self.queue.keys().qualified_name(),
+        }
+    }
+
     /// Attempts allowed in total (at least 1).
     pub fn max_attempts(&self) -> i64 {
         self.opts.attempts.unwrap_or(0).max(1)
+    }
+}
+
+impl ParentRef {
+    /// The parent `job` (typically the job a handler is running); the same
+    /// as [`Job::parent_ref`].
+    pub fn of(job: &Job) -> Self {
+        job.parent_ref()
     }
 }
 

@@ -3,10 +3,14 @@
 //! id on the job's queue (`queue.promote(id)`, what the gateway uses) or
 //! on a `Job` already read (`job.promote()`), which delegates to the first.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
-use super::{Job, MAX_PRIORITY};
+use super::Job;
 use crate::error::{check_job, Error, Result};
+use crate::options::millis::to_ms_i64;
+use crate::options::MAX_PRIORITY;
 use crate::queue::Queue;
 use crate::script;
 use crate::state::JobState;
@@ -103,17 +107,14 @@ impl Queue {
     }
 
     /// Gives a delayed job a new delay from now.
-    pub async fn change_delay(&self, job_id: &str, delay_ms: i64) -> Result<()> {
-        if delay_ms < 0 {
-            return Err(Error::invalid("delay", format!("{delay_ms} is negative")));
-        }
+    pub async fn change_delay(&self, job_id: &str, delay: Duration) -> Result<()> {
         let k = self.keys();
         let code: i64 = script::CHANGE_DELAY
             .call()
             .keys(k.core())
             .arg(k.base())
             .arg(job_id)
-            .arg(delay_ms)
+            .arg(to_ms_i64(delay))
             .arg(now_ms())
             .invoke(&mut self.con())
             .await?;
@@ -194,9 +195,9 @@ impl Job {
     }
 
     /// Gives a delayed job a new delay, counted from now.
-    pub async fn change_delay(&mut self, delay_ms: i64) -> Result<()> {
-        self.queue.change_delay(&self.id, delay_ms).await?;
-        self.delay = delay_ms;
+    pub async fn change_delay(&mut self, delay: Duration) -> Result<()> {
+        self.queue.change_delay(&self.id, delay).await?;
+        self.delay = delay;
         Ok(())
     }
 

@@ -10,12 +10,11 @@
 //! carries the adds that arrived during the previous one.
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{NewJob, Queue};
 use crate::error::{Error, Result};
-use crate::job::JobOptions;
+use crate::options::JobOptions;
 
 /// Jobs in one script call, at most.
 const MAX_BATCH: usize = 200;
@@ -66,8 +65,13 @@ impl AddBatcher {
 
     /// Adds one job, as [`Queue::add`] does; returns its id (for an existing
     /// custom id, that id).
-    pub async fn add(&self, name: &str, data: &Value, opts: JobOptions) -> Result<String> {
-        self.add_job(NewJob::new(name, data, opts)).await
+    pub async fn add<T: serde::Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+        opts: JobOptions,
+    ) -> Result<String> {
+        self.add_job(NewJob::serialize(name, data, opts)?).await
     }
 
     /// Adds one prepared job.

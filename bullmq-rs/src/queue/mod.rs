@@ -7,12 +7,14 @@ mod getters;
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::job::JobOptions;
 use crate::keys::QueueKeys;
+use crate::options::millis::to_ms;
+use crate::options::JobOptions;
 use crate::script;
 use crate::time::now_ms;
 
@@ -42,6 +44,20 @@ impl NewJob {
             data: data.to_string(),
             opts,
         }
+    }
+
+    /// A job whose data is any serializable value (a struct, a map, a
+    /// `serde_json::Value`), stored as its JSON.
+    pub fn serialize<T: Serialize + ?Sized>(
+        name: impl Into<String>,
+        data: &T,
+        opts: JobOptions,
+    ) -> Result<Self> {
+        let name = name.into();
+        let data = serde_json::to_string(data).map_err(|e| {
+            Error::invalid("job data", format!("data of job {name:?} is not JSON: {e}"))
+        })?;
+        Ok(NewJob { name, data, opts })
     }
 
     /// Checks the options, and that the data is JSON.
@@ -146,9 +162,18 @@ impl Queue {
         self.inner.conn.manager()
     }
 
-    /// Adds one job; returns its id (for an existing custom id, that id).
-    pub async fn add(&self, name: &str, data: &Value, opts: JobOptions) -> Result<String> {
-        let mut ids = self.add_bulk(vec![NewJob::new(name, data, opts)]).await?;
+    /// Adds one job whose data is any serializable value (a
+    /// `serde_json::Value` or your own `Serialize` type); returns its id
+    /// (for an existing custom id, that id), not a `Job` as Node's `add`.
+    pub async fn add<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        data: &T,
+        opts: JobOptions,
+    ) -> Result<String> {
+        let mut ids = self
+            .add_bulk(vec![NewJob::serialize(name, data, opts)?])
+            .await?;
         ids.pop()
             .ok_or_else(|| Error::protocol("addJobs", "no id returned"))
     }
@@ -196,7 +221,7 @@ impl Queue {
             call.push_arg(&job.data);
             call.push_arg(o.to_stored_json().to_string());
             call.push_arg(o.timestamp.unwrap_or(now));
-            call.push_arg(o.delay.unwrap_or(0));
+            call.push_arg(o.delay.map(to_ms).unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));
             call.push_arg(if o.lifo { "1" } else { "" });
             call.push_arg(

@@ -2,17 +2,19 @@
 //! creates, and how it is stored; what both the producer's upsert and the
 //! worker's next iteration check and write.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
 /// How a job scheduler repeats (BullMQ's `RepeatOptions`): exactly one of
-/// `every` (ms) and `pattern` (cron, 5 or 6 fields).
+/// `every` and `pattern` (cron, 5 or 6 fields).
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Repeat {
-    /// Run every this many ms, in slots aligned to `offset`.
-    pub every: Option<u64>,
+    /// Run this often (whole ms on the wire), in slots aligned to `offset`.
+    pub every: Option<Duration>,
     /// A cron pattern; a sixth, leading field gives seconds.
     pub pattern: Option<String>,
     /// IANA time zone of the pattern (default: the process's local zone).
@@ -30,10 +32,10 @@ pub struct Repeat {
 }
 
 impl Repeat {
-    /// Every `ms` milliseconds.
-    pub fn every(ms: u64) -> Self {
+    /// Every `period` (whole milliseconds).
+    pub fn every(period: Duration) -> Self {
         Repeat {
-            every: Some(ms),
+            every: Some(period),
             ..Default::default()
         }
     }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::rule::{JobScheduler, Repeat};
 use crate::error::Result;
+use crate::options::millis::from_ms;
 use crate::queue::Queue;
 use crate::script;
 
@@ -57,7 +58,7 @@ fn scheduler_from_hash(
             .unwrap_or(Value::Object(Default::default()))
     };
     let repeat = Repeat {
-        every: int(&h, "every").and_then(|e| u64::try_from(e).ok()),
+        every: int(&h, "every").filter(|e| *e > 0).map(from_ms),
         pattern: h.remove("pattern"),
         tz: h.remove("tz"),
         limit: int(&h, "limit").and_then(|e| u64::try_from(e).ok()),

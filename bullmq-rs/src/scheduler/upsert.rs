@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::cron::next_cron_run;
 use super::rule::{iteration_opts, one_rule, JobTemplate, Repeat};
 use crate::error::{check, Error, Result};
+use crate::options::millis::to_ms;
 use crate::queue::Queue;
 use crate::script;
 use crate::time::now_ms;
@@ -20,10 +21,11 @@ impl Queue {
     ///
     /// ```no_run
     /// # async fn demo(queue: bullmq_wire::Queue) -> bullmq_wire::Result<()> {
+    /// use std::time::Duration;
     /// use bullmq_wire::{JobTemplate, Repeat};
     /// let nightly = Repeat::cron("0 3 * * *").tz("Europe/Madrid");
     /// queue.upsert_job_scheduler("nightly", &nightly, JobTemplate::new("report", serde_json::json!({}))).await?;
-    /// queue.upsert_job_scheduler("heartbeat", &Repeat::every(10_000).limit(100), JobTemplate::default()).await?;
+    /// queue.upsert_job_scheduler("heartbeat", &Repeat::every(Duration::from_secs(10)).limit(100), JobTemplate::default()).await?;
     /// # Ok(()) }
     /// ```
     pub async fn upsert_job_scheduler(
@@ -120,7 +122,7 @@ pub(crate) fn plan_upsert(
         ));
     }
     let pattern = repeat.pattern.as_deref().filter(|p| !p.is_empty());
-    let every = repeat.every.filter(|e| *e > 0);
+    let every = repeat.every.map(to_ms).filter(|e| *e > 0);
     one_rule(id, pattern.is_some(), every.is_some())?;
     if repeat.immediately && repeat.start_date.is_some() {
         return Err(invalid(format!(
@@ -178,6 +180,8 @@ pub(crate) fn plan_upsert(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use serde_json::json;
 
@@ -213,7 +217,7 @@ mod tests {
         // `every` with an offset keeps it; the time is the script's
         let every = Repeat {
             offset: Some(250),
-            ..Repeat::every(1000)
+            ..Repeat::every(Duration::from_secs(1))
         };
         let first = plan_upsert("e", &every, "e", &none, 5).unwrap().unwrap();
         assert_eq!(
@@ -226,16 +230,23 @@ mod tests {
         );
         // never runs, or cannot
         assert_eq!(
-            plan_upsert("e", &Repeat::every(1000).limit(0), "e", &none, 5).unwrap(),
+            plan_upsert(
+                "e",
+                &Repeat::every(Duration::from_secs(1)).limit(0),
+                "e",
+                &none,
+                5
+            )
+            .unwrap(),
             None
         );
         let ended = Repeat {
             end_date: Some(4),
-            ..Repeat::every(1000)
+            ..Repeat::every(Duration::from_secs(1))
         };
         assert!(plan_upsert("e", &ended, "e", &none, 5).is_err());
         let both = Repeat {
-            every: Some(5),
+            every: Some(Duration::from_millis(5)),
             ..Repeat::cron("* * * * *")
         };
         assert!(plan_upsert("x", &both, "x", &none, 5).is_err());

@@ -3,7 +3,9 @@
 
 use rand::Rng as _;
 
-use crate::job::{Backoff, Job};
+use crate::job::Job;
+use crate::options::millis::to_ms_i64;
+use crate::options::Backoff;
 use crate::worker::{BackoffStrategy, JobError};
 
 /// What to do after a failed attempt.
@@ -18,8 +20,8 @@ pub(crate) enum Retry {
 }
 
 /// Retry while `attemptsMade + 1 < attempts` and the error is recoverable;
-/// the delay comes from the job's backoff, a custom strategy returning -1
-/// (or None) meaning "do not retry".
+/// the delay comes from the job's backoff, a custom strategy returning None
+/// meaning "do not retry".
 pub(crate) fn decide(job: &Job, err: &JobError, custom: Option<&BackoffStrategy>) -> Retry {
     let attempts = job.opts.attempts.unwrap_or(0);
     if err.unrecoverable || job.attempts_made + 1 >= attempts {
@@ -28,15 +30,16 @@ pub(crate) fn decide(job: &Job, err: &JobError, custom: Option<&BackoffStrategy>
     let attempt = job.attempts_made + 1;
     let delay = match &job.opts.backoff {
         None => 0,
-        Some(Backoff::Fixed { delay, jitter }) => jittered(*delay, *jitter),
+        Some(Backoff::Fixed { delay, jitter }) => jittered(to_ms_i64(*delay), *jitter),
         Some(Backoff::Exponential { delay, jitter }) => {
-            let max = (2f64.powi((attempt - 1).clamp(0, 62) as i32) * *delay as f64).round() as i64;
+            let first = to_ms_i64(*delay) as f64;
+            let max = (2f64.powi((attempt - 1).clamp(0, 62) as i32) * first).round() as i64;
             jittered(max, *jitter)
         }
         Some(Backoff::Custom { kind, .. }) => match custom {
             Some(strategy) => match strategy(attempt, kind, err, job) {
-                Some(d) if d >= 0 => d,
-                _ => return Retry::No,
+                Some(d) => to_ms_i64(d),
+                None => return Retry::No,
             },
             None => {
                 tracing::warn!(job_id = %job.id, backoff = %kind, "unknown backoff strategy and no custom strategy; failing the job");

@@ -16,6 +16,7 @@ mod outcome;
 mod reply;
 mod run_loop;
 mod stalled;
+mod typed;
 mod watch_events;
 
 use std::collections::HashMap;
@@ -33,16 +34,18 @@ pub use watch_events::WorkerEvent;
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::job::{Job, KeepJobs};
+use crate::job::Job;
+use crate::options::KeepJobs;
 use crate::queue::Queue;
 
 /// A job handler: gets the job, returns its result or a [`JobError`].
 pub type Processor = Arc<dyn Fn(Job) -> BoxFuture<'static, Result<Value, JobError>> + Send + Sync>;
 
 /// A custom backoff (`backoff.type` not fixed/exponential): gets the attempt
-/// number (1-based), the type, the error and the job; returns the delay in
-/// ms, or None to fail the job now.
-pub type BackoffStrategy = Arc<dyn Fn(i64, &str, &JobError, &Job) -> Option<i64> + Send + Sync>;
+/// number (1-based), the type, the error and the job; returns the delay
+/// (whole ms on the wire), or None to fail the job now.
+pub type BackoffStrategy =
+    Arc<dyn Fn(i64, &str, &JobError, &Job) -> Option<Duration> + Send + Sync>;
 
 /// A worker-side rate limit: at most `max` jobs started per `duration`,
 /// shared by every worker of the queue through the `limiter` key.

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::backoff::{decide, Retry};
 use super::{JobError, WorkerOptions};
-use crate::job::{Job, KeepJobs, KeepPolicy};
+use crate::job::Job;
+use crate::options::{KeepJobs, KeepPolicy};
 use crate::script::Invocation;
 
 /// How the attempt ends.

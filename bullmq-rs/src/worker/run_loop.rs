@@ -460,8 +460,7 @@ async fn process(
     let timeout = job
         .opts
         .timeout
-        .filter(|t| *t > 0)
-        .map(|t| Duration::from_millis(t as u64))
+        .filter(|t| !t.is_zero())
         .or(opts.job_timeout);
     let run = AssertUnwindSafe(processor(job)).catch_unwind();
     let result = match timeout {

@@ -61,7 +61,7 @@ async fn drain_clean_and_obliterate() {
             "d",
             &json!({}),
             JobOptions {
-                delay: Some(60_000),
+                delay: Some(Duration::from_secs(60)),
                 ..Default::default()
             },
         )
@@ -158,15 +158,18 @@ async fn promote_change_delay_priority_and_remove() {
             "d",
             &json!({}),
             JobOptions {
-                delay: Some(60_000),
+                delay: Some(Duration::from_secs(60)),
                 ..Default::default()
             },
         )
         .await
         .unwrap();
     let mut job = queue.get_job(&d).await.unwrap().unwrap();
-    job.change_delay(120_000).await.unwrap();
-    assert_eq!(queue.get_job(&d).await.unwrap().unwrap().delay, 120_000);
+    job.change_delay(Duration::from_secs(120)).await.unwrap();
+    assert_eq!(
+        queue.get_job(&d).await.unwrap().unwrap().delay,
+        Duration::from_secs(120)
+    );
     job.promote().await.unwrap();
     assert_eq!(queue.get_job_state(&d).await.unwrap(), JobState::Waiting);
     assert!(job.promote().await.is_err(), "no longer delayed");
@@ -183,7 +186,7 @@ async fn promote_change_delay_priority_and_remove() {
             "e",
             &json!({}),
             JobOptions {
-                delay: Some(60_000),
+                delay: Some(Duration::from_secs(60)),
                 ..Default::default()
             },
         )

@@ -2,6 +2,7 @@
 //! bad input rejected before any write.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bullmq_wire::{Backoff, Error, JobOptions, JobState, KeepJobs, NewJob, Queue};
 use serde_json::json;
@@ -15,10 +16,7 @@ async fn standard_add_leaves_bullmq_state() {
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let opts = JobOptions {
         attempts: Some(3),
-        backoff: Some(Backoff::Exponential {
-            delay: 1000,
-            jitter: None,
-        }),
+        backoff: Some(Backoff::exponential(Duration::from_secs(1))),
         remove_on_complete: Some(KeepJobs::Count(10)),
         keep_logs: Some(5),
         ..Default::default()
@@ -95,7 +93,7 @@ async fn prioritized_delayed_and_lifo_scores() {
             "d",
             &json!({}),
             JobOptions {
-                delay: Some(60_000),
+                delay: Some(Duration::from_secs(60)),
                 timestamp: Some(t),
                 ..Default::default()
             },
@@ -236,7 +234,7 @@ async fn bad_input_is_rejected_and_writes_nothing() {
             ..Default::default()
         },
         JobOptions {
-            delay: Some(-5),
+            backoff: Some(Backoff::fixed(Duration::from_millis(5)).with_jitter(2.0)),
             ..Default::default()
         },
     ];
@@ -428,4 +426,34 @@ async fn batcher_reports_redis_outages_and_recovers() {
         .unwrap()
         .expect("the job added after the restart exists");
     assert_eq!(job.data, json!({"after": true}));
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Email {
+    to: String,
+    retries: u8,
+}
+
+#[tokio::test]
+async fn typed_data_round_trips_and_a_misfit_is_unrecoverable() {
+    let ctx = ctx().await;
+    let queue = Queue::new(&queue_name(), &ctx.conn).await.unwrap();
+    let sent = Email {
+        to: "a@example.com".into(),
+        retries: 2,
+    };
+    let id = queue
+        .add("send", &sent, JobOptions::default())
+        .await
+        .unwrap();
+    let job = queue.get_job(&id).await.unwrap().unwrap();
+    // stored as the same JSON a Value would give
+    assert_eq!(job.data, json!({"to": "a@example.com", "retries": 2}));
+    assert_eq!(job.data_as::<Email>().unwrap(), sent);
+
+    let misfit = job.data_as::<Vec<String>>().unwrap_err();
+    assert_eq!(misfit.job_id, id);
+    let failure = bullmq_wire::JobError::from(misfit);
+    assert!(failure.unrecoverable, "{failure:?}");
+    assert!(failure.message.contains("does not fit"), "{failure:?}");
 }

@@ -51,10 +51,7 @@ async fn a_backoff_retry_starts_when_due_while_the_worker_blocks() {
     .unwrap();
     let job_opts = JobOptions {
         attempts: Some(3),
-        backoff: Some(Backoff::Exponential {
-            delay: 500,
-            jitter: None,
-        }),
+        backoff: Some(Backoff::exponential(Duration::from_millis(500))),
         ..Default::default()
     };
     let id = queue.add("fail", &json!({}), job_opts).await.unwrap();

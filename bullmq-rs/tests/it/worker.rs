@@ -68,10 +68,7 @@ async fn retries_with_backoff_then_succeeds() {
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let opts = JobOptions {
         attempts: Some(3),
-        backoff: Some(Backoff::Fixed {
-            delay: 50,
-            jitter: None,
-        }),
+        backoff: Some(Backoff::fixed(Duration::from_millis(50))),
         ..Default::default()
     };
     let id = queue.add("fail", &json!({"times": 2}), opts).await.unwrap();
@@ -95,7 +92,8 @@ async fn retries_with_backoff_then_succeeds() {
     );
     assert_eq!(job.stacktrace.len(), 2);
     assert_eq!(
-        job.delay, 0,
+        job.delay,
+        Duration::ZERO,
         "promotion from delayed resets delay, as in BullMQ"
     );
     worker.close().await;
@@ -289,7 +287,7 @@ async fn delayed_jobs_run_when_due() {
             "late",
             &json!({}),
             JobOptions {
-                delay: Some(600),
+                delay: Some(Duration::from_millis(600)),
                 ..Default::default()
             },
         )
@@ -300,7 +298,7 @@ async fn delayed_jobs_run_when_due() {
             "early",
             &json!({}),
             JobOptions {
-                delay: Some(300),
+                delay: Some(Duration::from_millis(300)),
                 ..Default::default()
             },
         )
@@ -328,7 +326,7 @@ async fn job_timeout_fails_the_attempt_with_a_clear_reason() {
             "slow",
             &json!({}),
             JobOptions {
-                timeout: Some(100),
+                timeout: Some(Duration::from_millis(100)),
                 ..Default::default()
             },
         )
@@ -638,5 +636,59 @@ async fn finishing_jobs_keeps_the_events_stream_trimmed() {
     assert!(
         newest.iter().any(|(_, e)| e["event"] == "completed"),
         "the newest events are kept: {newest:?}"
+    );
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Greeting {
+    name: String,
+}
+
+#[tokio::test]
+async fn a_typed_worker_reads_typed_data_and_fails_a_misfit_without_retries() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let good = queue
+        .add(
+            "greet",
+            &Greeting { name: "Ada".into() },
+            JobOptions::default(),
+        )
+        .await
+        .unwrap();
+    let bad = queue
+        .add(
+            "greet",
+            &json!({"nom": "Ada"}),
+            JobOptions {
+                attempts: Some(5),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let worker = Worker::start_typed(
+        &q,
+        &ctx.conn,
+        WorkerOptions::default(),
+        |g: Greeting, _job| async move { Ok::<_, JobError>(format!("hello {}", g.name)) },
+    )
+    .await
+    .unwrap();
+    wait_state(&queue, &good, JobState::Completed).await;
+    wait_state(&queue, &bad, JobState::Failed).await;
+    worker.close().await;
+    let done = queue.get_job(&good).await.unwrap().unwrap();
+    assert_eq!(done.returnvalue, Some(json!("hello Ada")));
+    let failed = queue.get_job(&bad).await.unwrap().unwrap();
+    assert_eq!(failed.attempts_made, 1, "a misfit payload is not retried");
+    assert!(
+        failed
+            .failed_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("does not fit")),
+        "{:?}",
+        failed.failed_reason
     );
 }

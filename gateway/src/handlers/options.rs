@@ -2,6 +2,8 @@
 //! clamped to the server's limits, with the method's defaults and the
 //! gateway's retention policy (results survive for re-attach).
 
+use std::time::Duration;
+
 use bullmq_wire::{Backoff, JobOptions, KeepJobs, MAX_PRIORITY};
 use serde_json::{Map, Value};
 
@@ -23,6 +25,16 @@ fn int(options: &Map<String, Value>, name: &str) -> Result<Option<i64>, RpcError
     }
 }
 
+/// A count of ms (checked non-negative) as the library's Duration.
+fn millis(ms: i64) -> Duration {
+    Duration::from_millis(ms.unsigned_abs())
+}
+
+/// A retention age in seconds (the config checks it is positive).
+fn keep_for(secs: i64) -> KeepJobs {
+    KeepJobs::younger_than(Duration::from_secs(secs.unsigned_abs()))
+}
+
 fn backoff(v: &Value, max_ms: i64) -> Result<Backoff, RpcError> {
     let bad = || {
         RpcError::invalid_params(
@@ -33,10 +45,7 @@ fn backoff(v: &Value, max_ms: i64) -> Result<Backoff, RpcError> {
         if ms < 0 {
             return Err(bad());
         }
-        return Ok(Backoff::Fixed {
-            delay: ms.min(max_ms),
-            jitter: None,
-        });
+        return Ok(Backoff::fixed(millis(ms.min(max_ms))));
     }
     let m = v.as_object().ok_or_else(bad)?;
     if m.keys()
@@ -48,6 +57,7 @@ fn backoff(v: &Value, max_ms: i64) -> Result<Backoff, RpcError> {
         None => 0,
         Some(d) => d.as_i64().filter(|d| *d >= 0).ok_or_else(bad)?.min(max_ms),
     };
+    let delay = millis(delay);
     let jitter = match m.get("jitter") {
         None | Some(Value::Null) => None,
         Some(j) => Some(
@@ -99,7 +109,8 @@ pub fn job_options(
         None => method
             .and_then(|m| m.timeout_ms)
             .map(|n| n.clamp(1, policy.max_timeout_ms)),
-    };
+    }
+    .map(millis);
     let backoff = match o.get("backoff") {
         None | Some(Value::Null) => None,
         Some(v) => Some(backoff(v, policy.max_backoff_ms)?),
@@ -107,20 +118,12 @@ pub fn job_options(
     Ok(JobOptions {
         job_id: Some(job_id),
         priority: int(o, "priority")?.map(|p| p.min(i64::from(MAX_PRIORITY))),
-        delay: int(o, "delay")?.map(|d| d.min(policy.max_delay_ms)),
+        delay: int(o, "delay")?.map(|d| millis(d.min(policy.max_delay_ms))),
         attempts,
         backoff,
         timeout,
-        remove_on_complete: Some(KeepJobs::Policy {
-            age: Some(policy.keep_completed_secs),
-            count: None,
-            limit: None,
-        }),
-        remove_on_fail: Some(KeepJobs::Policy {
-            age: Some(policy.keep_failed_secs),
-            count: None,
-            limit: None,
-        }),
+        remove_on_complete: Some(keep_for(policy.keep_completed_secs)),
+        remove_on_fail: Some(keep_for(policy.keep_failed_secs)),
         ..Default::default()
     })
 }
@@ -149,15 +152,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.priority, Some(i64::from(MAX_PRIORITY)));
-        assert_eq!(o.delay, Some(1000));
+        assert_eq!(o.delay, Some(Duration::from_secs(1)));
         assert_eq!(o.attempts, Some(5));
-        assert_eq!(o.timeout, Some(50));
+        assert_eq!(o.timeout, Some(Duration::from_millis(50)));
         assert_eq!(
             o.backoff,
-            Some(Backoff::Exponential {
-                delay: 100,
-                jitter: None
-            })
+            Some(Backoff::exponential(Duration::from_millis(100)))
         );
         assert_eq!(o.job_id.as_deref(), Some("j"));
         assert!(o.validate().is_ok());
@@ -173,29 +173,18 @@ mod tests {
         };
         let o = job_options(None, Some(&m), &policy, "j".into()).unwrap();
         assert_eq!(o.attempts, Some(3));
-        assert_eq!(o.timeout, Some(2000));
+        assert_eq!(o.timeout, Some(Duration::from_secs(2)));
         assert_eq!(
             o.remove_on_complete,
-            Some(KeepJobs::Policy {
-                age: Some(3600),
-                count: None,
-                limit: None
-            })
+            Some(KeepJobs::younger_than(Duration::from_secs(3600)))
         );
         assert_eq!(
             o.remove_on_fail,
-            Some(KeepJobs::Policy {
-                age: Some(3600),
-                count: None,
-                limit: None
-            })
+            Some(KeepJobs::younger_than(Duration::from_secs(3600)))
         );
         assert_eq!(
             opts(json!({"backoff": 30})).unwrap().backoff,
-            Some(Backoff::Fixed {
-                delay: 30,
-                jitter: None
-            })
+            Some(Backoff::fixed(Duration::from_millis(30)))
         );
     }
 
