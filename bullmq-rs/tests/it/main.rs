@@ -7,5 +7,6 @@ mod admin;
 mod connection;
 mod events;
 mod queue;
+mod stalled;
 mod watch;
 mod worker;
