@@ -91,9 +91,12 @@ pub(crate) struct Hub {
     /// Bumped on every new pub/sub connection, so a round that ran on an
     /// old one is recognised.
     generation: u64,
-    /// The last connection attempt failed: watches fail at once (the
-    /// client gets "Redis unavailable") instead of waiting for a timeout.
+    /// The last connection attempt failed: a watch then starts a new
+    /// attempt at once (`reconnect_now`) and waits for it, so a watch made
+    /// just after Redis came back succeeds, and one made while Redis is down
+    /// fails as soon as that attempt does ("Redis unavailable").
     offline: bool,
+    reconnect_now: bool,
     fetches: FuturesUnordered<Fetch>,
 }
 
@@ -126,6 +129,7 @@ impl Hub {
             sink: None,
             generation: 0,
             offline: false,
+            reconnect_now: false,
             fetches: FuturesUnordered::new(),
         }
     }
@@ -142,6 +146,9 @@ impl Hub {
         let mut backoff = RECONNECT_MIN;
         let mut round: Option<Round> = None;
         loop {
+            if std::mem::take(&mut self.reconnect_now) {
+                retry_at = None;
+            }
             if self.sink.is_none() && connecting.is_none() && retry_at.is_none() {
                 let client = self.client.clone();
                 let mut reader = self.reader.clone();
@@ -221,9 +228,6 @@ impl Hub {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Watch { done, .. } if self.offline => {
-                let _ = done.send(Err(NotifyError::Redis("redis unreachable".into())));
-            }
             Command::Watch {
                 job,
                 session,
@@ -231,6 +235,7 @@ impl Hub {
                 new_job,
                 done,
             } => {
+                self.reconnect_now |= self.offline;
                 let id: Arc<str> = Arc::from(job.id.as_str());
                 if !self.watches.contains_key(&id) {
                     let key = super::job_key(&self.prefix, &job);
