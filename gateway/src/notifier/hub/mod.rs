@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bullmq_wire::CommandConnection;
 use bullmq_wire::{JobKey, JobSignal};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
+use redis::aio::{PubSubSink, PubSubStream};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -74,7 +75,7 @@ type Connecting = BoxFuture<'static, Result<redis::aio::PubSub, NotifyError>>;
 
 pub(crate) struct Hub {
     client: redis::Client,
-    reader: ConnectionManager,
+    reader: CommandConnection,
     prefix: String,
     db: i64,
     mechanism: Mechanism,
@@ -106,7 +107,7 @@ const RECONNECT_MAX: Duration = Duration::from_secs(1);
 impl Hub {
     pub(crate) fn new(
         client: redis::Client,
-        reader: ConnectionManager,
+        reader: CommandConnection,
         prefix: String,
         db: i64,
         mechanism: Mechanism,
