@@ -68,12 +68,12 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 /// learns of job changes and how many jobs it watches.
 async fn healthz(shared: Arc<Shared>) -> Response {
     let mut con = shared.conn.command_connection();
-    let ping = tokio::time::timeout(
-        REDIS_TIMEOUT,
-        redis::cmd("PING").query_async::<String>(&mut con),
-    )
-    .await;
-    let redis_ok = matches!(ping, Ok(Ok(_)));
+    let ping = tokio::time::timeout(REDIS_TIMEOUT, con.ping()).await;
+    let latency_ms = match &ping {
+        Ok(Ok(took)) => Some(took.as_secs_f64() * 1000.0),
+        _ => None,
+    };
+    let redis_ok = latency_ms.is_some();
     let (code, status) = match (redis_ok, shared.shutting_down()) {
         (true, false) => (StatusCode::OK, "ok"),
         (_, true) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
@@ -86,6 +86,7 @@ async fn healthz(shared: Arc<Shared>) -> Response {
     let body = serde_json::json!({
         "status": status,
         "redis": if redis_ok { "ok" } else { "unreachable" },
+        "redis_latency_ms": latency_ms,
         "notifier": { "mode": notify, "watched": shared.notifier.watched() },
     });
     text(code, "application/json", body.to_string())

@@ -75,6 +75,7 @@ async fn healthz_probes_the_connection_calls_use() {
     assert_eq!(status, 200, "{body}");
     let health: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["redis"], "ok", "{body}");
+    assert!(health["redis_latency_ms"].as_f64().is_some(), "{body}");
     assert_eq!(health["notifier"]["mode"], "keyspace", "{body}");
     assert_eq!(health["notifier"]["watched"], 0, "{body}");
     let pinged = command_clients(&s.env).await;
