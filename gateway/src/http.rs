@@ -87,7 +87,11 @@ async fn healthz(shared: Arc<Shared>) -> Response {
         "status": status,
         "redis": if redis_ok { "ok" } else { "unreachable" },
         "redis_latency_ms": latency_ms,
-        "notifier": { "mode": notify, "watched": shared.notifier.watched() },
+        "notifier": {
+            "mode": notify,
+            "watched": shared.notifier.watched(),
+            "state": if shared.notifier.subscribed() { "subscribed" } else { "connecting" },
+        },
     });
     text(code, "application/json", body.to_string())
 }

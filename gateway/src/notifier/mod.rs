@@ -27,7 +27,7 @@ mod custom;
 mod events;
 mod hub;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,7 +120,7 @@ pub struct Notifier {
     cmds: mpsc::UnboundedSender<Command>,
     reader: CommandConnection,
     prefix: Arc<str>,
-    watched: Arc<AtomicUsize>,
+    watched: Arc<hub::Gauges>,
     mechanism: Mechanism,
 }
 
@@ -174,7 +174,7 @@ impl Notifier {
         };
         tracing::info!(?mechanism, db, "notifier started");
         let (cmds, rx) = mpsc::unbounded_channel();
-        let watched = Arc::new(AtomicUsize::new(0));
+        let watched = Arc::new(hub::Gauges::default());
         let events = match mechanism {
             Mechanism::EventStreams => Some(events::start(&options, &client).await?),
             Mechanism::Keyspace => None,
@@ -245,7 +245,13 @@ impl Notifier {
 
     /// Jobs watched by at least one socket.
     pub fn watched(&self) -> usize {
-        self.watched.load(Ordering::Relaxed)
+        self.watched.watched.load(Ordering::Relaxed)
+    }
+
+    /// True while the pub/sub connection is up; false while it connects or
+    /// reconnects (watches made meanwhile wait for the connection).
+    pub fn subscribed(&self) -> bool {
+        self.watched.subscribed.load(Ordering::Relaxed)
     }
 
     /// The mechanism in use.

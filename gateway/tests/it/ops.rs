@@ -78,6 +78,18 @@ async fn healthz_probes_the_connection_calls_use() {
     assert!(health["redis_latency_ms"].as_f64().is_some(), "{body}");
     assert_eq!(health["notifier"]["mode"], "keyspace", "{body}");
     assert_eq!(health["notifier"]["watched"], 0, "{body}");
+    // the pub/sub connection comes up right after start
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = s.gw.http_get("/healthz").await;
+        let health: Value = serde_json::from_str(&body).unwrap();
+        if health["notifier"]["state"] == "subscribed" {
+            break;
+        }
+        assert_eq!(health["notifier"]["state"], "connecting", "{body}");
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let pinged = command_clients(&s.env).await;
     assert_eq!(pinged.len(), 1, "one command connection: {pinged:?}");
 

@@ -4,7 +4,7 @@
 //! and fans updates out to sessions.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ pub(crate) struct Hub {
     prefix: String,
     db: i64,
     mechanism: Mechanism,
-    watched_gauge: Arc<AtomicUsize>,
+    watched_gauge: Arc<Gauges>,
     metrics: Arc<Metrics>,
     watches: HashMap<Arc<str>, Watch>,
     /// Channel name -> job id and which channel it is, for incoming messages.
@@ -101,6 +101,15 @@ pub(crate) struct Hub {
     fetches: FuturesUnordered<Fetch>,
 }
 
+/// What the hub shows the rest of the gateway.
+#[derive(Debug, Default)]
+pub(crate) struct Gauges {
+    /// Jobs watched by at least one socket.
+    pub(crate) watched: AtomicUsize,
+    /// The pub/sub connection is up.
+    pub(crate) subscribed: AtomicBool,
+}
+
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
@@ -111,7 +120,7 @@ impl Hub {
         prefix: String,
         db: i64,
         mechanism: Mechanism,
-        watched_gauge: Arc<AtomicUsize>,
+        watched_gauge: Arc<Gauges>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Hub {
@@ -184,6 +193,7 @@ impl Hub {
                             self.sink = Some(sink);
                             self.generation += 1;
                             self.offline = false;
+                            self.watched_gauge.subscribed.store(true, Ordering::Relaxed);
                             stream = Some(st);
                             backoff = RECONNECT_MIN;
                         }
@@ -191,6 +201,7 @@ impl Hub {
                             tracing::warn!(cause = %e, retry_in = ?backoff, "notifier: cannot connect to redis");
                             retry_at = Some(Instant::now() + backoff);
                             self.offline = true;
+                            self.watched_gauge.subscribed.store(false, Ordering::Relaxed);
                             self.fail_waiters();
                             backoff = (backoff * 2).min(RECONNECT_MAX);
                         }
@@ -204,6 +215,7 @@ impl Hub {
                     None => {
                         tracing::warn!("notifier: pub/sub connection lost; resubscribing");
                         stream = None;
+                        self.watched_gauge.subscribed.store(false, Ordering::Relaxed);
                         self.disconnected();
                     }
                 },
@@ -268,6 +280,7 @@ impl Hub {
                     );
                     self.to_subscribe.push(id.clone());
                     self.watched_gauge
+                        .watched
                         .store(self.watches.len(), Ordering::Relaxed);
                 }
                 let Some(w) = self.watches.get_mut(&id) else {
@@ -305,6 +318,7 @@ impl Hub {
                 self.to_unsubscribe.push(id.clone());
             }
             self.watched_gauge
+                .watched
                 .store(self.watches.len(), Ordering::Relaxed);
         }
     }
