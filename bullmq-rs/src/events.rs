@@ -402,7 +402,7 @@ async fn read_loop(
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(stream = %key, error = %e, "events: read failed; reconnecting");
+                tracing::warn!(stream = %key, redis = conn.address(), error = %e, "events: read failed; reconnecting");
                 con = None;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

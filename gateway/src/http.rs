@@ -106,12 +106,12 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 /// learns of job changes and how many jobs it watches.
 async fn healthz(shared: Arc<Shared>) -> Response {
     let mut con = shared.conn.command_connection();
-    let ping = tokio::time::timeout(
-        REDIS_TIMEOUT,
-        redis::cmd("PING").query_async::<String>(&mut con),
-    )
-    .await;
-    let redis_ok = matches!(ping, Ok(Ok(_)));
+    let ping = tokio::time::timeout(REDIS_TIMEOUT, con.ping()).await;
+    let latency_ms = match &ping {
+        Ok(Ok(took)) => Some(took.as_secs_f64() * 1000.0),
+        _ => None,
+    };
+    let redis_ok = latency_ms.is_some();
     let (code, status) = match (redis_ok, shared.shutting_down()) {
         (true, false) => (StatusCode::OK, "ok"),
         (_, true) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
@@ -124,7 +124,12 @@ async fn healthz(shared: Arc<Shared>) -> Response {
     let body = serde_json::json!({
         "status": status,
         "redis": if redis_ok { "ok" } else { "unreachable" },
-        "notifier": { "mode": notify, "watched": shared.notifier.watched() },
+        "redis_latency_ms": latency_ms,
+        "notifier": {
+            "mode": notify,
+            "watched": shared.notifier.watched(),
+            "state": if shared.notifier.subscribed() { "subscribed" } else { "connecting" },
+        },
     });
     text(code, "application/json", body.to_string())
 }

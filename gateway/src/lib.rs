@@ -154,6 +154,7 @@ impl Gateway {
                 prefix: config.prefix.clone(),
                 mode: config.notify,
                 queues: config.services.names(),
+                commands: conn.command_connection(),
             },
             metrics.clone(),
         )

@@ -26,6 +26,13 @@ struct Cli {
     /// Worker name shown by `Queue.getWorkers()` and Bull Board.
     #[arg(long, env = "WORKER_NAME")]
     name: Option<String>,
+    /// Milliseconds a job's lock lasts without renewal; a worker killed mid-job
+    /// has its job recovered within this plus the stalled interval.
+    #[arg(long, env = "WORKER_LOCK_DURATION_MS", default_value_t = 30_000)]
+    lock_duration: u64,
+    /// Milliseconds between stalled-job sweeps (the first runs at start).
+    #[arg(long, env = "WORKER_STALLED_INTERVAL_MS", default_value_t = 30_000)]
+    stalled_interval: u64,
     /// Seconds running jobs get to finish on shutdown before being handed back.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace: u64,
@@ -67,6 +74,8 @@ async fn main() -> anyhow::Result<()> {
         worker: WorkerOptions {
             concurrency: cli.concurrency,
             name: cli.name.clone(),
+            lock_duration: Duration::from_millis(cli.lock_duration),
+            stalled_interval: Duration::from_millis(cli.stalled_interval),
             ..Default::default()
         },
         shutdown_grace: Duration::from_secs(cli.shutdown_grace),
@@ -100,5 +109,18 @@ mod tests {
         let from_env = parse(&[]);
         std::env::remove_var("LOG_JSON");
         assert!(from_env.unwrap());
+    }
+
+    #[test]
+    fn lock_duration_and_stalled_interval_are_flags() {
+        let cli = Cli::try_parse_from([
+            "worker",
+            "--lock-duration",
+            "1000",
+            "--stalled-interval",
+            "500",
+        ])
+        .unwrap();
+        assert_eq!((cli.lock_duration, cli.stalled_interval), (1000, 500));
     }
 }

@@ -158,7 +158,7 @@ impl Queue {
         &self.inner.keys
     }
 
-    pub(crate) fn con(&self) -> redis::aio::ConnectionManager {
+    pub(crate) fn con(&self) -> crate::connection::CommandConnection {
         self.inner.conn.manager()
     }
 

@@ -113,7 +113,7 @@ async fn wait_once(
         Ok(Some((_, member, score))) => Woken::Marker(member, score.parse().unwrap_or(0.0)),
         Ok(None) => Woken::Timeout,
         Err(e) => {
-            tracing::warn!(queue = queue.name(), error = %e, "waiting for jobs failed; reconnecting");
+            tracing::warn!(queue = queue.name(), redis = queue.connection().address(), error = %e, "waiting for jobs failed; reconnecting");
             *con = None;
             tokio::time::sleep(Duration::from_millis(200)).await;
             Woken::Failed

@@ -27,11 +27,12 @@ pub(crate) async fn check_once(
         .await
 }
 
+/// Sweeps at start, then whenever the fleet's `stalled-check` key expires
+/// (at most `interval` apart): a worker started after another's sweep does
+/// not wait a whole interval of its own, so a killed worker's job is back in
+/// `wait` about lock duration + interval after the kill.
 pub(crate) async fn check_loop(queue: Queue, max_stalled: u32, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
         match check_once(&queue, max_stalled, interval).await {
             Ok(ids) => {
                 for id in ids {
@@ -42,5 +43,21 @@ pub(crate) async fn check_loop(queue: Queue, max_stalled: u32, interval: Duratio
                 tracing::warn!(queue = queue.name(), error = %e, "stalled-job check failed; will retry")
             }
         }
+        tokio::time::sleep(until_next_sweep(&queue, interval).await).await;
+    }
+}
+
+/// Time left on the `stalled-check` key (set by whichever worker swept
+/// last), within 10 ms..=`interval`.
+async fn until_next_sweep(queue: &Queue, interval: Duration) -> Duration {
+    let pttl: redis::RedisResult<i64> = redis::cmd("PTTL")
+        .arg(queue.keys().stalled_check())
+        .query_async(&mut queue.con())
+        .await;
+    let floor = Duration::from_millis(10).min(interval);
+    match pttl {
+        Ok(ms) if ms > 0 => Duration::from_millis(ms as u64 + 1).clamp(floor, interval),
+        Ok(_) => floor,
+        Err(_) => interval,
     }
 }

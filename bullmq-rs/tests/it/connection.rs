@@ -73,3 +73,65 @@ async fn unreachable_redis_is_a_retryable_error() {
     let err = Connection::open("not a url").await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
 }
+
+#[tokio::test]
+async fn connection_errors_name_host_and_port_never_the_password() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = Connection::open(&format!("redis://app:s3cret@127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(err.is_retryable(), "still a connection error: {text}");
+
+    // a command on a connection whose server went away names it too
+    let mut server = RedisServer::start();
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let queue = Queue::new(&queue_name(), &conn).await.unwrap();
+    server.kill();
+    let err = queue.get_job("1").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("127.0.0.1:{}", server.port())),
+        "{err}"
+    );
+    assert!(err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn the_first_command_after_a_redis_restart_succeeds() {
+    let mut server = RedisServer::start_durable();
+    let conn = Connection::open(&server.url()).await.unwrap();
+    let queue = Queue::new(&queue_name(), &conn).await.unwrap();
+    let before = queue
+        .add("t", &json!({"n": 1}), JobOptions::default())
+        .await
+        .unwrap();
+
+    // restarted while idle: the connection is dead, nobody noticed yet
+    server.restart();
+    let after = queue
+        .add("t", &json!({"n": 2}), JobOptions::default())
+        .await
+        .expect("the first add after the restart");
+    assert_ne!(before, after);
+
+    // used while Redis is down (fails, and the reconnect fails too), then
+    // Redis is back: the first call still succeeds
+    server.kill();
+    assert!(queue.get_job(&before).await.is_err());
+    server.restart();
+    let job = queue
+        .get_job(&after)
+        .await
+        .expect("the first read after the restart");
+    assert_eq!(job.map(|j| j.data), Some(json!({"n": 2})));
+    queue
+        .add("t", &json!({"n": 3}), JobOptions::default())
+        .await
+        .expect("a script call after the restart");
+}

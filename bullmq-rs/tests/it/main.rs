@@ -9,5 +9,6 @@ mod events;
 mod fidelity;
 mod queue;
 mod retry_wake;
+mod stalled;
 mod watch;
 mod worker;

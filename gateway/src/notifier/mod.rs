@@ -27,12 +27,12 @@ mod custom;
 mod events;
 mod hub;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bullmq_wire::CommandConnection;
 use bullmq_wire::{keyspace_flags_for_watching, JobKey, JobSnapshot};
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 /// What a read of a job tells (the library's type).
@@ -118,9 +118,9 @@ pub enum Mechanism {
 #[derive(Clone)]
 pub struct Notifier {
     cmds: mpsc::UnboundedSender<Command>,
-    reader: ConnectionManager,
+    reader: CommandConnection,
     prefix: Arc<str>,
-    watched: Arc<AtomicUsize>,
+    watched: Arc<hub::Gauges>,
     mechanism: Mechanism,
 }
 
@@ -143,6 +143,9 @@ pub struct NotifierOptions {
     pub mode: NotifyMode,
     /// The queues served (read in events mode).
     pub queues: Vec<String>,
+    /// The gateway's command connection, shared for the notifier's reads
+    /// and CONFIG SET (only pub/sub needs a connection of its own).
+    pub commands: CommandConnection,
 }
 
 impl Notifier {
@@ -154,11 +157,7 @@ impl Notifier {
     ) -> Result<Self, NotifyError> {
         let client = redis::Client::open(options.redis_url.as_str())?;
         let db = client.get_connection_info().redis_settings().db();
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_number_of_retries(2);
-        let mut reader = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let mut reader = options.commands.clone();
         let mechanism = match options.mode {
             NotifyMode::Events => Mechanism::EventStreams,
             NotifyMode::Keyspace => {
@@ -175,7 +174,7 @@ impl Notifier {
         };
         tracing::info!(?mechanism, db, "notifier started");
         let (cmds, rx) = mpsc::unbounded_channel();
-        let watched = Arc::new(AtomicUsize::new(0));
+        let watched = Arc::new(hub::Gauges::default());
         let events = match mechanism {
             Mechanism::EventStreams => Some(events::start(&options, &client).await?),
             Mechanism::Keyspace => None,
@@ -246,7 +245,13 @@ impl Notifier {
 
     /// Jobs watched by at least one socket.
     pub fn watched(&self) -> usize {
-        self.watched.load(Ordering::Relaxed)
+        self.watched.watched.load(Ordering::Relaxed)
+    }
+
+    /// True while the pub/sub connection is up; false while it connects or
+    /// reconnects (watches made meanwhile wait for the connection).
+    pub fn subscribed(&self) -> bool {
+        self.watched.subscribed.load(Ordering::Relaxed)
     }
 
     /// The mechanism in use.
@@ -261,7 +266,7 @@ pub(crate) fn job_key(prefix: &str, job: &JobRef) -> JobKey {
 }
 
 /// Adds `K`, `h` and `g` to `notify-keyspace-events`, keeping what is set.
-pub(crate) async fn enable_keyspace_events(con: &mut ConnectionManager) -> Result<(), NotifyError> {
+pub(crate) async fn enable_keyspace_events(con: &mut CommandConnection) -> Result<(), NotifyError> {
     let current: Vec<String> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("notify-keyspace-events")

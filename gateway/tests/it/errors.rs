@@ -327,3 +327,17 @@ async fn garbage_floods_are_limited_then_closed() {
         json!({"still": "served"})
     );
 }
+
+/// Issue 11, defect 2: after Redis restarts, the first call and the first
+/// `/healthz` succeed (no -32004, no 503 once Redis is back).
+#[tokio::test]
+async fn the_first_call_after_a_redis_restart_succeeds() {
+    let mut s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    assert_eq!(c.call(1, "demo.echo", json!({})).await["result"], json!({}));
+    s.env.redis.restart();
+    let (status, body) = s.gw.http_get("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    let r = c.call(2, "demo.echo", json!({"n": 2})).await;
+    assert_eq!(r["result"], json!({"n": 2}), "{r}");
+}

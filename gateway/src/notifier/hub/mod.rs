@@ -4,15 +4,16 @@
 //! and fans updates out to sessions.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bullmq_wire::CommandConnection;
 use bullmq_wire::{JobKey, JobSignal};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
+use redis::aio::{PubSubSink, PubSubStream};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -74,11 +75,11 @@ type Connecting = BoxFuture<'static, Result<redis::aio::PubSub, NotifyError>>;
 
 pub(crate) struct Hub {
     client: redis::Client,
-    reader: ConnectionManager,
+    reader: CommandConnection,
     prefix: String,
     db: i64,
     mechanism: Mechanism,
-    watched_gauge: Arc<AtomicUsize>,
+    watched_gauge: Arc<Gauges>,
     metrics: Arc<Metrics>,
     watches: HashMap<Arc<str>, Watch>,
     /// Channel name -> job id and which channel it is, for incoming messages.
@@ -91,10 +92,22 @@ pub(crate) struct Hub {
     /// Bumped on every new pub/sub connection, so a round that ran on an
     /// old one is recognised.
     generation: u64,
-    /// The last connection attempt failed: watches fail at once (the
-    /// client gets "Redis unavailable") instead of waiting for a timeout.
+    /// The last connection attempt failed: a watch then starts a new
+    /// attempt at once (`reconnect_now`) and waits for it, so a watch made
+    /// just after Redis came back succeeds, and one made while Redis is down
+    /// fails as soon as that attempt does ("Redis unavailable").
     offline: bool,
+    reconnect_now: bool,
     fetches: FuturesUnordered<Fetch>,
+}
+
+/// What the hub shows the rest of the gateway.
+#[derive(Debug, Default)]
+pub(crate) struct Gauges {
+    /// Jobs watched by at least one socket.
+    pub(crate) watched: AtomicUsize,
+    /// The pub/sub connection is up.
+    pub(crate) subscribed: AtomicBool,
 }
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
@@ -103,11 +116,11 @@ const RECONNECT_MAX: Duration = Duration::from_secs(1);
 impl Hub {
     pub(crate) fn new(
         client: redis::Client,
-        reader: ConnectionManager,
+        reader: CommandConnection,
         prefix: String,
         db: i64,
         mechanism: Mechanism,
-        watched_gauge: Arc<AtomicUsize>,
+        watched_gauge: Arc<Gauges>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Hub {
@@ -126,6 +139,7 @@ impl Hub {
             sink: None,
             generation: 0,
             offline: false,
+            reconnect_now: false,
             fetches: FuturesUnordered::new(),
         }
     }
@@ -142,6 +156,9 @@ impl Hub {
         let mut backoff = RECONNECT_MIN;
         let mut round: Option<Round> = None;
         loop {
+            if std::mem::take(&mut self.reconnect_now) {
+                retry_at = None;
+            }
             if self.sink.is_none() && connecting.is_none() && retry_at.is_none() {
                 let client = self.client.clone();
                 let mut reader = self.reader.clone();
@@ -176,6 +193,7 @@ impl Hub {
                             self.sink = Some(sink);
                             self.generation += 1;
                             self.offline = false;
+                            self.watched_gauge.subscribed.store(true, Ordering::Relaxed);
                             stream = Some(st);
                             backoff = RECONNECT_MIN;
                         }
@@ -183,6 +201,7 @@ impl Hub {
                             tracing::warn!(cause = %e, retry_in = ?backoff, "notifier: cannot connect to redis");
                             retry_at = Some(Instant::now() + backoff);
                             self.offline = true;
+                            self.watched_gauge.subscribed.store(false, Ordering::Relaxed);
                             self.fail_waiters();
                             backoff = (backoff * 2).min(RECONNECT_MAX);
                         }
@@ -196,6 +215,7 @@ impl Hub {
                     None => {
                         tracing::warn!("notifier: pub/sub connection lost; resubscribing");
                         stream = None;
+                        self.watched_gauge.subscribed.store(false, Ordering::Relaxed);
                         self.disconnected();
                     }
                 },
@@ -221,9 +241,6 @@ impl Hub {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Watch { done, .. } if self.offline => {
-                let _ = done.send(Err(NotifyError::Redis("redis unreachable".into())));
-            }
             Command::Watch {
                 job,
                 session,
@@ -231,6 +248,7 @@ impl Hub {
                 new_job,
                 done,
             } => {
+                self.reconnect_now |= self.offline;
                 let id: Arc<str> = Arc::from(job.id.as_str());
                 if !self.watches.contains_key(&id) {
                     let key = super::job_key(&self.prefix, &job);
@@ -262,6 +280,7 @@ impl Hub {
                     );
                     self.to_subscribe.push(id.clone());
                     self.watched_gauge
+                        .watched
                         .store(self.watches.len(), Ordering::Relaxed);
                 }
                 let Some(w) = self.watches.get_mut(&id) else {
@@ -299,6 +318,7 @@ impl Hub {
                 self.to_unsubscribe.push(id.clone());
             }
             self.watched_gauge
+                .watched
                 .store(self.watches.len(), Ordering::Relaxed);
         }
     }

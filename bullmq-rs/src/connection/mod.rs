@@ -1,5 +1,10 @@
-//! The Redis connection every queue, worker and events reader shares, and
-//! the dedicated blocking connections workers and events readers open.
+//! The Redis connection every queue, worker and events reader shares
+//! (`command`: checked before use after idling, so a Redis restart fails
+//! no command), and the dedicated blocking connections workers and events
+//! readers open. Connection errors name `host:port` (`address`).
+
+mod address;
+mod command;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +13,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::AsyncConnectionConfig;
 
 use crate::error::{Error, Result};
+use address::{address_of, with_address};
+pub use command::CommandConnection;
 
 /// The default key prefix, BullMQ's.
 pub const DEFAULT_PREFIX: &str = "bull";
@@ -54,13 +61,14 @@ impl RedisOptions {
 #[derive(Clone)]
 pub struct Connection {
     client: redis::Client,
-    manager: ConnectionManager,
+    commands: CommandConnection,
     prefix: Arc<str>,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
+            .field("address", &self.commands.address())
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
@@ -92,10 +100,13 @@ impl Connection {
             .set_response_timeout(Some(options.command_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
-        let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let address: Arc<str> = address_of(&client).into();
+        let manager = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(|e| with_address(e, &address))?;
         Ok(Connection {
             client,
-            manager,
+            commands: CommandConnection::new(manager, address),
             prefix: options.prefix.into(),
         })
     }
@@ -110,14 +121,19 @@ impl Connection {
         &self.prefix
     }
 
-    /// The shared command connection (clones share one socket and
-    /// reconnect by themselves), for commands this library has no method for.
-    pub fn command_connection(&self) -> ConnectionManager {
-        self.manager.clone()
+    /// `host:port` of the server (never a password).
+    pub fn address(&self) -> &str {
+        self.commands.address()
     }
 
-    pub(crate) fn manager(&self) -> ConnectionManager {
-        self.manager.clone()
+    /// The shared command connection (clones share one socket and
+    /// reconnect by themselves), for commands this library has no method for.
+    pub fn command_connection(&self) -> CommandConnection {
+        self.commands.clone()
+    }
+
+    pub(crate) fn manager(&self) -> CommandConnection {
+        self.commands.clone()
     }
 
     /// Opens a new connection without a response timeout, for BZPOPMIN or
@@ -126,16 +142,19 @@ impl Connection {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(None);
+        let address = self.commands.address();
         let mut con = self
             .client
             .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+            .await
+            .map_err(|e| with_address(e, address))?;
         if let Some(name) = name {
             let _: () = redis::cmd("CLIENT")
                 .arg("SETNAME")
                 .arg(name)
                 .query_async(&mut con)
-                .await?;
+                .await
+                .map_err(|e| with_address(e, address))?;
         }
         Ok(con)
     }
