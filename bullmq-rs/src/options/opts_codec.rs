@@ -240,7 +240,7 @@ mod tests {
         };
         assert_eq!(
             o.to_stored_json().to_string(),
-            r#"{"attempts":3,"backoff":{"delay":1000,"type":"exponential"},"delay":1500,"kl":5,"removeOnComplete":10,"removeOnFail":{"age":86400},"timeout":30000}"#
+            r#"{"attempts":3,"delay":1500,"backoff":{"type":"exponential","delay":1000},"removeOnComplete":10,"removeOnFail":{"age":86400},"kl":5,"timeout":30000}"#
         );
         assert_eq!(
             JobOptions::default().to_stored_json(),

@@ -49,7 +49,9 @@ pub(crate) fn queue_of(shared: &Shared, job: &JobRef) -> Result<Queue, RpcError>
 }
 
 /// Maps a library error: retryable ones mean Redis is unavailable (the
-/// call was not accepted), input errors are the client's, the rest is ours.
+/// call was not accepted), input errors are the client's, a job that is
+/// gone (removed between a read and an operation on it) is not found, the
+/// rest is ours.
 pub fn from_queue_error(e: bullmq_wire::Error) -> RpcError {
     if e.is_retryable() {
         tracing::warn!(cause = %e, "redis unavailable");
@@ -57,6 +59,7 @@ pub fn from_queue_error(e: bullmq_wire::Error) -> RpcError {
     }
     match e {
         bullmq_wire::Error::InvalidInput { .. } => RpcError::invalid_params(e),
+        bullmq_wire::Error::JobNotFound { job_id, .. } => RpcError::not_found(&job_id),
         other => {
             tracing::error!(cause = %other, "unexpected queue error");
             RpcError::internal()
@@ -117,5 +120,14 @@ mod tests {
             -32602
         );
         assert_eq!(owned_job(None, &alice).unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn a_job_gone_before_the_operation_is_not_found() {
+        let e = bullmq_wire::Error::JobNotFound {
+            queue: "demo".into(),
+            job_id: "demo.x.k".into(),
+        };
+        assert_eq!(from_queue_error(e), RpcError::not_found("demo.x.k"));
     }
 }
