@@ -5,6 +5,7 @@
 //! gateway's tests.
 
 pub mod clients;
+pub mod fleet;
 
 use std::path::PathBuf;
 use std::process::Stdio;
