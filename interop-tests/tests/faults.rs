@@ -182,7 +182,6 @@ async fn redis_kill9_with_aof_everysec_ends_every_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a fix: 4 of 240 jobs ran to their end twice after Redis was down 30 s (locks expire while Redis is away); see RELIABILITY.md"]
 async fn redis_down_30s_gives_retryable_errors_then_results() {
     let mut fleet = start(Fsync::Always).await;
     let run = launch(&fleet, "rdown", 4, 60, 10, 200);

@@ -1,6 +1,7 @@
 //! The ledger of a run: what clients saw (acknowledged, delivered, lost,
-//! errors by code) and, from Redis afterwards, which jobs ran to their end
-//! more than once (duplicated).
+//! errors by code) and, from Redis afterwards, which jobs finished more
+//! than once (duplicated) and which were run again after their worker lost
+//! its lock (re-run: BullMQ's at-least-once execution, finished once).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,8 +57,13 @@ pub struct Ledger {
     /// Acknowledged calls with no result by the end, or whose job was gone
     /// when the client re-attached (-32003).
     pub lost: u64,
-    /// Jobs that ran to their end more than once (see [`Ledger::audit`]).
+    /// Jobs that finished more than once (see [`Ledger::audit`]).
     pub duplicated: u64,
+    /// Jobs whose handler ran to its end more than once but that finished
+    /// once: a worker lost the job's lock (it could not reach Redis for
+    /// longer than the lock), the stalled check handed the job to another
+    /// worker, and the first run's finish was refused.
+    pub reran: u64,
     /// Acknowledged calls that ended in a job failure (-32010).
     pub failed: u64,
     /// Results that carried something other than what the call asked for.
@@ -84,6 +90,7 @@ impl Ledger {
         self.delivered += other.delivered;
         self.lost += other.lost;
         self.duplicated += other.duplicated;
+        self.reran += other.reran;
         self.failed += other.failed;
         self.wrong_results += other.wrong_results;
         self.unacknowledged += other.unacknowledged;
@@ -97,9 +104,10 @@ impl Ledger {
     }
 
     /// Reads every acknowledged job from Redis and counts as duplicated
-    /// each one whose `attemptsMade` is above one (every finish adds one;
-    /// the fleet's calls never fail on purpose) or whose Node handler
-    /// recorded more than one completed run (`fleet:runs:<id>`).
+    /// each one whose `attemptsMade` is above one (every accepted finish
+    /// adds one; the fleet's calls never fail on purpose), and as re-run
+    /// each other one whose Node handler recorded more than one completed
+    /// run (`fleet:runs:<id>`).
     pub async fn audit(&mut self, redis_url: &str) -> Result<(), FleetError> {
         let client = redis::Client::open(redis_url).map_err(FleetError::redis)?;
         let mut con = client
@@ -107,6 +115,7 @@ impl Ledger {
             .await
             .map_err(FleetError::redis)?;
         let mut duplicated = 0;
+        let mut reran = 0;
         for chunk in self.job_ids.chunks(500) {
             let mut pipe = redis::pipe();
             for id in chunk {
@@ -117,12 +126,18 @@ impl Ledger {
                 .query_async(&mut con)
                 .await
                 .map_err(FleetError::redis)?;
-            duplicated += replies
-                .chunks(2)
-                .filter(|r| r.iter().any(|v| v.unwrap_or(0) > 1))
-                .count() as u64;
+            for r in replies.chunks(2) {
+                let (attempts, runs) =
+                    (r[0].unwrap_or(0), r.get(1).copied().flatten().unwrap_or(0));
+                if attempts > 1 {
+                    duplicated += 1;
+                } else if runs > 1 {
+                    reran += 1;
+                }
+            }
         }
         self.duplicated = duplicated;
+        self.reran = reran;
         Ok(())
     }
 }
@@ -131,12 +146,13 @@ impl fmt::Display for Ledger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "acknowledged={} delivered={} lost={} duplicated={} failed={} wrong={} \
+            "acknowledged={} delivered={} lost={} duplicated={} reran={} failed={} wrong={} \
              unacknowledged={} repeats={} reconnects={} stale_resubscribes={} errors={:?}",
             self.acknowledged,
             self.delivered,
             self.lost,
             self.duplicated,
+            self.reran,
             self.failed,
             self.wrong_results,
             self.unacknowledged,

@@ -95,7 +95,7 @@ impl Proc {
         lines.join(" | ")
     }
 
-    /// Resident memory in KiB (`VmRSS` of /proc/<pid>/status), 0 if gone.
+    /// Resident memory in KiB (`VmRSS` of `/proc/<pid>/status`), 0 if gone.
     pub fn rss_kb(&self) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
