@@ -65,6 +65,8 @@ pub use job::{
     DataError, Dependencies, DependenciesPage, DependencyCounts, DependencyPages, Job, Page,
     PageRequest,
 };
+#[cfg(feature = "testing")]
+pub use job::{JobBuilder, Recorded};
 pub use keys::{job_key, JobKey};
 pub use options::{
     validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef,

@@ -111,6 +111,24 @@ impl Connection {
         })
     }
 
+    /// A connection that never reaches Redis (feature `testing`): every
+    /// command fails at once with a connection error. For jobs built in
+    /// memory by `Job::builder`. Must be called inside a Tokio runtime.
+    #[cfg(feature = "testing")]
+    pub fn detached() -> Result<Self> {
+        // port 0 is never listening: connecting fails without a timeout
+        let client = redis::Client::open("redis://127.0.0.1:0")?;
+        let config = ConnectionManagerConfig::new().set_number_of_retries(0);
+        let address: Arc<str> = address_of(&client).into();
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| with_address(e, &address))?;
+        Ok(Connection {
+            client,
+            commands: CommandConnection::new(manager, address),
+            prefix: DEFAULT_PREFIX.into(),
+        })
+    }
+
     /// Shorthand for [`Connection::connect`] with the default prefix.
     pub async fn open(url: &str) -> Result<Self> {
         Self::connect(RedisOptions::new(url)).await

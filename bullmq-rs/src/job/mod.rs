@@ -1,9 +1,12 @@
 //! A job as stored in its Redis hash, and the operations on one job.
 
+#[cfg(feature = "testing")]
+mod builder;
 mod children;
 mod dependency_pages;
 mod ops;
 mod read;
+mod recorded;
 mod typed_data;
 
 use std::collections::HashMap;
@@ -14,12 +17,15 @@ use serde_json::Value;
 use crate::options::millis::from_ms;
 use crate::options::{JobOptions, ParentRef};
 use crate::queue::Queue;
+#[cfg(feature = "testing")]
+pub use builder::JobBuilder;
 pub use children::{Dependencies, DependencyCounts};
 pub use dependency_pages::{DependenciesPage, DependencyPages, Page, PageRequest};
+pub use recorded::Recorded;
 pub use typed_data::DataError;
 
 /// A job read from Redis. Field names follow BullMQ's `Job`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Job {
     /// The job id.
@@ -71,6 +77,34 @@ pub struct Job {
     pub(crate) queue: Queue,
     /// The lock token while a worker of ours processes it.
     pub(crate) token: Option<String>,
+    /// Where progress and logs go instead of Redis, for a job made by
+    /// `Job::builder` (feature `testing`).
+    pub(crate) recorded: Option<std::sync::Arc<Recorded>>,
+    /// Told of each progress Redis took, for the watchers of the worker
+    /// that fetched the job (`Worker::events`).
+    pub(crate) on_progress: Option<ProgressHook>,
+}
+
+/// A callback a job calls with its id and each progress it reports.
+pub(crate) type ProgressHook = std::sync::Arc<dyn Fn(&str, &Value) + Send + Sync>;
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("data", &self.data)
+            .field("opts", &self.opts)
+            .field("progress", &self.progress)
+            .field("attempts_made", &self.attempts_made)
+            .field("attempts_started", &self.attempts_started)
+            .field("processed_on", &self.processed_on)
+            .field("finished_on", &self.finished_on)
+            .field("failed_reason", &self.failed_reason)
+            .field("returnvalue", &self.returnvalue)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Job {
@@ -114,6 +148,8 @@ impl Job {
             deduplication_id: None,
             queue,
             token: None,
+            recorded: None,
+            on_progress: None,
         };
         // `atm` wins over BullMQ's older `attemptsMade`, whatever the order
         let (mut atm, mut attempts_made) = (None, None);

@@ -161,7 +161,13 @@ impl Job {
     /// Reports progress (a number or any JSON): stored in `progress` and
     /// emitted as a `progress` event.
     pub async fn update_progress(&mut self, progress: Value) -> Result<()> {
-        self.queue.update_progress(&self.id, &progress).await?;
+        match &self.recorded {
+            Some(recorded) => recorded.push_progress(progress.clone()),
+            None => self.queue.update_progress(&self.id, &progress).await?,
+        }
+        if let Some(hook) = &self.on_progress {
+            hook(&self.id, &progress);
+        }
         self.progress = progress;
         Ok(())
     }
@@ -169,6 +175,9 @@ impl Job {
     /// Appends a line to the job's log (trimmed to `keepLogs`); returns the
     /// number of lines kept.
     pub async fn log(&self, line: &str) -> Result<i64> {
+        if let Some(recorded) = &self.recorded {
+            return Ok(recorded.push_log(line));
+        }
         self.queue
             .add_log(&self.id, line, self.opts.keep_logs)
             .await

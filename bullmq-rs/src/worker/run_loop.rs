@@ -27,6 +27,7 @@ use super::watch_events::Watchers;
 use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
 use crate::error::{Result, ScriptCode};
 use crate::job::Job;
+use crate::job::ProgressHook;
 use crate::queue::Queue;
 use crate::time::now_ms;
 use crate::{scheduler, script};
@@ -67,6 +68,8 @@ pub(crate) struct Runner {
     spawned: Vec<AbortHandle>,
     marker: MarkerWaiter,
     watchers: Watchers,
+    /// Given to every fetched job, so its progress reaches the watchers.
+    on_progress: ProgressHook,
 }
 
 impl Runner {
@@ -90,6 +93,7 @@ impl Runner {
             running: FuturesUnordered::new(),
             spawned: Vec::new(),
             marker,
+            on_progress: watchers.progress_hook(),
             watchers,
         })
     }
@@ -187,7 +191,8 @@ impl Runner {
                             if limited_until.is_some() {
                                 drained = false;
                             }
-                            for job in fetched.jobs {
+                            for mut job in fetched.jobs {
+                                job.on_progress = Some(self.on_progress.clone());
                                 self.dispatch(job);
                             }
                         }

@@ -1,8 +1,12 @@
 //! What a worker tells whoever watches it ([`crate::Worker::events`]), as
-//! Node's `worker.on('completed' | 'failed' | 'error')` does.
+//! Node's `worker.on('completed' | 'failed' | 'progress' | 'error')` does.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
+
+use crate::job::ProgressHook;
 
 use super::outcome::{Kind, Outcome};
 
@@ -29,6 +33,13 @@ pub enum WorkerEvent {
         attempts_made: i64,
         /// Whether the job will run again (now or after its backoff).
         will_retry: bool,
+    },
+    /// A handler reported progress (`job.update_progress`), once Redis took it.
+    Progress {
+        /// The job.
+        job_id: String,
+        /// The progress reported.
+        progress: Value,
     },
     /// The worker could not reach Redis; it keeps results and retries.
     Error {
@@ -83,6 +94,20 @@ impl Watchers {
             };
             let _ = self.tx.send(event);
         }
+    }
+
+    /// The hook a fetched job calls on progress (one per worker, shared by
+    /// its jobs); costs a counter read when nobody watches.
+    pub(crate) fn progress_hook(&self) -> ProgressHook {
+        let tx = self.tx.clone();
+        Arc::new(move |job_id: &str, progress: &Value| {
+            if tx.receiver_count() > 0 {
+                let _ = tx.send(WorkerEvent::Progress {
+                    job_id: job_id.to_owned(),
+                    progress: progress.clone(),
+                });
+            }
+        })
     }
 
     pub(crate) fn error(&self, error: &crate::Error) {

@@ -117,18 +117,24 @@ async fn a_failed_attempt_stores_where_the_error_was_made() {
 }
 
 #[tokio::test]
-async fn a_watcher_sees_failures_retries_and_completions() {
+async fn a_watcher_sees_failures_retries_progress_and_completions() {
     use bullmq_wire::WorkerEvent;
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |job| async move {
-        if job.attempts_made == 0 {
-            Err(bullmq_wire::JobError::new("first try fails"))
-        } else {
-            Ok(json!({"ok": true}))
-        }
-    })
+    let worker = Worker::start(
+        &q,
+        &ctx.conn,
+        WorkerOptions::default(),
+        |mut job| async move {
+            if job.attempts_made == 0 {
+                Err(bullmq_wire::JobError::new("first try fails"))
+            } else {
+                job.update_progress(json!(50)).await?;
+                Ok(json!({"ok": true}))
+            }
+        },
+    )
     .await
     .unwrap();
     let mut events = worker.events();
@@ -144,6 +150,13 @@ async fn a_watcher_sees_failures_retries_and_completions() {
             reason: "first try fails".into(),
             attempts_made: 1,
             will_retry: true,
+        }
+    );
+    assert_eq!(
+        next(&mut events).await,
+        WorkerEvent::Progress {
+            job_id: id.clone(),
+            progress: json!(50),
         }
     );
     assert_eq!(
