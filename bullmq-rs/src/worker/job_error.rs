@@ -1,6 +1,7 @@
 //! How a handler fails a job: a retryable error, or one that fails the job
 //! at once whatever attempts remain (BullMQ's `UnrecoverableError`).
 
+use std::backtrace::{Backtrace, BacktraceStatus};
 use std::fmt;
 use std::panic::Location;
 
@@ -30,6 +31,17 @@ pub struct JobError {
     location: Option<&'static Location<'static>>,
     /// The `source()` chain of the error it was made from, outermost first.
     causes: Vec<String>,
+    /// A backtrace, where one was captured: by the constructors when
+    /// `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` turns them on, or given with
+    /// [`JobError::with_backtrace`].
+    backtrace: Option<String>,
+}
+
+/// The backtrace of here, when the environment asks for them (formatted
+/// only then: otherwise `Backtrace::capture` costs a cached flag read).
+fn captured() -> Option<String> {
+    let bt = Backtrace::capture();
+    (bt.status() == BacktraceStatus::Captured).then(|| bt.to_string())
 }
 
 impl JobError {
@@ -43,6 +55,7 @@ impl JobError {
             waiting_children: false,
             location: Some(Location::caller()),
             causes: Vec::new(),
+            backtrace: captured(),
         }
     }
 
@@ -56,6 +69,7 @@ impl JobError {
             waiting_children: false,
             location: Some(Location::caller()),
             causes: Vec::new(),
+            backtrace: captured(),
         }
     }
 
@@ -73,6 +87,7 @@ impl JobError {
             waiting_children: true,
             location: None,
             causes: Vec::new(),
+            backtrace: None,
         }
     }
 
@@ -86,6 +101,16 @@ impl JobError {
     /// a panic), where the library's own line would mislead.
     pub(crate) fn without_location(mut self) -> Self {
         self.location = None;
+        self
+    }
+
+    /// Records a backtrace the handler's error carries (for example
+    /// `anyhow::Error::backtrace()`), shown in the job's `stacktrace`;
+    /// one that was not captured is ignored.
+    pub fn with_backtrace(mut self, backtrace: &Backtrace) -> Self {
+        if backtrace.status() == BacktraceStatus::Captured {
+            self.backtrace = Some(backtrace.to_string());
+        }
         self
     }
 
@@ -122,6 +147,10 @@ impl JobError {
         }
         for cause in &self.causes {
             entry.push_str(&format!("\nCaused by: {cause}"));
+        }
+        if let Some(bt) = &self.backtrace {
+            entry.push_str("\nBacktrace:\n");
+            entry.push_str(bt.trim_end());
         }
         entry
     }
@@ -162,5 +191,30 @@ impl From<serde_json::Error> for JobError {
     #[track_caller]
     fn from(e: serde_json::Error) -> Self {
         JobError::unrecoverable(format!("invalid job data: {e}")).with_causes(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_captured_backtrace_is_stored_after_the_location_and_causes() {
+        let e = JobError::new("boom").with_backtrace(&Backtrace::force_capture());
+        let entry = e.stack_entry();
+        assert!(entry.starts_with("Error: boom\n    at "), "{entry}");
+        let bt = entry.split_once("\nBacktrace:\n").map(|(_, bt)| bt);
+        assert!(bt.is_some_and(|bt| bt.contains("job_error")), "{entry}");
+    }
+
+    #[test]
+    fn a_backtrace_not_captured_changes_nothing() {
+        // `new` captures one itself only when RUST_BACKTRACE asks for it
+        let e = JobError::new("boom");
+        let before = e.stack_entry();
+        assert_eq!(
+            e.with_backtrace(&Backtrace::disabled()).stack_entry(),
+            before
+        );
     }
 }
