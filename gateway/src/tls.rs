@@ -41,6 +41,9 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
         pem::Error::NoItemsFound => TlsError::Key("no private key block in the PEM".into()),
         other => TlsError::Key(other.to_string()),
     })?;
+    // ring, deprecated in rustls 0.23.48 for lacking post-quantum key
+    // exchange, stays the provider (aws-lc-rs needs a C/cmake build)
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -82,8 +82,13 @@ impl Connection {
         }
         if options.url.starts_with("rediss://") {
             // Another crate of the program may have installed a provider
-            // already; either way one is in place afterwards.
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            // already; either way one is in place afterwards. rustls 0.23.48
+            // deprecates ring's provider for lacking post-quantum key
+            // exchange; ring stays our choice (aws-lc-rs needs a C/cmake
+            // build), so the deprecation is allowed here, where it is made.
+            #[allow(deprecated)]
+            let provider = rustls::crypto::ring::default_provider();
+            let _ = provider.install_default();
         }
         let client = match options.tls_ca_pem {
             Some(pem) => redis::Client::build_with_tls(
