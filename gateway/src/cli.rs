@@ -133,6 +133,7 @@ impl Loaded {
         auth.issuer = auth_settings.jwt_issuer.clone();
         auth.audience = auth_settings.jwt_audience.clone();
         auth.leeway_secs = auth_settings.jwt_leeway_secs;
+        auth.max_token_bytes = auth_settings.max_token_bytes;
         let mut config = Config::new(redis_url, auth);
         config.listen = server.listen;
         config.prefix = settings.redis.prefix.clone();

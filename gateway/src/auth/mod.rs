@@ -47,7 +47,13 @@ pub struct AuthConfig {
     pub audience: Option<String>,
     /// Clock skew allowed on `exp`/`nbf`, seconds.
     pub leeway_secs: u64,
+    /// Longer tokens are refused before any decoding.
+    pub max_token_bytes: usize,
 }
+
+/// The default of [`AuthConfig::max_token_bytes`]: far above what a token
+/// of a few claims signed with RSA-4096 takes (~1.2 KB).
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 impl AuthConfig {
     /// HS256 with `secret`.
@@ -58,6 +64,7 @@ impl AuthConfig {
             issuer: None,
             audience: None,
             leeway_secs: 30,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
     }
 
@@ -69,6 +76,7 @@ impl AuthConfig {
             issuer: None,
             audience: None,
             leeway_secs: 30,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
     }
 }
@@ -91,6 +99,14 @@ pub enum AuthError {
     /// Anything else: not a JWT, missing `exp`/`sub`, wrong `iss`/`aud`.
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// Longer than `max_token_bytes`.
+    #[error("token too large: {size} bytes, the maximum is {max}")]
+    TooLarge {
+        /// The token's length.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
     /// The configured key cannot be used.
     #[error("unusable key: {0}")]
     Key(String),
@@ -117,6 +133,7 @@ pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
     leeway_secs: u64,
+    max_token_bytes: usize,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -196,12 +213,19 @@ impl Authenticator {
             key,
             validation,
             leeway_secs: config.leeway_secs,
+            max_token_bytes: config.max_token_bytes,
         })
     }
 
     /// Verifies a token.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         use jsonwebtoken::errors::ErrorKind as K;
+        if token.len() > self.max_token_bytes {
+            return Err(AuthError::TooLarge {
+                size: token.len(),
+                max: self.max_token_bytes,
+            });
+        }
         let data =
             jsonwebtoken::decode::<RawClaims>(token, &self.key, &self.validation).map_err(|e| {
                 match e.kind() {
@@ -368,6 +392,23 @@ mod tests {
             b"k",
         );
         assert!(a.verify(&started).is_ok());
+    }
+
+    #[test]
+    fn a_validly_signed_token_over_the_cap_is_refused_unread() {
+        let mut config = AuthConfig::hs256(b"k".to_vec());
+        config.max_token_bytes = 1024;
+        let a = Authenticator::new(&config).unwrap();
+        let big = hs(json!({"sub": "a".repeat(2000), "exp": now() + 60}), b"k");
+        assert_eq!(
+            a.verify(&big),
+            Err(AuthError::TooLarge {
+                size: big.len(),
+                max: 1024
+            })
+        );
+        let small = hs(json!({"sub": "a".repeat(500), "exp": now() + 60}), b"k");
+        assert!(a.verify(&small).is_ok());
     }
 
     #[test]

@@ -88,6 +88,9 @@ settings! {
         /// Clock skew allowed on `exp`, seconds.
         jwt_leeway_secs: u64 = 30
             => key "jwt_leeway_secs", flag "jwt-leeway-secs", env "JWT_LEEWAY_SECS";
+        /// Longer tokens are refused (401) before any decoding, bytes.
+        max_token_bytes: usize = crate::auth::DEFAULT_MAX_TOKEN_BYTES
+            => key "max_token_bytes", flag "max-token-bytes", env "MAX_TOKEN_BYTES";
     }
 
     /// Limits; each breach has its own error or close code.

@@ -384,6 +384,11 @@ async fn the_jwt_list_gets_401() {
         .expect("connects");
     let r = c.call(1, "rpc.status", json!({"jobId": "x"})).await;
     assert_eq!(r["error"]["code"], -32003, "{r}");
+    // ...up to `max_token_bytes` (8 KiB): a longer one is refused unread,
+    // however well signed
+    let too_long = signed(with("sub", json!("u".repeat(9000))), key);
+    let refused = Client::connect(&s.gw.url(&too_long)).await.err();
+    assert_eq!(refused.map(|r| r.status), Some(401), "a 12 KB signed token");
     let huge = signed(with("pad", json!("p".repeat(200_000))), b"forged");
     let bearer = format!("Bearer {huge}");
     let bare = format!("ws://{}/ws", s.gw.addr);
