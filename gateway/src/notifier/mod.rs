@@ -48,6 +48,17 @@ use crate::metrics::Metrics;
 /// Identifies a socket to the notifier.
 pub type SessionId = u64;
 
+/// The slots of a socket's job channel that progress may fill. The
+/// channel has these plus one per request the socket may have in flight
+/// (each watches at most one job, which ends once), so an end always
+/// finds room and progress is what gets dropped for a slow socket.
+pub const PROGRESS_EVENTS: usize = 256;
+
+/// The capacity a socket's job channel needs for `max_in_flight` requests.
+pub fn job_channel_capacity(max_in_flight: usize) -> usize {
+    PROGRESS_EVENTS + max_in_flight.max(1)
+}
+
 /// An update for one job, sent to each watching socket.
 #[derive(Debug, Clone)]
 pub struct JobEvent {

@@ -36,10 +36,6 @@ use writer::{Bounds, Outbox};
 pub use adds::{finished as add_finished, AddInFlight};
 pub(crate) use call::Call;
 
-/// Job updates queued for one socket before progress is dropped (ends are
-/// never dropped).
-const JOB_EVENTS: usize = 256;
-
 /// Pings remembered while their pongs are awaited (the oldest is kept).
 const MAX_UNANSWERED_PINGS: usize = 16;
 
@@ -139,7 +135,8 @@ where
             close_grace: limits.close_grace,
         };
         let (outbox, writer) = writer::spawn(sink, bounds);
-        let (jobs_tx, jobs_rx) = mpsc::channel(JOB_EVENTS);
+        let (jobs_tx, jobs_rx) =
+            mpsc::channel(crate::notifier::job_channel_capacity(limits.max_in_flight));
         let session = Session {
             id,
             owner: Owner::of(&init.claims.sub),

@@ -80,25 +80,69 @@ impl Hub {
             update,
         };
         let metrics = &self.metrics;
-        w.subs.retain(|_, tx| match tx.try_send(event.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(event)) => {
-                if is_final {
-                    let tx = tx.clone();
-                    tokio::spawn(async move {
-                        let _ = tx.send(event).await;
-                    });
-                } else {
+        w.subs.retain(|_, tx| {
+            // progress only uses the slots above the ends' reserve, so an
+            // end always finds room without a task to wait for one
+            if !has_room(tx, is_final) {
+                metrics
+                    .progress_dropped_total
+                    .fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+            match tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    // an end with no room: the socket watches more jobs than
+                    // its channel reserves ends for, which sessions prevent
+                    tracing::error!(job = %event.job_id, "a socket's job channel has no room for an end");
                     metrics
                         .progress_dropped_total
                         .fetch_add(1, Ordering::Relaxed);
+                    true
                 }
-                true
+                Err(TrySendError::Closed(_)) => false,
             }
-            Err(TrySendError::Closed(_)) => false,
         });
         if w.subs.is_empty() {
             self.remove(id);
+        }
+    }
+}
+
+/// Whether an update may take a slot of a socket's job channel: an end
+/// always; progress only above the slots kept for ends (all but the
+/// [`PROGRESS_EVENTS`](crate::notifier::PROGRESS_EVENTS) progress may use).
+fn has_room(tx: &tokio::sync::mpsc::Sender<JobEvent>, is_final: bool) -> bool {
+    let ends_reserve = tx
+        .max_capacity()
+        .saturating_sub(crate::notifier::PROGRESS_EVENTS);
+    is_final || tx.capacity() > ends_reserve
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notifier::{job_channel_capacity, PROGRESS_EVENTS};
+
+    #[test]
+    fn progress_never_takes_the_slots_kept_for_ends() {
+        let in_flight = 3;
+        let (tx, _rx) = tokio::sync::mpsc::channel(job_channel_capacity(in_flight));
+        let event = |update| JobEvent {
+            job_id: Arc::from("j"),
+            update,
+        };
+        let mut sent = 0;
+        while has_room(&tx, false) {
+            tx.try_send(event(JobUpdate::Progress(serde_json::json!(sent))))
+                .unwrap();
+            sent += 1;
+        }
+        assert_eq!(sent, PROGRESS_EVENTS);
+        for _ in 0..in_flight {
+            assert!(has_room(&tx, true));
+            tx.try_send(event(JobUpdate::Removed))
+                .expect("room for an end");
         }
     }
 }
