@@ -45,6 +45,17 @@ pub enum Error {
         /// What was wrong with it.
         detail: String,
     },
+    /// An add was written on the master but fewer replicas than asked for
+    /// ([`ReplicaAcks`](crate::ReplicaAcks)) confirmed it in time: a
+    /// failover now could lose it. Adding again with the same job id is
+    /// safe and waits again.
+    #[error("the write reached the master but {acked} of {wanted} replicas confirmed it in time; retry with the same job id")]
+    NotReplicated {
+        /// Replicas that confirmed.
+        acked: u32,
+        /// Replicas asked for.
+        wanted: u32,
+    },
     /// The queue or worker was closed.
     #[error("closed")]
     Closed,
@@ -69,6 +80,7 @@ impl Error {
                     )
                     || e.to_string().contains("LOADING")
             }
+            Error::NotReplicated { .. } => true,
             _ => false,
         }
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use crate::connection::BlockingConnection;
 use redis::streams::StreamReadReply;
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -355,7 +355,7 @@ async fn read_loop(
     name: String,
     key: String,
     mut last_id: String,
-    con: MultiplexedConnection,
+    con: BlockingConnection,
     tx: broadcast::Sender<Arc<Event>>,
 ) {
     let mut con = Some(con);

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::connection::slot;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::keys::QueueKeys;
@@ -98,6 +99,9 @@ impl FlowProducer {
     pub async fn add(&self, flow: FlowJob) -> Result<FlowNode> {
         let mut nodes = Vec::new();
         let tree = flatten(&flow, 0, None, self.conn.prefix(), &mut nodes)?;
+        if self.conn.is_cluster() {
+            one_slot(self.conn.prefix(), &flow, &nodes)?;
+        }
         let root = QueueKeys::new(self.conn.prefix(), &flow.queue_name);
         let mut call = script::ADD_FLOW.call().key(root.meta()).arg(nodes.len());
         for n in &nodes {
@@ -119,14 +123,40 @@ impl FlowProducer {
                     .unwrap_or_default(),
             );
         }
-        let _ids: Vec<String> = call.invoke(&mut self.conn.manager()).await?;
+        let _ids: Vec<String> = match self.conn.acked_adds() {
+            None => call.invoke(&mut self.conn.manager()).await?,
+            Some((mut con, acks)) => call.invoke_replicated(&mut con, acks).await?,
+        };
         Ok(tree)
     }
+}
+
+/// On a cluster, one script writes the whole flow, so every queue in it
+/// must hash to the root's slot; checked before anything is written.
+fn one_slot(prefix: &str, root: &FlowJob, nodes: &[Node]) -> Result<()> {
+    let root_slot = slot::queue_slot(prefix, &root.queue_name)?;
+    for node in nodes {
+        let queue = &node.job_queue;
+        if slot::queue_slot(prefix, queue)? != root_slot {
+            return Err(Error::invalid(
+                "flow for Redis Cluster",
+                format!(
+                    "queue {queue:?} is in another cluster slot than the flow's root queue {:?}; \
+                     one script writes a whole flow, so give its queues the same hash tag \
+                     (for example the prefix \"{{{prefix}}}\")",
+                    root.queue_name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One job of a flow, flattened for the script (parents before children).
 struct Node {
     base: String,
+    /// The queue's name.
+    job_queue: String,
     id: String,
     /// The job, its options naming its flow parent.
     job: NewJob,
@@ -170,6 +200,7 @@ fn flatten(
     let keys = QueueKeys::new(prefix, &job.queue_name);
     out.push(Node {
         base: keys.base().to_string(),
+        job_queue: job.queue_name.clone(),
         id: id.clone(),
         job: new,
         timestamp: job.opts.timestamp.unwrap_or_else(now_ms),

@@ -57,7 +57,7 @@ mod time;
 mod watch;
 mod worker;
 
-pub use connection::{CommandConnection, Connection, RedisOptions, DEFAULT_PREFIX};
+pub use connection::{CommandConnection, Connection, RedisOptions, ReplicaAcks, DEFAULT_PREFIX};
 pub use error::{Error, Result, ScriptCode};
 pub use events::{Event, EventKind, Finished, QueueEvents, StartAt};
 pub use flow::{FlowJob, FlowNode, FlowProducer};

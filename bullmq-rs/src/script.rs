@@ -1,11 +1,12 @@
 //! Our Lua scripts (from `lua/commands`, resolved by `build.rs`) and how they
-//! are called: EVALSHA first, and on NOSCRIPT (a restarted or flushed Redis)
-//! SCRIPT LOAD and one more EVALSHA.
+//! are called: EVALSHA first, and on NOSCRIPT (a restarted or flushed Redis,
+//! a new cluster node) the same call as EVAL with the body, which caches it.
 
 use redis::aio::ConnectionLike;
 use redis::{FromRedisValue, ToRedisArgs};
 
-use crate::error::Result;
+use crate::connection::ReplicaAcks;
+use crate::error::{Error, Result};
 
 /// One resolved command script.
 #[derive(Debug)]
@@ -69,7 +70,52 @@ impl Invocation {
         self.cmd.arg(arg);
     }
 
-    /// Runs the script, loading it first if this Redis does not know it.
+    /// The same call as `EVAL <body>` instead of `EVALSHA <sha>`.
+    fn with_body(&self) -> redis::Cmd {
+        let mut cmd = redis::Cmd::with_capacity(self.script.num_keys + 24, 1024);
+        cmd.arg("EVAL").arg(self.script.body);
+        for arg in self.cmd.args_iter().skip(2) {
+            if let redis::Arg::Simple(bytes) = arg {
+                cmd.arg(bytes);
+            }
+        }
+        cmd
+    }
+
+    /// Runs the script and `WAIT`s, in one pipeline on `con`, until
+    /// `acks.replicas` replicas have its writes; fails with
+    /// [`Error::NotReplicated`] when fewer confirm within `acks.timeout`.
+    pub(crate) async fn invoke_replicated<T: FromRedisValue, C: ConnectionLike>(
+        self,
+        con: &mut C,
+        acks: ReplicaAcks,
+    ) -> Result<T> {
+        let with_wait = |cmd: redis::Cmd| {
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd)
+                .cmd("WAIT")
+                .arg(acks.replicas)
+                .arg(acks.timeout.as_millis() as u64);
+            pipe
+        };
+        let reply: redis::RedisResult<(T, u32)> =
+            with_wait(self.cmd.clone()).query_async(con).await;
+        let (value, acked) = match reply {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                with_wait(self.with_body()).query_async(con).await?
+            }
+            other => other?,
+        };
+        if acked < acks.replicas {
+            return Err(Error::NotReplicated {
+                acked,
+                wanted: acks.replicas,
+            });
+        }
+        Ok(value)
+    }
+
+    /// Runs the script, sending its body if this Redis does not know it.
     pub(crate) async fn invoke<T: FromRedisValue, C: ConnectionLike>(
         self,
         con: &mut C,
@@ -84,14 +130,12 @@ impl Invocation {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 tracing::debug!(
                     script = self.script.name,
-                    "script not cached by redis; loading it"
+                    "script not cached by redis; sending its body"
                 );
-                let _: String = redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(self.script.body)
-                    .query_async(con)
-                    .await?;
-                Ok(self.cmd.query_async(con).await?)
+                // EVAL runs it and caches it for the next EVALSHA, on the
+                // very node the keys route to (on a cluster, SCRIPT LOAD
+                // would go to every node, and fail while one is down).
+                Ok(self.with_body().query_async(con).await?)
             }
             Err(e) => Err(e.into()),
         }
@@ -140,6 +184,25 @@ mod tests {
         let packed = inv.cmd.get_packed_command();
         let text = String::from_utf8_lossy(&packed);
         assert!(text.starts_with("*5\r\n$7\r\nEVALSHA\r\n$40\r\n"), "{text}");
+        assert!(
+            text.ends_with("$1\r\n1\r\n$8\r\nbull:Q:1\r\n$2\r\n{}\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_fallback_sends_the_body_with_the_same_keys_and_arguments() {
+        let inv = UPDATE_DATA.call().key("bull:Q:1").arg("{}");
+        let packed = inv.with_body().get_packed_command();
+        let text = String::from_utf8_lossy(&packed);
+        let body = UPDATE_DATA.body;
+        assert!(
+            text.starts_with(&format!(
+                "*5\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n",
+                body.len()
+            )),
+            "{text}"
+        );
         assert!(
             text.ends_with("$1\r\n1\r\n$8\r\nbull:Q:1\r\n$2\r\n{}\r\n"),
             "{text}"

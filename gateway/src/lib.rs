@@ -125,6 +125,18 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// How the gateway reaches Redis: URL, prefix, and the replicas a call's
+/// job must reach before the call is acknowledged.
+fn redis_options(config: &Config) -> RedisOptions {
+    let options = RedisOptions::new(config.redis_url.clone()).with_prefix(config.prefix.clone());
+    match config.jobs.replica_acks {
+        0 => options,
+        n => {
+            options.with_replica_acks(n, Duration::from_millis(config.jobs.replica_ack_timeout_ms))
+        }
+    }
+}
+
 impl Gateway {
     /// Validates the configuration, connects to Redis (one multiplexed
     /// connection for every queue call and `/healthz`), opens the service
@@ -133,10 +145,7 @@ impl Gateway {
         config.validate()?;
         let auth = Authenticator::new(&config.auth)?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
-        let conn = Connection::connect(
-            RedisOptions::new(config.redis_url.clone()).with_prefix(config.prefix.clone()),
-        )
-        .await?;
+        let conn = Connection::connect(redis_options(&config)).await?;
         let mut queues = HashMap::new();
         for name in config.services.names() {
             queues.insert(
@@ -150,7 +159,7 @@ impl Gateway {
         )));
         let notifier = Notifier::start(
             NotifierOptions {
-                redis_url: config.redis_url.clone(),
+                connection: conn.clone(),
                 prefix: config.prefix.clone(),
                 mode: config.notify,
                 queues: config.services.names(),

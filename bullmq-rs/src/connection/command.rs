@@ -14,9 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use super::address::{io_kind, with_address};
+use super::sentinel::{is_read_only, FollowMaster};
 
 /// After this long without a reply, the connection is checked before use.
 pub(crate) const IDLE_CHECK_AFTER: Duration = Duration::from_millis(250);
@@ -70,11 +73,54 @@ const READ_ONLY: &[&str] = &[
     "EVAL_RO",
 ];
 
+/// What commands travel on, by deployment.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    /// One server, reconnecting to the same address.
+    Server(ConnectionManager),
+    /// The master Sentinel names, followed across failovers.
+    Sentinel(FollowMaster),
+    /// A cluster: each command goes to the node owning its keys' slot,
+    /// following MOVED/ASK and new masters after a failover.
+    Cluster(ClusterConnection),
+}
+
+impl Backend {
+    fn send<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Backend::Server(c) => c.req_packed_command(cmd),
+            Backend::Sentinel(c) => c.req_packed_command(cmd),
+            Backend::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn send_pipeline<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Backend::Server(c) => c.req_packed_commands(pipeline, offset, count),
+            Backend::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
+            Backend::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Backend::Server(c) => c.get_db(),
+            Backend::Sentinel(c) => c.get_db(),
+            Backend::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// A clone-able handle on the process' one command connection (clones share
 /// the socket and its idle clock). Use it as any async redis connection.
 #[derive(Clone)]
 pub struct CommandConnection {
-    manager: ConnectionManager,
+    manager: Backend,
     /// Milliseconds after `epoch` of the last reply (of any kind).
     last_reply_ms: Arc<AtomicU64>,
     epoch: Instant,
@@ -90,7 +136,7 @@ impl std::fmt::Debug for CommandConnection {
 }
 
 impl CommandConnection {
-    pub(crate) fn new(manager: ConnectionManager, address: Arc<str>) -> Self {
+    pub(crate) fn new(manager: Backend, address: Arc<str>) -> Self {
         let epoch = Instant::now();
         CommandConnection {
             manager,
@@ -100,9 +146,28 @@ impl CommandConnection {
         }
     }
 
-    /// `host:port` of the server (never a password).
+    /// `host:port` of the server (never a password); for a cluster or a
+    /// Sentinel set, the nodes the deployment was named by.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// True on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.manager, Backend::Cluster(_))
+    }
+
+    /// Runs `cmd`, which names no key, where the keys of `slot` live: on a
+    /// cluster the master serving that slot, elsewhere the one server.
+    pub(crate) async fn query_on_slot(&mut self, cmd: Cmd, slot: u16) -> RedisResult<Value> {
+        match &mut self.manager {
+            Backend::Cluster(c) => {
+                let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+                let reply = c.route_command(cmd, RoutingInfo::SingleNode(route)).await;
+                self.settle(reply)
+            }
+            _ => self.command(&cmd).await,
+        }
     }
 
     /// Round trip of one PING, after reconnecting when needed: what a
@@ -126,12 +191,13 @@ impl CommandConnection {
     /// After idling, a PING finds a dead socket (and starts the reconnect)
     /// before a command does; a second PING waits for that reconnect.
     async fn check_if_idle(&mut self) {
-        if !self.idle() {
+        // the cluster client checks and refreshes its node connections itself
+        if self.is_cluster() || !self.idle() {
             return;
         }
         let ping = redis::cmd("PING");
         for _ in 0..2 {
-            match self.manager.send_packed_command(&ping).await {
+            match self.manager.send(&ping).await {
                 Ok(_) => {
                     self.replied();
                     return;
@@ -145,10 +211,10 @@ impl CommandConnection {
 
     async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         self.check_if_idle().await;
-        let mut result = self.manager.send_packed_command(cmd).await;
+        let mut result = self.manager.send(cmd).await;
         if let Err(e) = &result {
             if never_sent(e) || (is_connection_error(e) && reads_only(cmd)) {
-                result = self.manager.send_packed_command(cmd).await;
+                result = self.manager.send(cmd).await;
             }
         }
         self.settle(result)
@@ -161,16 +227,10 @@ impl CommandConnection {
         count: usize,
     ) -> RedisResult<Vec<Value>> {
         self.check_if_idle().await;
-        let mut result = self
-            .manager
-            .send_packed_commands(pipeline, offset, count)
-            .await;
+        let mut result = self.manager.send_pipeline(pipeline, offset, count).await;
         if let Err(e) = &result {
             if never_sent(e) {
-                result = self
-                    .manager
-                    .send_packed_commands(pipeline, offset, count)
-                    .await;
+                result = self.manager.send_pipeline(pipeline, offset, count).await;
             }
         }
         self.settle(result)
@@ -196,10 +256,12 @@ fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
 }
 
-/// The command cannot have reached Redis: connecting was refused, or the
-/// socket was already closed when it was written.
+/// The command cannot have run: connecting was refused, the socket was
+/// already closed when it was written, or a replica refused it (READONLY:
+/// a failover the connection is following).
 fn never_sent(e: &RedisError) -> bool {
     e.is_connection_refusal()
+        || is_read_only(e)
         || matches!(
             io_kind(e),
             Some(std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::NotConnected)

@@ -192,12 +192,15 @@ impl Queue {
     }
 
     /// Workers of any language blocked on this queue, found by their
-    /// connection names like `Queue.getWorkers()` does.
+    /// connection names like `Queue.getWorkers()` does (on a cluster, on
+    /// the master serving the queue's slot, where workers block).
     pub async fn get_workers(&self) -> Result<Vec<WorkerInfo>> {
-        let list: String = redis::cmd("CLIENT")
-            .arg("LIST")
-            .query_async(&mut self.con())
-            .await?;
+        let mut list_clients = redis::cmd("CLIENT");
+        list_clients.arg("LIST");
+        let slot = crate::connection::slot::key_slot(self.keys().meta().as_bytes());
+        let reply = self.con().query_on_slot(list_clients, slot).await?;
+        let list: String = redis::from_redis_value(reply)
+            .map_err(|e| Error::protocol("CLIENT LIST", e.to_string()))?;
         let base = self.keys().worker_client_name(None);
         let named = self.keys().named_worker_client_prefix();
         let mut workers = Vec::new();

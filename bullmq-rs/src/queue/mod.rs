@@ -126,9 +126,14 @@ impl Queue {
     }
 
     /// A handle without touching Redis (workers and events readers use this:
-    /// like BullMQ's, they do not write queue metadata).
+    /// like BullMQ's, they do not write queue metadata). On a Redis Cluster,
+    /// a queue whose keys would not share one slot (no hash tag in the
+    /// prefix or the name) is refused here, before anything is written.
     pub fn handle(name: &str, conn: &Connection) -> Result<Self> {
         validate_queue_name(name)?;
+        if conn.is_cluster() {
+            crate::connection::slot::queue_slot(conn.prefix(), name)?;
+        }
         let keys = QueueKeys::new(conn.prefix(), name);
         Ok(Queue {
             inner: Arc::new(Inner {
@@ -237,7 +242,11 @@ impl Queue {
                     .unwrap_or_default(),
             );
         }
-        match call.invoke::<redis::Value, _>(&mut self.con()).await? {
+        let reply = match self.inner.conn.acked_adds() {
+            None => call.invoke::<redis::Value, _>(&mut self.con()).await?,
+            Some((mut con, acks)) => call.invoke_replicated(&mut con, acks).await?,
+        };
+        match reply {
             redis::Value::Int(code) => {
                 // -5: a parent does not exist
                 let parent = jobs

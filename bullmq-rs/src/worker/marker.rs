@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use crate::connection::BlockingConnection;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -40,7 +40,7 @@ impl MarkerWaiter {
         let (answer_tx, answers) = mpsc::channel(1);
         let marker_key = queue.keys().marker().to_string();
         let task = tokio::spawn(async move {
-            let mut con: Option<MultiplexedConnection> = Some(con);
+            let mut con: Option<BlockingConnection> = Some(con);
             while let Some(timeout) = request_rx.recv().await {
                 let woken = wait_once(&queue, &client_name, &marker_key, &mut con, timeout).await;
                 if answer_tx.send(woken).await.is_err() {
@@ -86,7 +86,7 @@ async fn wait_once(
     queue: &Queue,
     client_name: &str,
     marker_key: &str,
-    con: &mut Option<MultiplexedConnection>,
+    con: &mut Option<BlockingConnection>,
     timeout: Duration,
 ) -> Woken {
     if con.is_none() {

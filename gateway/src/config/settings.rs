@@ -53,8 +53,10 @@ settings! {
 
     /// Which Redis, and the one the gateway starts when none is given.
     group redis: RedisSettings, args RedisArgs {
-        /// Redis URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for
-        /// TLS). Unset: start a local redis-server.
+        /// Redis URL: `redis://[user:pass@]host:port[/db]` (`rediss://` for
+        /// TLS), `redis+cluster://host:port,host:port` for a Redis Cluster,
+        /// `redis+sentinel://host:port,host:port/master` for Sentinel.
+        /// Unset: start a local redis-server.
         redis_url: String
             => key "url", flag "redis-url", env "REDIS_URL", arg(hide_env_values = true);
         /// BullMQ key prefix, shared with the workers.
@@ -205,5 +207,14 @@ settings! {
         /// Longest `timeout`, ms.
         max_timeout_ms: i64 = 24 * 3600 * 1000
             => key "max_timeout_ms", flag "max-timeout-ms", env "MAX_TIMEOUT_MS";
+        /// Acknowledge a call only once this many Redis replicas have its
+        /// job (`WAIT`), so a failover cannot lose it; 0: when the master
+        /// has it (Redis replicates asynchronously).
+        replica_acks: u32 = 0
+            => key "replica_acks", flag "replica-acks", env "REPLICA_ACKS";
+        /// How long a call waits for `replica_acks`, ms; after it the call
+        /// fails with a retryable error (the job is on the master).
+        replica_ack_timeout_ms: u64 = 1000
+            => key "replica_ack_timeout_ms", flag "replica-ack-timeout-ms", env "REPLICA_ACK_TIMEOUT_MS";
     }
 }

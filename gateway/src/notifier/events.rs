@@ -2,7 +2,7 @@
 //! `QueueEvents` reader per served queue, forwarding the ids of jobs that
 //! changed to the hub (which then reads them like on a keyspace message).
 
-use bullmq_wire::{Connection, JobSignal, QueueEvents, RedisOptions, StartAt};
+use bullmq_wire::{JobSignal, QueueEvents, StartAt};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -36,19 +36,12 @@ impl Drop for Feed {
 }
 
 /// Starts one reader per queue, from the current end of each stream.
-pub(crate) async fn start(
-    options: &NotifierOptions,
-    _client: &redis::Client,
-) -> Result<Feed, NotifyError> {
-    let conn = Connection::connect(
-        RedisOptions::new(options.redis_url.clone()).with_prefix(options.prefix.clone()),
-    )
-    .await
-    .map_err(|e| NotifyError::Redis(e.to_string()))?;
+pub(crate) async fn start(options: &NotifierOptions) -> Result<Feed, NotifyError> {
+    let conn = &options.connection;
     let (tx, rx) = mpsc::channel(4096);
     let mut tasks = Vec::new();
     for queue in &options.queues {
-        let events = QueueEvents::start(queue, &conn, StartAt::Now)
+        let events = QueueEvents::start(queue, conn, StartAt::Now)
             .await
             .map_err(|e| NotifyError::Redis(e.to_string()))?;
         tasks.push(tokio::spawn(forward(queue.clone(), events, tx.clone())));

@@ -31,8 +31,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bullmq_wire::CommandConnection;
 use bullmq_wire::{keyspace_flags_for_watching, JobKey, JobSnapshot};
+use bullmq_wire::{CommandConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 /// What a read of a job tells (the library's type).
@@ -146,8 +146,9 @@ impl std::fmt::Debug for Notifier {
 /// What the notifier needs to start.
 #[derive(Debug, Clone)]
 pub struct NotifierOptions {
-    /// The Redis URL.
-    pub redis_url: String,
+    /// The gateway's Redis connection (one server, Sentinel or cluster),
+    /// for pub/sub clients and, in events mode, the streams' readers.
+    pub connection: Connection,
     /// The BullMQ prefix.
     pub prefix: String,
     /// Keyspace, events, or auto.
@@ -166,11 +167,23 @@ impl Notifier {
         options: NotifierOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Self, NotifyError> {
-        let client = redis::Client::open(options.redis_url.as_str())?;
+        let client = options.connection.pubsub_client().await?;
         let db = client.get_connection_info().redis_settings().db();
         let mut reader = options.commands.clone();
+        let cluster = options.connection.is_cluster();
         let mechanism = match options.mode {
             NotifyMode::Events => Mechanism::EventStreams,
+            NotifyMode::Keyspace if cluster => {
+                return Err(NotifyError::Redis(
+                    "keyspace notifications stay on the node whose key changed, so on a Redis \
+                 Cluster the gateway reads the queues' events streams: use --notify events or auto"
+                        .into(),
+                ))
+            }
+            NotifyMode::Auto if cluster => {
+                tracing::info!("Redis Cluster: watching jobs through the queues' events streams");
+                Mechanism::EventStreams
+            }
             NotifyMode::Keyspace => {
                 enable_keyspace_events(&mut reader).await?;
                 Mechanism::Keyspace
@@ -187,11 +200,11 @@ impl Notifier {
         let (cmds, rx) = mpsc::unbounded_channel();
         let watched = Arc::new(hub::Gauges::default());
         let events = match mechanism {
-            Mechanism::EventStreams => Some(events::start(&options, &client).await?),
+            Mechanism::EventStreams => Some(events::start(&options).await?),
             Mechanism::Keyspace => None,
         };
         let hub = hub::Hub::new(
-            client,
+            options.connection.clone(),
             reader.clone(),
             options.prefix.clone(),
             db,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bullmq_wire::CommandConnection;
+use bullmq_wire::{CommandConnection, Connection};
 use bullmq_wire::{JobKey, JobSignal};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -74,7 +74,9 @@ type Fetch = BoxFuture<'static, (Arc<str>, Result<Snapshot, NotifyError>)>;
 type Connecting = BoxFuture<'static, Result<redis::aio::PubSub, NotifyError>>;
 
 pub(crate) struct Hub {
-    client: redis::Client,
+    /// Where pub/sub clients come from (asked again on each reconnect, so
+    /// a Sentinel failover or a lost cluster node is followed).
+    connection: Connection,
     reader: CommandConnection,
     prefix: String,
     db: i64,
@@ -115,7 +117,7 @@ const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
 impl Hub {
     pub(crate) fn new(
-        client: redis::Client,
+        connection: Connection,
         reader: CommandConnection,
         prefix: String,
         db: i64,
@@ -124,7 +126,7 @@ impl Hub {
         metrics: Arc<Metrics>,
     ) -> Self {
         Hub {
-            client,
+            connection,
             reader,
             prefix,
             db,
@@ -160,10 +162,11 @@ impl Hub {
                 retry_at = None;
             }
             if self.sink.is_none() && connecting.is_none() && retry_at.is_none() {
-                let client = self.client.clone();
+                let connection = self.connection.clone();
                 let mut reader = self.reader.clone();
                 let keyspace = self.mechanism == Mechanism::Keyspace;
                 connecting = Some(Box::pin(async move {
+                    let client = connection.pubsub_client().await?;
                     let pubsub = client.get_async_pubsub().await?;
                     // CONFIG SET does not survive a Redis restart: apply it
                     // again on every (re)connection.
