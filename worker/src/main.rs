@@ -14,7 +14,10 @@ use worker_runtime::{services, Registry, Runtime, RuntimeOptions};
 #[derive(Debug, Parser)]
 #[command(name = "worker", version, long_about = None)]
 struct Cli {
-    /// Redis URL (`redis://[user:pass@]host:port[/db]`, `rediss://` for TLS).
+    /// Redis URL: `redis://[user:pass@]host:port[/db]` (`rediss://` for
+    /// TLS), `redis+cluster://host:port,host:port` for a Redis Cluster
+    /// (then use a hash-tagged prefix such as `{bull}`), or
+    /// `redis+sentinel://host:port,host:port/mastername` for Sentinel.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
     /// Key prefix shared with the other BullMQ clients.
