@@ -4,7 +4,7 @@
 //   node bull-board.mjs
 //
 // Environment:
-//   REDIS_URL    redis://[user:pass@]host:port[/db] or rediss://...; when unset,
+//   REDIS_URL    redis://[user:pass@]host:port[/db], rediss://..., redis+cluster://h:p,h:p or redis+sentinel://h:p,h:p/master; when unset,
 //                REDIS_HOST (default 127.0.0.1), REDIS_PORT (default 6379) and
 //                REDIS_PASSWORD are used instead
 //   BULL_PREFIX  BullMQ key prefix (default bull; BULLMQ_PREFIX works too)
@@ -20,11 +20,11 @@
 import { createServer } from 'node:http';
 import express from 'express';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { bullPrefix, redisConnection } from './redis-connection.mjs';
+import { bullPrefix, describeConnection, redisConnection } from './redis-connection.mjs';
 
 function settings(env) {
   const queues = (env.QUEUES || 'demo,data,analysis')
@@ -70,7 +70,10 @@ async function main() {
 
   // A separate connection for /healthz that fails fast while Redis is down
   // (no offline queue) instead of waiting for a reconnect.
-  const health = new Redis({ ...cfg.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const health =
+    cfg.connection instanceof Cluster
+      ? cfg.connection.duplicate()
+      : new Redis({ ...cfg.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   health.on('error', () => {});
 
   const app = express();
@@ -90,7 +93,7 @@ async function main() {
     server.listen(cfg.port, cfg.host, resolve);
   });
   const { port } = server.address();
-  const where = cfg.connection.host + ':' + cfg.connection.port;
+  const where = describeConnection(cfg.connection);
   console.log(
     `bull-board on http://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${port}${cfg.basePath}` +
       ` (queues ${cfg.queues.join(', ')}, prefix ${cfg.prefix}, redis ${where})`,
