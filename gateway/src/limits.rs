@@ -1,6 +1,7 @@
 //! Token buckets for the per-user and per-IP rate limits, and the
 //! connection count. A session takes one token from its user's bucket and
 //! one from its IP's bucket per request (each element of a batch counts).
+//! Also the per-socket count of frames that carried no request.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -76,6 +77,41 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, b| Arc::strong_count(b) > 1);
         map.len()
+    }
+}
+
+/// Frames that carried no request on one socket, counted in fixed windows
+/// (each starts at the first such frame after the previous one ended):
+/// `max` of them within one window close the socket, whatever valid frames
+/// came between them (so mixing in a call now and then does not reset it).
+#[derive(Debug)]
+pub struct InvalidFrames {
+    max: u32,
+    window: Duration,
+    count: u32,
+    since: Instant,
+}
+
+impl InvalidFrames {
+    /// A counter closing at `max` within `window`; `max` 0 never closes.
+    pub fn new(max: u32, window: Duration, now: Instant) -> Self {
+        InvalidFrames {
+            max,
+            window,
+            count: 0,
+            since: now,
+        }
+    }
+
+    /// Counts one more; returns how many the window holds when that
+    /// reaches the maximum (the socket must close), else `None`.
+    pub fn note(&mut self, now: Instant) -> Option<u32> {
+        if self.count == 0 || now.saturating_duration_since(self.since) >= self.window {
+            self.count = 0;
+            self.since = now;
+        }
+        self.count = self.count.saturating_add(1);
+        (self.max > 0 && self.count >= self.max).then_some(self.count)
     }
 }
 
@@ -184,6 +220,23 @@ mod tests {
         })
         .bucket(&"a")
         .is_none());
+    }
+
+    #[test]
+    fn invalid_frames_count_within_their_window_whatever_came_between() {
+        let t0 = Instant::now();
+        let mut f = InvalidFrames::new(3, Duration::from_secs(10), t0);
+        assert_eq!(f.note(t0), None);
+        assert_eq!(f.note(t0 + Duration::from_secs(4)), None);
+        assert_eq!(f.note(t0 + Duration::from_secs(9)), Some(3));
+        // A new window starts empty.
+        let t1 = t0 + Duration::from_secs(20);
+        assert_eq!(f.note(t1), None);
+        assert_eq!(f.note(t1), None);
+        assert_eq!(f.note(t1 + Duration::from_secs(10)), None);
+        // 0 never closes.
+        let mut never = InvalidFrames::new(0, Duration::from_secs(10), t0);
+        assert!((0..1000).all(|_| never.note(t0).is_none()));
     }
 
     #[test]

@@ -149,11 +149,16 @@ settings! {
         /// (4429); 0 = never.
         rate_limit_close_after: u32 = 1000
             => key "rate_limit_close_after", flag "rate-limit-close-after", env "RATE_LIMIT_CLOSE_AFTER";
-        /// Frames in a row that carry no request (not JSON, too large,
-        /// binary, no valid request in them) before the socket is closed
-        /// (4400); 0 = never. Each is also charged to the rate limits.
+        /// Frames that carry no request (not JSON, too large, binary, no
+        /// valid request in them) within `invalid_frames_window` before the
+        /// socket is closed (4400), whatever valid frames come between them;
+        /// 0 = never. Each is also charged to the rate limits.
         max_invalid_frames: u32 = 50
             => key "max_invalid_frames", flag "max-invalid-frames", env "MAX_INVALID_FRAMES";
+        /// The window `max_invalid_frames` are counted in (a fixed window
+        /// starting at the first such frame), seconds.
+        invalid_frames_window: Duration = Duration::from_secs(10)
+            => key "invalid_frames_window_secs", flag "invalid-frames-window-secs", env "INVALID_FRAMES_WINDOW_SECS";
         /// How often the server pings, seconds.
         ping_interval: Duration = Duration::from_secs(30)
             => key "ping_interval_secs", flag "ping-interval-secs", env "PING_INTERVAL_SECS";

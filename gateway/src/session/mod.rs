@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::auth::Claims;
 use crate::ids::Owner;
-use crate::limits::{Bucket, Slot};
+use crate::limits::{Bucket, InvalidFrames, Slot};
 use crate::notifier::{JobEvent, SessionId, Snapshot};
 use crate::protocol::{CloseReason, Response, RpcError};
 use crate::state::Shared;
@@ -92,8 +92,8 @@ pub(crate) struct Session {
     user_bucket: Option<Arc<Bucket>>,
     ip_bucket: Option<Arc<Bucket>>,
     limited_in_a_row: u32,
-    /// Frames in a row that carried no request.
-    invalid_in_a_row: u32,
+    /// Frames that carried no request, in the current window.
+    invalid_frames: InvalidFrames,
     /// Set when the socket must close; the loop stops at the next turn.
     closing: Option<CloseReason>,
 }
@@ -151,7 +151,11 @@ where
             user_bucket: None,
             ip_bucket: shared.ip_limits.bucket(&init.ip),
             limited_in_a_row: 0,
-            invalid_in_a_row: 0,
+            invalid_frames: InvalidFrames::new(
+                limits.max_invalid_frames,
+                limits.invalid_frames_window,
+                std::time::Instant::now(),
+            ),
             closing: None,
             shared,
         };

@@ -1,6 +1,6 @@
 //! From a text frame to its handler: size check, parse, rate limits
-//! (frames that carry no request are charged too, and too many in a row
-//! close the socket),
+//! (frames that carry no request are charged too, and too many within a
+//! window close the socket),
 //! routing (`dispatch.rs`), and what handlers reach through `Call`:
 //! answers, the in-flight limit, releasing a job's waiters.
 
@@ -90,20 +90,14 @@ impl Session {
         self.push(to_text(&Response::err(Id::Null, error)));
     }
 
-    /// Counts frames that carry no request; too many in a row close the
-    /// socket (4400).
+    /// Counts frames that carry no request; too many within the window
+    /// close the socket (4400), however many valid ones came between.
     fn count_frame(&mut self, has_request: bool) {
         if has_request {
-            self.invalid_in_a_row = 0;
             return;
         }
-        self.invalid_in_a_row = self.invalid_in_a_row.saturating_add(1);
-        let max = self.shared.config.limits.max_invalid_frames;
-        if max > 0 && self.invalid_in_a_row >= max {
-            tracing::info!(
-                frames = self.invalid_in_a_row,
-                "invalid frames in a row; closing"
-            );
+        if let Some(frames) = self.invalid_frames.note(std::time::Instant::now()) {
+            tracing::info!(frames, "too many invalid frames; closing");
             self.closing.get_or_insert(CloseReason::InvalidFrames);
         }
     }

@@ -265,7 +265,7 @@ async fn redis_unavailable_is_retryable() {
 /// Frames that carry no request (not JSON, binary, too large) cost a
 /// token like calls: one user flooding them on two sockets gets at most
 /// the burst answered, then -32001 (once per streak), then 4400 after
-/// `max_invalid_frames` in a row; another user's calls are still answered.
+/// `max_invalid_frames` within the window; another user's calls are still answered.
 /// Before, every such frame was answered and none was limited.
 #[tokio::test]
 async fn garbage_floods_are_limited_then_closed() {
@@ -326,6 +326,54 @@ async fn garbage_floods_are_limited_then_closed() {
             .await["result"],
         json!({"still": "served"})
     );
+}
+
+/// Issue 11, defect 6: garbage is counted within a window, not in a row,
+/// so a socket that mixes a valid call between its invalid frames is still
+/// closed once `max_invalid_frames` fall within `invalid_frames_window`.
+#[tokio::test]
+async fn garbage_mixed_with_valid_calls_is_still_closed() {
+    let s = Stack::start_with(|c| {
+        c.limits.max_invalid_frames = 10;
+        c.limits.invalid_frames_window = std::time::Duration::from_secs(60);
+    })
+    .await;
+    let mut c = s.gw.client("mallory").await;
+    for i in 0..9 {
+        c.send_text("{not json".into()).await;
+        assert_eq!(c.recv().await["error"]["code"], -32700);
+        // Before, a valid call reset the count of invalid frames in a row.
+        assert_eq!(
+            c.call(i, "demo.echo", json!({"i": i})).await["result"],
+            json!({"i": i})
+        );
+    }
+    c.send_text("{not json".into()).await;
+    assert_eq!(c.closed().await, 4400);
+}
+
+/// Invalid frames spread wider than the window never add up to a close.
+#[tokio::test]
+async fn invalid_frames_spread_over_windows_do_not_close() {
+    let s = Stack::start_with(|c| {
+        c.limits.max_invalid_frames = 3;
+        c.limits.invalid_frames_window = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let mut c = s.gw.client("alice").await;
+    for round in 0..3 {
+        for _ in 0..2 {
+            c.send_text("{not json".into()).await;
+            assert_eq!(c.recv().await["error"]["code"], -32700);
+        }
+        // Let the window end: the next two start a new one.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(
+            c.call(round, "demo.echo", json!({})).await["result"],
+            json!({}),
+            "still open after round {round}"
+        );
+    }
 }
 
 /// Issue 11, defect 2: after Redis restarts, the first call and the first
