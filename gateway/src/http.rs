@@ -101,15 +101,22 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     res
 }
 
-/// 200 when the connection the calls use answers a `PING` and the gateway
-/// is not shutting down, else 503. The body also tells how the notifier
-/// learns of job changes and how many jobs it watches.
+/// 200 when the connection the calls use answers a `PING` (on a cluster:
+/// the master of every service's queue does) and the gateway is not
+/// shutting down, else 503. The body also tells where Redis is (for
+/// Sentinel, the master in use; on a cluster, each queue's node) and how
+/// the notifier learns of job changes and how many jobs it watches.
 async fn healthz(shared: Arc<Shared>) -> Response {
-    let mut con = shared.conn.command_connection();
-    let ping = tokio::time::timeout(REDIS_TIMEOUT, con.ping()).await;
-    let latency_ms = match &ping {
-        Ok(Ok(took)) => Some(took.as_secs_f64() * 1000.0),
-        _ => None,
+    let (latency_ms, queue_nodes) = if shared.conn.is_cluster() {
+        cluster_health(&shared).await
+    } else {
+        let mut con = shared.conn.command_connection();
+        let ping = tokio::time::timeout(REDIS_TIMEOUT, con.ping()).await;
+        let latency_ms = match &ping {
+            Ok(Ok(took)) => Some(took.as_secs_f64() * 1000.0),
+            _ => None,
+        };
+        (latency_ms, serde_json::Map::new())
     };
     let redis_ok = latency_ms.is_some();
     let (code, status) = match (redis_ok, shared.shutting_down()) {
@@ -125,6 +132,8 @@ async fn healthz(shared: Arc<Shared>) -> Response {
         "status": status,
         "redis": if redis_ok { "ok" } else { "unreachable" },
         "redis_latency_ms": latency_ms,
+        "redis_address": shared.conn.serving_address(),
+        "redis_queues": queue_nodes,
         "notifier": {
             "mode": notify,
             "watched": shared.notifier.watched(),
@@ -132,6 +141,36 @@ async fn healthz(shared: Arc<Shared>) -> Response {
         },
     });
     text(code, "application/json", body.to_string())
+}
+
+/// On a cluster each service's queue lives on one master, and every one of
+/// them must answer: a PING to each, by queue. The slowest round trip, or
+/// `None` when one did not answer.
+async fn cluster_health(
+    shared: &Shared,
+) -> (Option<f64>, serde_json::Map<String, serde_json::Value>) {
+    let mut nodes = serde_json::Map::new();
+    let mut slowest = Some(0.0_f64);
+    for (name, batcher) in &shared.queues {
+        let ping = tokio::time::timeout(REDIS_TIMEOUT, batcher.queue().ping()).await;
+        let entry = match ping {
+            Ok(Ok(took)) => {
+                let ms = took.as_secs_f64() * 1000.0;
+                slowest = slowest.map(|s| s.max(ms));
+                serde_json::json!({"latency_ms": ms})
+            }
+            Ok(Err(e)) => {
+                slowest = None;
+                serde_json::json!({"error": e.to_string()})
+            }
+            Err(_) => {
+                slowest = None;
+                serde_json::json!({"error": "no answer in time"})
+            }
+        };
+        nodes.insert(name.clone(), entry);
+    }
+    (slowest, nodes)
 }
 
 async fn metrics(

@@ -191,6 +191,16 @@ impl Queue {
             .await?)
     }
 
+    /// Round trip of a `PING` to the server holding this queue's keys (on
+    /// a cluster, the master serving its slot): what a health check of a
+    /// service on this queue should ask.
+    pub async fn ping(&self) -> Result<std::time::Duration> {
+        let started = std::time::Instant::now();
+        let slot = crate::connection::slot::key_slot(self.keys().meta().as_bytes());
+        self.con().query_on_slot(redis::cmd("PING"), slot).await?;
+        Ok(started.elapsed())
+    }
+
     /// Workers of any language blocked on this queue, found by their
     /// connection names like `Queue.getWorkers()` does (on a cluster, on
     /// the master serving the queue's slot, where workers block).
