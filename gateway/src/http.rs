@@ -103,7 +103,8 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 
 /// 200 when the connection the calls use answers a `PING` and the gateway
 /// is not shutting down, else 503. The body also tells how the notifier
-/// learns of job changes and how many jobs it watches.
+/// learns of job changes and how many jobs it watches, and, when a worker
+/// runs in this process, its state (which does not change the status).
 async fn healthz(shared: Arc<Shared>) -> Response {
     let mut con = shared.conn.command_connection();
     let ping = tokio::time::timeout(REDIS_TIMEOUT, con.ping()).await;
@@ -121,7 +122,7 @@ async fn healthz(shared: Arc<Shared>) -> Response {
         Mechanism::Keyspace => "keyspace",
         Mechanism::EventStreams => "events",
     };
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": status,
         "redis": if redis_ok { "ok" } else { "unreachable" },
         "redis_latency_ms": latency_ms,
@@ -131,6 +132,9 @@ async fn healthz(shared: Arc<Shared>) -> Response {
             "state": if shared.notifier.subscribed() { "subscribed" } else { "connecting" },
         },
     });
+    if let Some(probe) = shared.worker.get() {
+        body["worker"] = probe.read();
+    }
     text(code, "application/json", body.to_string())
 }
 

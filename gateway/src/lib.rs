@@ -195,6 +195,20 @@ impl Gateway {
         })
     }
 
+    /// Shows a worker running in this process on `/healthz` (under
+    /// `worker`, as `probe` reports it at each request); a second call is
+    /// ignored.
+    pub fn report_worker(&self, probe: impl Fn() -> serde_json::Value + Send + Sync + 'static) {
+        if self
+            .shared
+            .worker
+            .set(state::WorkerProbe(Box::new(probe)))
+            .is_err()
+        {
+            tracing::warn!("a worker is already reported on /healthz; ignoring another");
+        }
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
