@@ -155,6 +155,7 @@ impl Gateway {
                 mode: config.notify,
                 queues: config.services.names(),
                 commands: conn.command_connection(),
+                outage_wait: config.limits.watch_outage_wait,
             },
             metrics.clone(),
         )
