@@ -68,6 +68,25 @@ impl Worker {
     }
 }
 
+/// What `/healthz` shows of the in-process worker: `state` (running,
+/// stopping, stopped), `services`, `ended` (services whose loop ended on its
+/// own) and `last_error` (`service`, `message`, `at_ms`) or null.
+#[cfg(feature = "dev")]
+pub fn probe(worker: &Worker) -> impl Fn() -> serde_json::Value + Send + Sync + 'static {
+    let health = worker.health();
+    move || {
+        serde_json::to_value(health.report())
+            .unwrap_or_else(|e| json!({"state": "unknown", "error": e.to_string()}))
+    }
+}
+
+#[cfg(not(feature = "dev"))]
+pub fn probe(worker: &Worker) -> impl Fn() -> serde_json::Value + Send + Sync + 'static {
+    match *worker {}
+    #[allow(unreachable_code)]
+    || serde_json::Value::Null
+}
+
 /// The built-in services, in this process (see `worker --help` for a
 /// separate worker process).
 #[cfg(feature = "dev")]

@@ -104,8 +104,10 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 /// 200 when the connection the calls use answers a `PING` (on a cluster:
 /// the master of every service's queue does) and the gateway is not
 /// shutting down, else 503. The body also tells where Redis is (for
-/// Sentinel, the master in use; on a cluster, each queue's node) and how
-/// the notifier learns of job changes and how many jobs it watches.
+/// Sentinel, the master in use; on a cluster, each queue's node), how the
+/// notifier learns of job changes and how many jobs it watches, and, when
+/// a worker runs in this process, its state (which does not change the
+/// status).
 async fn healthz(shared: Arc<Shared>) -> Response {
     let (latency_ms, queue_nodes) = if shared.conn.is_cluster() {
         cluster_health(&shared).await
@@ -128,7 +130,7 @@ async fn healthz(shared: Arc<Shared>) -> Response {
         Mechanism::Keyspace => "keyspace",
         Mechanism::EventStreams => "events",
     };
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": status,
         "redis": if redis_ok { "ok" } else { "unreachable" },
         "redis_latency_ms": latency_ms,
@@ -140,6 +142,9 @@ async fn healthz(shared: Arc<Shared>) -> Response {
             "state": if shared.notifier.subscribed() { "subscribed" } else { "connecting" },
         },
     });
+    if let Some(probe) = shared.worker.get() {
+        body["worker"] = probe.read();
+    }
     text(code, "application/json", body.to_string())
 }
 

@@ -164,6 +164,7 @@ impl Gateway {
                 mode: config.notify,
                 queues: config.services.names(),
                 commands: conn.command_connection(),
+                outage_wait: config.limits.watch_outage_wait,
             },
             metrics.clone(),
         )
@@ -202,6 +203,20 @@ impl Gateway {
             shutdown,
             addr,
         })
+    }
+
+    /// Shows a worker running in this process on `/healthz` (under
+    /// `worker`, as `probe` reports it at each request); a second call is
+    /// ignored.
+    pub fn report_worker(&self, probe: impl Fn() -> serde_json::Value + Send + Sync + 'static) {
+        if self
+            .shared
+            .worker
+            .set(state::WorkerProbe(Box::new(probe)))
+            .is_err()
+        {
+            tracing::warn!("a worker is already reported on /healthz; ignoring another");
+        }
     }
 
     /// The bound address.

@@ -39,6 +39,9 @@ async fn main() -> anyhow::Result<()> {
     let gw = gateway::Gateway::bind(setup.config)
         .await
         .context("starting the gateway")?;
+    if let Some(worker) = &worker {
+        gw.report_worker(dev::probe(worker));
+    }
     if dev {
         dev::print_banner(
             gw.local_addr(),

@@ -44,7 +44,27 @@ pub struct Shared {
     /// The multiplexed connection every queue call uses; `/healthz` probes
     /// it, so it tells what the calls see.
     pub conn: Connection,
+    /// What `/healthz` reports of a worker running in this process
+    /// (`--dev`, `--with-worker`), once one is attached.
+    pub worker: std::sync::OnceLock<WorkerProbe>,
     next_session: AtomicU64,
+}
+
+/// Reads the state of a worker running in the gateway's process, as the
+/// JSON object `/healthz` shows under `worker`.
+pub struct WorkerProbe(pub Box<dyn Fn() -> serde_json::Value + Send + Sync>);
+
+impl WorkerProbe {
+    /// The state now.
+    pub fn read(&self) -> serde_json::Value {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for WorkerProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerProbe")
+    }
 }
 
 impl Shared {
@@ -71,6 +91,7 @@ impl Shared {
             metrics,
             shutdown,
             conn,
+            worker: std::sync::OnceLock::new(),
             next_session: AtomicU64::new(1),
         }
     }

@@ -8,15 +8,19 @@
 //! - [`Call`]: what a handler gets: params, progress, job log, cancellation;
 //!   progress and log writes are best-effort, kept while Redis is away
 //!   (`job_writes`).
-//! - [`Runtime`]: one `bullmq_wire::Worker` per service, graceful shutdown.
+//! - [`Runtime`]: one `bullmq_wire::Worker` per service, graceful shutdown;
+//!   [`Health`] reports its state to a host process (running, stopped, the
+//!   last error).
 //! - [`services`]: the demo services (`demo`, `data`, `analysis`).
 
 mod call;
+mod health;
 mod job_writes;
 mod registry;
 mod runtime;
 pub mod services;
 
 pub use call::Call;
+pub use health::{Health, HealthReport, LastError, RunState};
 pub use registry::{Handler, Registry, RegistryError};
 pub use runtime::{Runtime, RuntimeOptions};

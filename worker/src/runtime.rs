@@ -9,6 +9,7 @@ use bullmq_wire::{Connection, JobError, Processor, Worker, WorkerOptions};
 use tokio::sync::watch;
 
 use crate::call::Call;
+use crate::health::{self, Health};
 use crate::job_writes::JobWrites;
 use crate::registry::Registry;
 
@@ -37,7 +38,8 @@ const SETTLE_WRITES_WITHIN: Duration = Duration::from_secs(30);
 
 /// A running set of workers.
 pub struct Runtime {
-    workers: Vec<Worker>,
+    /// The workers (one per service) and what [`Health`] reads.
+    shared: Arc<health::Shared>,
     cancel: watch::Sender<bool>,
     grace: Duration,
 }
@@ -45,7 +47,7 @@ pub struct Runtime {
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("workers", &self.workers.len())
+            .field("services", &self.shared.services())
             .finish()
     }
 }
@@ -62,12 +64,13 @@ impl Runtime {
         let mut workers = Vec::new();
         for service in registry.services() {
             let processor = dispatcher(registry.clone(), service.to_string(), cancel_rx.clone());
-            workers
-                .push(Worker::start_with(service, conn, options.worker.clone(), processor).await?);
+            let worker =
+                Worker::start_with(service, conn, options.worker.clone(), processor).await?;
+            workers.push((service.to_string(), worker));
             tracing::info!(service, "serving");
         }
         Ok(Runtime {
-            workers,
+            shared: health::Shared::new(workers),
             cancel,
             grace: options.shutdown_grace,
         })
@@ -86,7 +89,16 @@ impl Runtime {
         tracing::info!("shutting down: finishing running jobs");
         let _ = self.cancel.send(true);
         let grace = self.grace;
-        futures::future::join_all(self.workers.into_iter().map(|w| w.close_within(grace))).await;
+        let workers = self.shared.take_for_close();
+        futures::future::join_all(workers.into_iter().map(|(_, w)| w.close_within(grace))).await;
+        self.shared.stopped();
+    }
+
+    /// A handle that reports this runtime's state (running, stopping,
+    /// stopped, the last error a worker reported), also after it closed.
+    /// Errors are recorded from the first call on; call it once.
+    pub fn health(&self) -> Health {
+        Health::watch(self.shared.clone())
     }
 }
 

@@ -223,6 +223,13 @@ impl Worker {
         self.watchers.subscribe()
     }
 
+    /// Whether the worker's loop still runs: false once it has stopped
+    /// after [`Worker::close`], or if it ended on its own (a panic in the
+    /// loop, never a handler's).
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// The queue this worker serves.
     pub fn queue(&self) -> &Queue {
         &self.queue

@@ -159,6 +159,13 @@ settings! {
         /// starting at the first such frame), seconds.
         invalid_frames_window: Duration = Duration::from_secs(10)
             => key "invalid_frames_window_secs", flag "invalid-frames-window-secs", env "INVALID_FRAMES_WINDOW_SECS";
+        /// How long a call or `rpc.subscribe` waits for the notifier while
+        /// Redis is unreachable (its pub/sub connection reconnecting with
+        /// backoff) before it is answered -32004, seconds; a socket already
+        /// watching a job keeps watching whatever this is. 0 = answer at the
+        /// first failed reconnect attempt.
+        watch_outage_wait: Duration = Duration::from_secs(10)
+            => key "watch_outage_wait_secs", flag "watch-outage-wait-secs", env "WATCH_OUTAGE_WAIT_SECS";
         /// How often the server pings, seconds.
         ping_interval: Duration = Duration::from_secs(30)
             => key "ping_interval_secs", flag "ping-interval-secs", env "PING_INTERVAL_SECS";

@@ -97,7 +97,8 @@ impl From<bullmq_wire::Error> for NotifyError {
     }
 }
 
-/// How long `watch` waits for Redis to confirm a subscription.
+/// How long `watch` waits for Redis to confirm a subscription once the
+/// pub/sub connection is up (on top of the outage wait).
 const WATCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) enum Command {
@@ -133,6 +134,8 @@ pub struct Notifier {
     prefix: Arc<str>,
     watched: Arc<hub::Gauges>,
     mechanism: Mechanism,
+    /// A watch waits this long for Redis to confirm its subscription.
+    watch_timeout: Duration,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -158,6 +161,9 @@ pub struct NotifierOptions {
     /// The gateway's command connection, shared for the notifier's reads
     /// and CONFIG SET (only pub/sub needs a connection of its own).
     pub commands: CommandConnection,
+    /// How long a new watch waits for the pub/sub connection while Redis
+    /// is unreachable before it fails.
+    pub outage_wait: Duration,
 }
 
 impl Notifier {
@@ -211,7 +217,8 @@ impl Notifier {
             mechanism,
             watched.clone(),
             metrics,
-        );
+        )
+        .outage_wait(options.outage_wait);
         tokio::spawn(hub.run(rx, events));
         Ok(Notifier {
             cmds,
@@ -219,11 +226,13 @@ impl Notifier {
             prefix: options.prefix.into(),
             watched,
             mechanism,
+            watch_timeout: WATCH_TIMEOUT + options.outage_wait,
         })
     }
 
     /// Starts delivering `job`'s updates to `tx`; returns once Redis has
-    /// confirmed the subscription. `new_job`: the job cannot exist yet (its
+    /// confirmed the subscription. While Redis is unreachable it waits for
+    /// the pub/sub connection to come back, up to the outage wait. `new_job`: the job cannot exist yet (its
     /// id is fresh) and the caller creates it next, so the hash write that
     /// creates it needs no read.
     pub async fn watch(
@@ -243,7 +252,7 @@ impl Notifier {
                 done,
             })
             .map_err(|_| NotifyError::Stopped)?;
-        match tokio::time::timeout(WATCH_TIMEOUT, rx).await {
+        match tokio::time::timeout(self.watch_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NotifyError::Stopped),
             Err(_) => {

@@ -5,7 +5,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{token, Client, Stack, WAIT};
+use crate::support::{demo_worker, token, Client, Env, Gw, Stack, WAIT};
 
 /// Not JSON: -32700 with id null.
 #[tokio::test]
@@ -235,7 +235,9 @@ async fn too_many_jobs_in_flight() {
 /// restart, which does not keep CONFIG SET).
 #[tokio::test]
 async fn redis_unavailable_is_retryable() {
-    let mut s = Stack::start().await;
+    // no outage wait: the call is refused at the notifier's first failed
+    // reconnect (`a_watch_waits_for_redis_to_come_back` has the wait)
+    let mut s = Stack::start_with(|c| c.limits.watch_outage_wait = std::time::Duration::ZERO).await;
     let mut c = s.gw.client("alice").await;
     assert_eq!(c.call(1, "demo.echo", json!({})).await["result"], json!({}));
     s.env.redis.kill();
@@ -260,6 +262,87 @@ async fn redis_unavailable_is_retryable() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// Issue 11: a watch made while Redis is down (here `rpc.subscribe` to a
+/// job acknowledged before the outage, and a new call) waits while the
+/// notifier reconnects with backoff, up to `watch_outage_wait`, and gets
+/// its result once Redis is back; the socket that was already watching
+/// gets its result too. Before, the subscribe and the call were answered
+/// -32004 at the first failed reconnect attempt.
+#[tokio::test]
+async fn a_watch_waits_for_redis_to_come_back() {
+    let env = Env {
+        redis: bullmq_wire::testing::RedisServer::start_durable(),
+    };
+    let mut config = env.config();
+    config.limits.watch_outage_wait = std::time::Duration::from_secs(60);
+    let gw = Gw::start(config).await;
+    let mut env = env;
+    let mut owner = gw.client("alice").await;
+    owner
+        .send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo",
+            "params": {"n": 1}, "jobId": "outage-1", "ack": true}))
+        .await;
+    let (accepted, _) = owner.recv_until(|m| m["method"] == "rpc.accepted").await;
+    let job_id = accepted["params"]["jobId"]
+        .as_str()
+        .expect("a job id")
+        .to_string();
+    let mut reattach = gw.client("alice").await;
+    let mut caller = gw.client("alice").await;
+
+    env.redis.kill();
+    // the notifier sees its connection drop and fails to reconnect
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = gw.http_get("/healthz").await;
+        if body.contains("\"connecting\"") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    reattach
+        .send(json!({"jsonrpc": "2.0", "id": 2, "method": "rpc.subscribe",
+            "params": {"jobId": job_id}}))
+        .await;
+    caller
+        .send(json!({"jsonrpc": "2.0", "id": 3, "method": "demo.echo", "params": {"n": 3}}))
+        .await;
+    // several reconnect attempts fail meanwhile (backoff 100 ms .. 1 s);
+    // before, both had their -32004 by now
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    env.redis.restart();
+    let worker = demo_worker(&env.connection().await).await;
+
+    let (r, _) = owner.response(json!(1)).await;
+    assert_eq!(r["result"], json!({"n": 1}), "{r}");
+    let (r, _) = reattach.response(json!(2)).await;
+    assert_eq!(r["result"], json!({"n": 1}), "{r}");
+    let (r, _) = caller.response(json!(3)).await;
+    assert_eq!(r["result"], json!({"n": 3}), "{r}");
+    worker.close().await;
+}
+
+/// The wait is bounded: with Redis gone for good, a call is answered
+/// -32004 (retryable) once `watch_outage_wait` has passed, not before.
+#[tokio::test]
+async fn a_watch_gives_up_after_the_outage_wait() {
+    let wait = std::time::Duration::from_secs(2);
+    let mut s = Stack::start_with(|c| c.limits.watch_outage_wait = wait).await;
+    let mut c = s.gw.client("alice").await;
+    assert_eq!(c.call(1, "demo.echo", json!({})).await["result"], json!({}));
+    s.env.redis.kill();
+    let asked = std::time::Instant::now();
+    let r = c.call(2, "demo.echo", json!({})).await;
+    assert_eq!(r["error"]["code"], -32004, "{r}");
+    assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
+    assert!(
+        asked.elapsed() >= wait,
+        "answered after {:?}",
+        asked.elapsed()
+    );
 }
 
 /// Frames that carry no request (not JSON, binary, too large) cost a

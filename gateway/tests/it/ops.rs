@@ -319,3 +319,64 @@ async fn scrapes_reuse_queue_depth_within_the_cache_ttl() {
         );
     }
 }
+
+/// Reads `/healthz` until `ok` holds of its body.
+async fn healthz_until(
+    addr: std::net::SocketAddr,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = http_get_at(addr, "/healthz", "").await;
+        let health: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if ok(&health) {
+            return health;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `--with-worker` (and `--dev`): `/healthz` shows the in-process worker's
+/// state, services and last error; a Redis outage while a job runs is
+/// that error, and the worker keeps running and finishes the job after.
+#[tokio::test]
+async fn healthz_reports_the_in_process_worker() {
+    let mut env = Env::new();
+    let gw = crate::support::process::GatewayProcess::start(&env, &[("GATEWAY_WORKER", "1")]).await;
+    let health = healthz_until(gw.addr, "the worker is reported", |h| {
+        h["worker"]["state"] == "running"
+    })
+    .await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["worker"]["last_error"], Value::Null, "{health}");
+    assert_eq!(health["worker"]["ended"], json!([]), "{health}");
+    let services = health["worker"]["services"].as_array().expect("services");
+    assert!(services.contains(&json!("demo")), "{health}");
+
+    let mut c = Client::connect(&gw.url(&token("alice", 600)))
+        .await
+        .unwrap();
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.sleep",
+        "params": {"ms": 600, "steps": 3}, "ack": true}))
+        .await;
+    // the first progress: the job runs in the gateway's process
+    c.recv_until(|m| m["method"] == "rpc.progress").await;
+    env.redis.kill();
+    let health = healthz_until(gw.addr, "the worker's error", |h| {
+        h["worker"]["last_error"].is_object()
+    })
+    .await;
+    assert_eq!(health["worker"]["state"], "running", "it retries: {health}");
+    assert_eq!(
+        health["worker"]["last_error"]["service"], "demo",
+        "{health}"
+    );
+    assert!(
+        health["worker"]["last_error"]["at_ms"].as_u64().is_some(),
+        "{health}"
+    );
+    env.redis.restart();
+    healthz_until(gw.addr, "Redis is back", |h| h["status"] == "ok").await;
+}

@@ -51,7 +51,7 @@ struct Watch {
     channels: Vec<String>,
     subs: HashMap<SessionId, mpsc::Sender<JobEvent>>,
     state: SubState,
-    waiters: Vec<oneshot::Sender<Result<(), NotifyError>>>,
+    waiters: Vec<Waiter>,
     last_progress: Option<Value>,
     /// A read is in flight; `dirty` asks for another one after it.
     fetching: bool,
@@ -65,6 +65,13 @@ struct Watch {
     /// The next `hset` is the job's creation (a call's fresh job, watched
     /// before it is added): nothing to read or push yet.
     creation_pending: bool,
+}
+
+/// A watch waiting for Redis to confirm its subscription; while Redis is
+/// unreachable it waits for the pub/sub connection until `until`.
+struct Waiter {
+    done: oneshot::Sender<Result<(), NotifyError>>,
+    until: Instant,
 }
 
 /// A subscription round: the connection generation it ran on, its job
@@ -95,11 +102,13 @@ pub(crate) struct Hub {
     /// old one is recognised.
     generation: u64,
     /// The last connection attempt failed: a watch then starts a new
-    /// attempt at once (`reconnect_now`) and waits for it, so a watch made
-    /// just after Redis came back succeeds, and one made while Redis is down
-    /// fails as soon as that attempt does ("Redis unavailable").
+    /// attempt at once (`reconnect_now`, at most one per `RECONNECT_MIN`),
+    /// so a watch made just after Redis came back succeeds without waiting
+    /// for the backoff; one made while Redis is down waits for the
+    /// connection up to `outage_wait`, then fails ("Redis unavailable").
     offline: bool,
     reconnect_now: bool,
+    outage_wait: Duration,
     fetches: FuturesUnordered<Fetch>,
 }
 
@@ -142,8 +151,16 @@ impl Hub {
             generation: 0,
             offline: false,
             reconnect_now: false,
+            outage_wait: Duration::ZERO,
             fetches: FuturesUnordered::new(),
         }
+    }
+
+    /// How long a new watch waits for the pub/sub connection while Redis
+    /// is unreachable (zero: it fails with the first failed attempt).
+    pub(crate) fn outage_wait(mut self, wait: Duration) -> Self {
+        self.outage_wait = wait;
+        self
     }
 
     /// Runs until every `Notifier` handle is dropped.
@@ -157,11 +174,15 @@ impl Hub {
         let mut retry_at: Option<Instant> = None;
         let mut backoff = RECONNECT_MIN;
         let mut round: Option<Round> = None;
+        let mut last_attempt: Option<Instant> = None;
         loop {
-            if std::mem::take(&mut self.reconnect_now) {
+            if std::mem::take(&mut self.reconnect_now)
+                && last_attempt.is_none_or(|at| at.elapsed() >= RECONNECT_MIN)
+            {
                 retry_at = None;
             }
             if self.sink.is_none() && connecting.is_none() && retry_at.is_none() {
+                last_attempt = Some(Instant::now());
                 let connection = self.connection.clone();
                 let mut reader = self.reader.clone();
                 let keyspace = self.mechanism == Mechanism::Keyspace;
@@ -205,7 +226,7 @@ impl Hub {
                             retry_at = Some(Instant::now() + backoff);
                             self.offline = true;
                             self.watched_gauge.subscribed.store(false, Ordering::Relaxed);
-                            self.fail_waiters();
+                            self.expire_waiters(Instant::now());
                             backoff = (backoff * 2).min(RECONNECT_MAX);
                         }
                     }
@@ -293,7 +314,10 @@ impl Hub {
                 if w.state == SubState::Subscribed {
                     let _ = done.send(Ok(()));
                 } else {
-                    w.waiters.push(done);
+                    w.waiters.push(Waiter {
+                        done,
+                        until: Instant::now() + self.outage_wait,
+                    });
                 }
             }
             Command::Unwatch { job_id, session } => {

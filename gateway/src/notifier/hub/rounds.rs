@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::{Hub, Round, SubState};
 use crate::notifier::NotifyError;
 
@@ -74,7 +76,7 @@ impl Hub {
                     }
                     w.state = SubState::Subscribed;
                     for waiter in w.waiters.drain(..) {
-                        let _ = waiter.send(Ok(()));
+                        let _ = waiter.done.send(Ok(()));
                     }
                     if std::mem::take(&mut w.catch_up) {
                         self.schedule_fetch(&id);
@@ -82,32 +84,23 @@ impl Hub {
                 }
             }
             Err(e) => {
-                tracing::warn!(cause = %e, "notifier: subscribe failed; reconnecting");
-                for id in &ids {
-                    if let Some(w) = self.watches.get_mut(id) {
-                        for waiter in w.waiters.drain(..) {
-                            let _ = waiter.send(Err(e.clone()));
-                        }
-                    }
-                }
+                // The round's watches wait on: they are subscribed again on
+                // the next connection (or fail once their outage wait ends).
+                tracing::warn!(cause = %e, watches = ids.len(), "notifier: subscribe failed; reconnecting");
                 self.disconnected();
             }
         }
     }
 
     /// The connection is gone: everything must be subscribed again, and
-    /// read again once it is (changes may have been missed).
+    /// read again once it is (changes may have been missed). Watches
+    /// waiting for their subscription keep waiting for the next connection.
     pub(super) fn disconnected(&mut self) {
         self.sink = None;
         self.subscribed.clear();
         self.to_unsubscribe.clear();
         self.to_subscribe.clear();
         for (id, w) in self.watches.iter_mut() {
-            if w.state == SubState::Pending {
-                for waiter in w.waiters.drain(..) {
-                    let _ = waiter.send(Err(NotifyError::Redis("pub/sub connection lost".into())));
-                }
-            }
             w.state = SubState::Unsubscribed;
             w.catch_up = true;
             // the creation may have happened unseen: read on the next change
@@ -116,12 +109,19 @@ impl Hub {
         }
     }
 
-    /// Redis cannot be reached: every watch still waiting for its
-    /// subscription fails now (its client gets "Redis unavailable").
-    pub(super) fn fail_waiters(&mut self) {
+    /// Redis cannot be reached (a connection attempt failed): watches
+    /// that have waited their outage wait fail now (their clients get
+    /// "Redis unavailable"); the others wait for the next attempt.
+    pub(super) fn expire_waiters(&mut self, now: Instant) {
         for w in self.watches.values_mut() {
-            for waiter in w.waiters.drain(..) {
-                let _ = waiter.send(Err(NotifyError::Redis("redis unreachable".into())));
+            let (expired, waiting) = std::mem::take(&mut w.waiters)
+                .into_iter()
+                .partition::<Vec<_>, _>(|waiter| waiter.until <= now);
+            w.waiters = waiting;
+            for waiter in expired {
+                let _ = waiter
+                    .done
+                    .send(Err(NotifyError::Redis("redis unreachable".into())));
             }
         }
     }
