@@ -183,9 +183,35 @@ pub fn queue_name() -> String {
     format!("iq{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
+/// The Redis a scenario runs on: one server, a cluster or a Sentinel set,
+/// with the key prefix BullMQ clients use there.
+pub trait Deployment {
+    /// The URL every client is given (`redis://`, `redis+cluster://`,
+    /// `redis+sentinel://`).
+    fn url(&self) -> String;
+    /// The key prefix: a hash tag on a cluster, so each queue is in one slot.
+    fn prefix(&self) -> &'static str {
+        "bull"
+    }
+}
+
+impl Deployment for RedisServer {
+    fn url(&self) -> String {
+        RedisServer::url(self)
+    }
+}
+
+/// Our connection to a deployment, with its prefix.
+pub async fn connect(deployment: &(impl Deployment + ?Sized)) -> bullmq_wire::Connection {
+    let options = bullmq_wire::RedisOptions::new(deployment.url()).with_prefix(deployment.prefix());
+    bullmq_wire::Connection::connect(options)
+        .await
+        .expect("connect to the test's redis")
+}
+
 /// The common driver config.
-pub fn cfg(server: &RedisServer, queue: &str, extra: Value) -> Value {
-    let mut base = json!({"redisUrl": server.url(), "queue": queue, "prefix": "bull"});
+pub fn cfg(server: &(impl Deployment + ?Sized), queue: &str, extra: Value) -> Value {
+    let mut base = json!({"redisUrl": server.url(), "queue": queue, "prefix": server.prefix()});
     if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
         b.extend(e);
     }

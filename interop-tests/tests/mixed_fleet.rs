@@ -1,13 +1,16 @@
 //! Scenario 2: one queue, a Rust, a Node and a Python worker at once, and
-//! producers in all three languages adding 3,000 jobs (plain, delayed,
+//! producers in all three languages adding 3,000 jobs (on a cluster, where
+//! Python BullMQ has no cluster client, Rust and Node) (plain, delayed,
 //! prioritized, some failing once then retried). Every job must complete
 //! exactly once: none lost, none run to completion twice.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bullmq_wire::{Connection, JobState, NewJob, Queue};
-use interop_tests::{cfg, job_options, queue_name, run, Lang, Process, RedisServer};
+use bullmq_wire::{JobState, NewJob, Queue};
+use interop_tests::{
+    cfg, connect, job_options, queue_name, run, Deployment, Lang, Process, RedisServer,
+};
 use serde_json::{json, Value};
 
 const PER_PRODUCER: usize = 1000;
@@ -29,49 +32,63 @@ fn job(producer: &str, i: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_languages_share_one_queue_exactly_once() {
     let server = RedisServer::start();
+    languages_share_one_queue_exactly_once(&server, &[Lang::Rust, Lang::Node, Lang::Python]).await;
+}
+
+fn lang_name(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Rust => "rust",
+        Lang::Node => "node",
+        Lang::Python => "python",
+    }
+}
+
+/// A worker per language and a producer per language (ours in process)
+/// on one queue: every job completes exactly once.
+pub async fn languages_share_one_queue_exactly_once(server: &dyn Deployment, langs: &[Lang]) {
     let q = queue_name();
-    let worker_cfg = |name: &str| cfg(&server, &q, json!({"concurrency": 10, "name": name}));
-    let mut workers = vec![
-        Process::start(Lang::Rust, "worker", worker_cfg("rust")).await,
-        Process::start(Lang::Node, "worker", worker_cfg("node")).await,
-        Process::start(Lang::Python, "worker", worker_cfg("python")).await,
-    ];
+    let worker_cfg = |name: &str| cfg(server, &q, json!({"concurrency": 10, "name": name}));
+    let mut workers = Vec::new();
+    for &lang in langs {
+        workers.push(Process::start(lang, "worker", worker_cfg(lang_name(lang))).await);
+    }
 
-    let node_jobs: Vec<Value> = (0..PER_PRODUCER).map(|i| job("node", i)).collect();
-    let py_jobs: Vec<Value> = (0..PER_PRODUCER).map(|i| job("python", i)).collect();
-    let conn = Connection::open(&server.url()).await.unwrap();
+    let conn = connect(server).await;
     let queue = Queue::new(&q, &conn).await.unwrap();
-    let rust_jobs: Vec<NewJob> = (0..PER_PRODUCER)
-        .map(|i| {
-            let j = job("rust", i);
-            NewJob::new(
-                j["name"].as_str().unwrap(),
-                &j["data"],
-                job_options(j.get("opts").unwrap_or(&json!({}))),
-            )
-        })
-        .collect();
-    let (node_ids, py_ids, rust_ids) = tokio::join!(
-        run(
-            Lang::Node,
-            "add",
-            cfg(&server, &q, json!({"jobs": node_jobs, "bulk": true}))
-        ),
-        run(
-            Lang::Python,
-            "add",
-            cfg(&server, &q, json!({"jobs": py_jobs}))
-        ),
-        async { queue.add_bulk(rust_jobs).await.unwrap() },
-    );
-    let total = 3 * PER_PRODUCER;
-    assert_eq!(
-        node_ids["ids"].as_array().unwrap().len()
-            + py_ids["ids"].as_array().unwrap().len()
-            + rust_ids.len(),
-        total
-    );
-
+    let adds = langs.iter().map(|&lang| {
+        let name = lang_name(lang);
+        let jobs: Vec<Value> = (0..PER_PRODUCER).map(|i| job(name, i)).collect();
+        let queue = queue.clone();
+        let config = cfg(
+            server,
+            &q,
+            json!({"jobs": jobs.clone(), "bulk": lang == Lang::Node}),
+        );
+        async move {
+            match lang {
+                Lang::Rust => {
+                    let jobs = jobs
+                        .iter()
+                        .map(|j| {
+                            NewJob::new(
+                                j["name"].as_str().unwrap(),
+                                &j["data"],
+                                job_options(j.get("opts").unwrap_or(&json!({}))),
+                            )
+                        })
+                        .collect();
+                    queue.add_bulk(jobs).await.unwrap().len()
+                }
+                other => run(other, "add", config).await["ids"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+            }
+        }
+    });
+    let added: usize = futures::future::join_all(adds).await.into_iter().sum();
+    let total = langs.len() * PER_PRODUCER;
+    assert_eq!(added, total);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let counts = queue
@@ -93,10 +110,7 @@ async fn three_languages_share_one_queue_exactly_once() {
     let mut completions: HashMap<String, usize> = HashMap::new();
     let mut starts: HashMap<String, usize> = HashMap::new();
     let mut by_worker: HashMap<&str, usize> = HashMap::new();
-    for (name, w) in ["rust", "node", "python"]
-        .into_iter()
-        .zip(workers.drain(..))
-    {
+    for (name, w) in langs.iter().map(|&l| lang_name(l)).zip(workers.drain(..)) {
         for line in w.stop().await {
             let id = line["id"]
                 .as_str()
@@ -119,13 +133,13 @@ async fn three_languages_share_one_queue_exactly_once() {
     );
     let twice: Vec<_> = completions.iter().filter(|(_, n)| **n != 1).collect();
     assert!(twice.is_empty(), "jobs completed more than once: {twice:?}");
-    for name in ["rust", "node", "python"] {
+    for name in langs.iter().map(|&l| lang_name(l)) {
         assert!(
             by_worker.get(name).copied().unwrap_or(0) > 0,
             "{name} did no work: {by_worker:?}"
         );
     }
-    let failing_once = 3 * (0..PER_PRODUCER).filter(|i| i.is_multiple_of(13)).count();
+    let failing_once = langs.len() * (0..PER_PRODUCER).filter(|i| i.is_multiple_of(13)).count();
     assert_eq!(
         starts.values().filter(|n| **n == 2).count(),
         failing_once,

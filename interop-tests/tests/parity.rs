@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bullmq_wire::{Connection, Queue, Worker, WorkerOptions};
+use bullmq_wire::{Queue, Worker, WorkerOptions};
 use interop_tests::{
-    assert_same_json, behave, cfg, job_options, queue_name, run, Lang, Process, RedisServer,
+    assert_same_json, behave, cfg, connect, job_options, queue_name, run, Deployment, Lang,
+    Process, RedisServer,
 };
 use serde_json::{json, Value};
 
@@ -41,7 +42,7 @@ fn scenario() -> Vec<Value> {
 /// Runs the scenario; returns Node's view of every job and the per-job
 /// event sequences.
 async fn run_scenario(
-    server: &RedisServer,
+    server: &dyn Deployment,
     producer: Side,
     consumer: Side,
 ) -> (Value, BTreeMap<String, Vec<Value>>) {
@@ -59,7 +60,7 @@ async fn run_scenario(
                 .collect()
         }
         Side::Rust => {
-            let conn = Connection::open(&server.url()).await.unwrap();
+            let conn = connect(server).await;
             let queue = Queue::new(&q, &conn).await.unwrap();
             let mut ids = Vec::new();
             for j in &jobs {
@@ -89,7 +90,7 @@ async fn run_scenario(
             )
         }
         Side::Rust => {
-            let conn = Connection::open(&server.url()).await.unwrap();
+            let conn = connect(server).await;
             let opts = WorkerOptions {
                 name: Some("w1".into()),
                 ..Default::default()
@@ -133,11 +134,10 @@ async fn run_scenario(
     (inspect["jobs"].clone(), per_job)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_producer_rust_worker_matches_node_worker() {
-    let server = RedisServer::start();
-    let (node_jobs, node_events) = run_scenario(&server, Side::Node, Side::Node).await;
-    let (rust_jobs, rust_events) = run_scenario(&server, Side::Node, Side::Rust).await;
+/// Node produces; Node's worker and ours must leave the same jobs and events.
+pub async fn rust_worker_matches_node_worker(server: &dyn Deployment) {
+    let (node_jobs, node_events) = run_scenario(server, Side::Node, Side::Node).await;
+    let (rust_jobs, rust_events) = run_scenario(server, Side::Node, Side::Rust).await;
     assert_same_json("jobs", &node_jobs, &rust_jobs);
     assert_eq!(node_events.len(), scenario().len());
     for (id, seq) in &node_events {
@@ -149,11 +149,10 @@ async fn node_producer_rust_worker_matches_node_worker() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_producer_node_worker_matches_node_producer() {
-    let server = RedisServer::start();
-    let (node_jobs, node_events) = run_scenario(&server, Side::Node, Side::Node).await;
-    let (rust_jobs, rust_events) = run_scenario(&server, Side::Rust, Side::Node).await;
+/// Node's worker serves; Node's producer and ours must leave the same.
+pub async fn rust_producer_matches_node_producer(server: &dyn Deployment) {
+    let (node_jobs, node_events) = run_scenario(server, Side::Node, Side::Node).await;
+    let (rust_jobs, rust_events) = run_scenario(server, Side::Rust, Side::Node).await;
     assert_same_json("jobs", &node_jobs, &rust_jobs);
     for (id, seq) in &node_events {
         assert_same_json(
@@ -162,4 +161,14 @@ async fn rust_producer_node_worker_matches_node_producer() {
             &json!(rust_events.get(id)),
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_producer_rust_worker_matches_node_worker() {
+    rust_worker_matches_node_worker(&RedisServer::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_producer_node_worker_matches_node_producer() {
+    rust_producer_matches_node_producer(&RedisServer::start()).await;
 }
