@@ -1,6 +1,15 @@
 //! A throwaway `redis-server` for tests: a free loopback port, a temporary
 //! directory, killed on drop, restartable on the same port and data (for
 //! fault tests). Set `REDIS_SERVER_BIN` to use another binary.
+//! [`RedisCluster`] and [`RedisSentinelSet`] are the same for a 6-node
+//! cluster and a Sentinel set (`REDIS_CLI_BIN` names `redis-cli`).
+
+mod cluster;
+mod node;
+mod sentinel;
+
+pub use cluster::RedisCluster;
+pub use sentinel::RedisSentinelSet;
 
 use std::net::TcpListener;
 use std::path::Path;
