@@ -100,7 +100,7 @@ async fn queues_with_their_own_hash_tags_spread_over_every_master() {
 async fn untagged_queues_and_flows_across_slots_are_refused_before_any_write() {
     let cluster = RedisCluster::start();
     let conn = connect(&cluster, "bull").await;
-    let err = Queue::new("emails", &conn).await.err().expect("refused");
+    let err = Queue::new("emails", &conn).await.expect_err("refused");
     let text = err.to_string();
     assert!(
         text.contains("hash tag") && text.contains("{bull}") && text.contains("{emails}"),
@@ -111,8 +111,7 @@ async fn untagged_queues_and_flows_across_slots_are_refused_before_any_write() {
     let err = FlowProducer::new(&conn)
         .add(flow)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let text = err.to_string();
     assert!(
         text.contains("another cluster slot") && text.contains("hash tag"),

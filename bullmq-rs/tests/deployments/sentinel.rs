@@ -65,7 +65,7 @@ async fn sentinel_failover_without_replica_acks_keeps_serving() {
 async fn a_master_name_the_sentinels_do_not_know_is_a_clear_error() {
     let set = RedisSentinelSet::start("jobs");
     let url = set.url().replace("/jobs", "/nosuch");
-    let err = Connection::open(&url).await.err().expect("refused");
+    let err = Connection::open(&url).await.expect_err("refused");
     let text = err.to_string();
     assert!(
         text.contains("nosuch"),
