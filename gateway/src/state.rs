@@ -83,7 +83,10 @@ impl Shared {
             user_limits: Limiter::new(config.limits.user_rate),
             ip_limits: Limiter::new(config.limits.ip_rate),
             slots: ConnectionSlots::new(config.limits.max_connections),
-            user_connections: UserConnections::new(config.limits.max_connections_per_user),
+            user_connections: UserConnections::new(
+                config.limits.max_connections_per_user,
+                config.limits.abuse_cooldown,
+            ),
             config,
             auth,
             queues,

@@ -19,6 +19,7 @@ use warp::{Filter, Rejection};
 use crate::auth::{read_handshake, SUBPROTOCOL};
 use crate::session::{self, SessionInit};
 use crate::state::Shared;
+use crate::user_connections::Refused;
 
 /// The peer address, put into each request's extensions by `server.rs`.
 #[derive(Debug, Clone, Copy)]
@@ -147,19 +148,31 @@ fn accept(
             return res;
         }
     };
-    let Some(user_slot) = shared.user_connections.try_acquire(&claims.sub) else {
-        shared.metrics.refused_total.fetch_add(1, Ordering::Relaxed);
-        let limit = shared.user_connections.max();
-        let mut res = plain(
-            StatusCode::TOO_MANY_REQUESTS,
-            serde_json::json!({
-                "error": "too many connections for this user",
-                "limit": limit,
-            }),
-        );
-        res.headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return res;
+    let user_slot = match shared.user_connections.try_acquire(&claims.sub) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            shared.metrics.refused_total.fetch_add(1, Ordering::Relaxed);
+            let (body, retry_after) = match refused {
+                Refused::Full => (
+                    serde_json::json!({
+                        "error": "too many connections for this user",
+                        "limit": shared.user_connections.max(),
+                    }),
+                    5,
+                ),
+                Refused::CoolingDown(left) => (
+                    serde_json::json!({
+                        "error": "a connection of this user was closed for abuse; wait before reconnecting",
+                        "retry_after_secs": left.as_secs().max(1),
+                    }),
+                    left.as_secs().max(1),
+                ),
+            };
+            let mut res = plain(StatusCode::TOO_MANY_REQUESTS, body);
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return res;
+        }
     };
     let Some(slot) = shared.slots.try_acquire() else {
         shared.metrics.refused_total.fetch_add(1, Ordering::Relaxed);

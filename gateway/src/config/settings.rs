@@ -133,6 +133,11 @@ settings! {
         /// Open WebSocket connections per user (`sub`); more get HTTP 429.
         max_connections_per_user: usize = 100
             => key "max_connections_per_user", flag "max-connections-per-user", env "MAX_CONNECTIONS_PER_USER";
+        /// After a socket is closed for abuse (4400: garbage frames; 4429:
+        /// flooding while rate limited), its user's new connections get
+        /// HTTP 429 with Retry-After for this long, seconds; 0 = never.
+        abuse_cooldown: Duration = Duration::from_secs(30)
+            => key "abuse_cooldown_secs", flag "abuse-cooldown-secs", env "ABUSE_COOLDOWN_SECS";
         /// Requests per second and burst per user (`sub`), RATE or
         /// RATE/BURST (burst defaults to twice the rate); 0 = no limit.
         user_rate: Rate = Rate { per_second: 200.0, burst: 400.0 }

@@ -253,6 +253,12 @@ impl Session {
             }
         };
         tracing::debug!(close = ?reason, "disconnecting");
+        if matches!(
+            reason,
+            Some(CloseReason::InvalidFrames | CloseReason::RateLimitAbuse)
+        ) {
+            self.shared.user_connections.cool_down(&self.sub);
+        }
         for job in self.pending.jobs() {
             self.shared.notifier.unwatch(&job, self.id);
         }

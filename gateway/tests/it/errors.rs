@@ -472,3 +472,53 @@ async fn the_first_call_after_a_redis_restart_succeeds() {
     let r = c.call(2, "demo.echo", json!({"n": 2})).await;
     assert_eq!(r["result"], json!({"n": 2}), "{r}");
 }
+
+/// A socket closed for garbage (4400) puts its user in a cool-down: new
+/// connections get 429 with Retry-After until it ends, so reconnecting does
+/// not restart the flood at once; other users are not affected.
+#[tokio::test]
+async fn a_user_closed_for_garbage_cools_down_before_reconnecting() {
+    let s = Stack::start_with(|c| {
+        c.limits.max_invalid_frames = 3;
+        c.limits.abuse_cooldown = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let mut c = s.gw.client("mallory").await;
+    for _ in 0..3 {
+        c.send_text("{not json".into()).await;
+    }
+    assert_eq!(c.closed().await, 4400);
+    let started = tokio::time::Instant::now();
+    let refused = Client::connect(&s.gw.url(&token("mallory", 600)))
+        .await
+        .err()
+        .expect("refused while cooling down");
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused.body.contains("closed for abuse"),
+        "{}",
+        refused.body
+    );
+    let mut other = s.gw.client("alice").await;
+    assert_eq!(
+        other.call(1, "demo.echo", json!({"ok": 1})).await["result"],
+        json!({"ok": 1})
+    );
+    // Once the cool-down is over the user connects again.
+    let mut back = loop {
+        match Client::connect(&s.gw.url(&token("mallory", 600))).await {
+            Ok(c) => break c,
+            Err(r) => assert_eq!(r.status, 429),
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the cool-down never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
+    assert_eq!(
+        back.call(2, "demo.echo", json!({})).await["result"],
+        json!({})
+    );
+}
