@@ -155,7 +155,8 @@ impl<'s> Call<'s> {
         let Some(token) = session.admit(job, id, reply_to, &label, ack) else {
             return;
         };
-        let task = start(session.id, session.jobs_tx.clone());
+        let sender = session.job_sender();
+        let task = start(session.id, sender);
         let job_id: Arc<str> = Arc::from(job.id.as_str());
         session.tasks.push(Box::pin(async move {
             TaskDone::Watch {

@@ -83,7 +83,11 @@ pub(crate) struct Session {
     /// When the token expires (plus leeway), seconds since the epoch.
     deadline: u64,
     outbox: Outbox,
-    jobs_tx: mpsc::Sender<JobEvent>,
+    /// The channel job updates come in on, made at the first watch: an
+    /// idle socket does not hold its first block (32 updates, ~3 KiB).
+    jobs_tx: Option<mpsc::Sender<JobEvent>>,
+    /// Its receiving end, until `serve` takes it at the top of a turn.
+    new_jobs_rx: Option<mpsc::Receiver<JobEvent>>,
     pending: Pending,
     /// Jobs this socket is adding (a subscribe to one waits for its add).
     adds: adds::Adds,
@@ -135,15 +139,14 @@ where
             close_grace: limits.close_grace,
         };
         let (outbox, writer) = writer::spawn(sink, bounds);
-        let (jobs_tx, jobs_rx) =
-            mpsc::channel(crate::notifier::job_channel_capacity(limits.max_in_flight));
         let session = Session {
             id,
             owner: Owner::of(&init.claims.sub),
             deadline: shared.auth.deadline(&init.claims),
             sub: init.claims.sub,
             outbox,
-            jobs_tx,
+            jobs_tx: None,
+            new_jobs_rx: None,
             pending: Pending::default(),
             adds: adds::Adds::default(),
             batches: Batches::default(),
@@ -162,19 +165,15 @@ where
         let mut session = session;
         session.user_bucket = session.shared.user_limits.bucket(&session.sub);
         tracing::debug!("connected");
-        session.serve(stream, jobs_rx, writer).await;
+        session.serve(stream, writer).await;
     }
     .instrument(span)
     .await
 }
 
 impl Session {
-    async fn serve<St>(
-        mut self,
-        mut stream: St,
-        mut jobs_rx: mpsc::Receiver<JobEvent>,
-        writer: tokio::task::JoinHandle<()>,
-    ) where
+    async fn serve<St>(mut self, mut stream: St, writer: tokio::task::JoinHandle<()>)
+    where
         St: Stream<Item = Result<Message, WsError>> + Unpin,
     {
         let limits = self.shared.config.limits.clone();
@@ -189,9 +188,13 @@ impl Session {
         // writes does not, and is cut off once the oldest is too old.
         let mut unanswered: std::collections::VecDeque<([u8; 8], Instant)> =
             std::collections::VecDeque::new();
+        let mut jobs_rx: Option<mpsc::Receiver<JobEvent>> = None;
         let reason: Option<CloseReason> = loop {
             if let Some(r) = self.closing {
                 break Some(r);
+            }
+            if jobs_rx.is_none() {
+                jobs_rx = self.new_jobs_rx.take();
             }
             if *shutdown.borrow() {
                 break Some(CloseReason::ServiceRestart);
@@ -230,7 +233,12 @@ impl Session {
                         }
                     }
                 },
-                Some(ev) = jobs_rx.recv() => self.on_job_event(ev),
+                Some(ev) = async {
+                    match jobs_rx.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.on_job_event(ev),
                 Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.on_task_done(done),
                 _ = ping.tick() => {
                     if last_seen.elapsed() >= limits.idle_timeout {
@@ -273,6 +281,20 @@ impl Session {
             while let Some(Ok(_)) = stream.next().await {}
         })
         .await;
+    }
+
+    /// The sender watches deliver this socket's job updates to, made with
+    /// its channel at the first watch.
+    fn job_sender(&mut self) -> mpsc::Sender<JobEvent> {
+        if let Some(tx) = &self.jobs_tx {
+            return tx.clone();
+        }
+        let capacity =
+            crate::notifier::job_channel_capacity(self.shared.config.limits.max_in_flight);
+        let (tx, rx) = mpsc::channel(capacity);
+        self.jobs_tx = Some(tx.clone());
+        self.new_jobs_rx = Some(rx);
+        tx
     }
 
     /// Queues a frame; a full queue means the client stopped reading.
