@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use bullmq_wire::testing::{RedisCluster, RedisSentinelSet};
 use bullmq_wire::{Connection, RedisOptions, Worker, WorkerOptions};
+use futures::StreamExt;
 use gateway::auth::AuthConfig;
 use gateway::config::NotifyMode;
 use gateway::Config;
 use serde_json::{json, Value};
 use tokio::time::Instant;
-use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{demo_worker_with, Client, Gw, SECRET};
@@ -135,32 +135,50 @@ async fn response_by(c: &mut Client, id: &Value, deadline: Instant) -> (Value, V
 }
 
 /// A `demo.sleep` call with a client job key: progress `{step, of}` for
-/// each step, then `{slept}`. Retries the same key while the answer is a
-/// retryable error (nothing lost, nothing duplicated: the key is the
-/// job's), up to `FAILOVER_WAIT`.
+/// each step, then `{slept}`.
 async fn sleep_call(c: &mut Client, id: i64, key: &str, ms: u64, steps: u64) {
+    c.send(json!({"jsonrpc": "2.0", "id": id, "method": "demo.sleep",
+                  "params": {"ms": ms, "steps": steps}, "jobId": key}))
+        .await;
+    let (r, before) = response_by(c, &json!(id), Instant::now() + FAILOVER_WAIT).await;
+    assert_eq!(r["result"], json!({"slept": ms}), "{key}: {r}");
+    let steps_seen: Vec<&Value> = before
+        .iter()
+        .filter(|n| n["method"] == "rpc.progress" && n["params"]["id"] == id)
+        .map(|n| &n["params"]["progress"]["step"])
+        .collect();
+    // Bursts are coalesced (the last step and the end may be read as
+    // one), so: some steps, each once, in order.
+    let steps_seen: Vec<u64> = steps_seen.iter().filter_map(|s| s.as_u64()).collect();
+    assert!(
+        !steps_seen.is_empty()
+            && steps_seen.windows(2).all(|w| w[0] < w[1])
+            && steps_seen.iter().all(|s| (1..=steps).contains(s)),
+        "{key}: progress before the result: {before:?}"
+    );
+}
+
+/// Echo calls until one is acknowledged: while the failed master has not
+/// come back as a replica, replica acks time out and calls are answered
+/// -32004, retryable (the job may be on the master: a client retries with
+/// the same key). Returns how many were refused.
+async fn until_calls_are_acked(c: &mut Client, id: i64) -> usize {
     let deadline = Instant::now() + FAILOVER_WAIT;
+    let mut refused = 0;
     loop {
-        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "demo.sleep",
-                      "params": {"ms": ms, "steps": steps}, "jobId": key}))
+        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "demo.echo",
+                      "params": {"try": refused}, "jobId": format!("probe-{refused}")}))
             .await;
-        let (r, before) = response_by(c, &json!(id), deadline).await;
-        if r["error"]["data"]["retryable"] == true {
-            assert!(Instant::now() < deadline, "still refused: {r}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
+        let (r, _) = response_by(c, &json!(id), deadline).await;
+        if r.get("result").is_some() {
+            assert_eq!(r["result"], json!({"try": refused}), "{r}");
+            return refused;
         }
-        assert_eq!(r["result"], json!({"slept": ms}), "{key}: {r}");
-        let steps_seen: Vec<&Value> = before
-            .iter()
-            .filter(|n| n["method"] == "rpc.progress" && n["params"]["id"] == id)
-            .map(|n| &n["params"]["progress"]["step"])
-            .collect();
-        assert!(
-            !steps_seen.is_empty(),
-            "{key}: progress before the result: {before:?}"
-        );
-        return;
+        assert_eq!(r["error"]["code"], -32004, "only retryable refusals: {r}");
+        assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
+        refused += 1;
+        assert!(Instant::now() < deadline, "calls still refused: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -194,10 +212,12 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
 
     // In flight on this socket across the kill, with room for a rerun.
     let in_flight = json!(10);
-    c.send(json!({"jsonrpc": "2.0", "id": in_flight, "method": "demo.sleep",
+    c.send(
+        json!({"jsonrpc": "2.0", "id": in_flight, "method": "demo.sleep",
                   "params": {"ms": 3000, "steps": 6}, "ack": true,
-                  "options": {"attempts": 5, "backoff": 100}}))
-        .await;
+                  "options": {"attempts": 5, "backoff": 100}}),
+    )
+    .await;
     let accepted = c.recv().await;
     assert_eq!(accepted["method"], "rpc.accepted", "{accepted}");
     let in_flight_job = accepted["params"]["jobId"].clone();
@@ -243,13 +263,17 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
 
     // New calls with progress and results on the new master (once the
     // restarted node is its replica, replica acks succeed again).
+    let refused = until_calls_are_acked(&mut c, 19).await;
+    println!("{what}: {refused} calls refused (retryable) until the old master was a replica");
     sleep_call(&mut c, 20, "after", 300, 3).await;
 
     // The socket that left re-attaches on a new connection.
     let mut back = gw.client("alice").await;
-    back.send(json!({"jsonrpc": "2.0", "id": "re", "method": "rpc.subscribe",
-                     "params": {"jobId": left_job}}))
-        .await;
+    back.send(
+        json!({"jsonrpc": "2.0", "id": "re", "method": "rpc.subscribe",
+                     "params": {"jobId": left_job}}),
+    )
+    .await;
     let (r, _) = response_by(&mut back, &json!("re"), Instant::now() + FAILOVER_WAIT).await;
     assert_eq!(r["result"], json!({"slept": 2000}), "re-attach: {r}");
     assert_eq!(r["jobId"], left_job);
@@ -300,7 +324,9 @@ async fn cluster_calls_across_a_failover() {
     assert_eq!(health["redis"], "ok", "{health}");
     assert_eq!(health["notifier"]["mode"], "events", "{health}");
     assert!(
-        health["redis_address"].as_str().is_some_and(|a| !a.is_empty()),
+        health["redis_address"]
+            .as_str()
+            .is_some_and(|a| !a.is_empty()),
         "{health}"
     );
     gw.shutdown().await;
