@@ -239,6 +239,12 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
 
     let old = tokio::task::block_in_place(|| d.kill_queue_master());
     let killed_at = Instant::now();
+    // A call made while the queue has no master.
+    let mut during = gw.client("alice").await;
+    during
+        .send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo",
+                     "params": {"during": true}, "jobId": "during"}))
+        .await;
     let new = tokio::task::block_in_place(|| d.wait_for_new_master(old));
     println!(
         "{what}: master {old} killed, {new} took over in {:?}",
@@ -258,6 +264,51 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
         assert_eq!(done["error"]["data"]["retryable"], true, "{done}");
     }
     assert_eq!(done["jobId"], in_flight_job, "{done}");
+    // The call made without a master: answered once, its result or a
+    // retryable refusal.
+    let (answer, _) = response_by(&mut during, &json!(1), killed_at + FAILOVER_WAIT).await;
+    println!(
+        "{what}: the call made without a master was answered {:?} after the kill: {answer}",
+        killed_at.elapsed()
+    );
+    if answer.get("result").is_some() {
+        assert_eq!(answer["result"], json!({"during": true}), "{answer}");
+    } else {
+        assert_eq!(answer["error"]["code"], -32004, "{answer}");
+        assert_eq!(answer["error"]["data"]["retryable"], true, "{answer}");
+    }
+
+    // The new master has no replica yet, so no add can be confirmed by
+    // one: the call is refused, retryable, and says that the master has
+    // the job (before the fix it claimed nothing was enqueued, and the job
+    // ran anyway).
+    let deadline = Instant::now() + FAILOVER_WAIT;
+    let refusal = loop {
+        c.send(json!({"jsonrpc": "2.0", "id": 15, "method": "demo.echo",
+                      "params": {"unreplicated": true}, "jobId": "unreplicated"}))
+            .await;
+        let (r, _) = response_by(&mut c, &json!(15), deadline).await;
+        assert_eq!(r["error"]["code"], -32004, "no replica, no ack: {r}");
+        assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
+        if r["error"]["data"]["enqueued"] == true {
+            break r;
+        }
+        // Not the master yet (the gateway is finding the new one).
+        assert!(
+            Instant::now() < deadline,
+            "never reached the new master: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!("{what}: without a replica: {refusal}");
+    let st = c
+        .call(16, "rpc.status", json!({"jobId": refusal["jobId"]}))
+        .await;
+    assert!(
+        st["result"]["state"].is_string(),
+        "enqueued: the job exists: {st}"
+    );
+    let created = st["result"]["timestamps"]["created"].clone();
 
     tokio::task::block_in_place(|| d.restart(old));
 
@@ -266,6 +317,21 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
     let refused = until_calls_are_acked(&mut c, 19).await;
     println!("{what}: {refused} calls refused (retryable) until the old master was a replica");
     sleep_call(&mut c, 20, "after", 300, 3).await;
+    // The refused call, sent again with its key, finds its job (not a
+    // second one) and gets its result.
+    c.send(json!({"jsonrpc": "2.0", "id": 21, "method": "demo.echo",
+                  "params": {"unreplicated": true, "again": true}, "jobId": "unreplicated"}))
+        .await;
+    let (again, _) = response_by(&mut c, &json!(21), Instant::now() + FAILOVER_WAIT).await;
+    assert_eq!(again["result"], json!({"unreplicated": true}), "{again}");
+    assert_eq!(again["jobId"], refusal["jobId"]);
+    let st = c
+        .call(22, "rpc.status", json!({"jobId": refusal["jobId"]}))
+        .await;
+    assert_eq!(
+        st["result"]["timestamps"]["created"], created,
+        "one job: {st}"
+    );
 
     // The socket that left re-attaches on a new connection.
     let mut back = gw.client("alice").await;
@@ -302,6 +368,15 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
         assert!(
             before.iter().all(|f| f.get("id") != Some(&in_flight)),
             "a second answer to the call in flight: {before:?}"
+        );
+        during
+            .send(json!({"jsonrpc": "2.0", "id": n, "method": "demo.echo", "params": {"n": n}}))
+            .await;
+        let (r, before) = response_by(&mut during, &json!(n), Instant::now() + FAILOVER_WAIT).await;
+        assert_eq!(r["result"], json!({"n": n}), "{r}");
+        assert!(
+            before.iter().all(|f| f.get("id") != Some(&json!(1))),
+            "a second answer to the call made without a master: {before:?}"
         );
         n += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
