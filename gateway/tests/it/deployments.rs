@@ -221,6 +221,16 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
     let accepted = c.recv().await;
     assert_eq!(accepted["method"], "rpc.accepted", "{accepted}");
     let in_flight_job = accepted["params"]["jobId"].clone();
+    // One whose job ends (progress, then completion) while the queue has
+    // no master: its writes fail, and it is found stalled and run again.
+    let mut ending = gw.client("alice").await;
+    ending
+        .send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.sleep",
+                     "params": {"ms": 1500, "steps": 1}, "ack": true,
+                     "options": {"attempts": 5, "backoff": 100}}))
+        .await;
+    let accepted = ending.recv().await;
+    assert_eq!(accepted["method"], "rpc.accepted", "{accepted}");
     // Another socket submits and leaves; it re-attaches after the failover.
     let mut leaver = gw.client("alice").await;
     leaver
@@ -264,6 +274,16 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
         assert_eq!(done["error"]["data"]["retryable"], true, "{done}");
     }
     assert_eq!(done["jobId"], in_flight_job, "{done}");
+    let (ended, _) = response_by(&mut ending, &json!(1), killed_at + FAILOVER_WAIT).await;
+    println!(
+        "{what}: the call whose job ended without a master was answered {:?} after the kill: {ended}",
+        killed_at.elapsed()
+    );
+    if ended.get("result").is_some() {
+        assert_eq!(ended["result"], json!({"slept": 1500}), "{ended}");
+    } else {
+        assert_eq!(ended["error"]["data"]["retryable"], true, "{ended}");
+    }
     // The call made without a master: answered once, its result or a
     // retryable refusal.
     let (answer, _) = response_by(&mut during, &json!(1), killed_at + FAILOVER_WAIT).await;
@@ -368,6 +388,15 @@ async fn across_a_failover(d: &mut impl Deployment, what: &str) {
         assert!(
             before.iter().all(|f| f.get("id") != Some(&in_flight)),
             "a second answer to the call in flight: {before:?}"
+        );
+        ending
+            .send(json!({"jsonrpc": "2.0", "id": n, "method": "demo.echo", "params": {"n": n}}))
+            .await;
+        let (r, before) = response_by(&mut ending, &json!(n), Instant::now() + FAILOVER_WAIT).await;
+        assert_eq!(r["result"], json!({"n": n}), "{r}");
+        assert!(
+            before.iter().all(|f| f.get("id") != Some(&json!(1))),
+            "a second answer to the call whose job ended without a master: {before:?}"
         );
         during
             .send(json!({"jsonrpc": "2.0", "id": n, "method": "demo.echo", "params": {"n": n}}))
