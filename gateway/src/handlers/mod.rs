@@ -49,10 +49,22 @@ pub(crate) fn queue_of(shared: &Shared, job: &JobRef) -> Result<Queue, RpcError>
 }
 
 /// Maps a library error: retryable ones mean Redis is unavailable (the
-/// call was not accepted), input errors are the client's, a job that is
-/// gone (removed between a read and an operation on it) is not found, the
-/// rest is ours.
+/// call was not accepted; or, for an add that too few replicas confirmed,
+/// accepted by the master only, which the error's data says), input errors
+/// are the client's, a job that is gone (removed between a read and an
+/// operation on it) is not found, the rest is ours.
 pub fn from_queue_error(e: bullmq_wire::Error) -> RpcError {
+    if let bullmq_wire::Error::NotReplicated { acked, wanted } = e {
+        tracing::warn!(
+            acked,
+            wanted,
+            "job added on the master, not replicated in time"
+        );
+        return RpcError::not_replicated(format_args!(
+            "the job reached the master but {acked} of {wanted} replicas confirmed it in time; \
+             it will run: retry with the same jobId to wait for it"
+        ));
+    }
     if e.is_retryable() {
         tracing::warn!(cause = %e, "redis unavailable");
         return RpcError::redis_unavailable();
@@ -120,6 +132,17 @@ mod tests {
             -32602
         );
         assert_eq!(owned_job(None, &alice).unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn an_add_on_the_master_only_is_retryable_and_enqueued() {
+        let e = from_queue_error(bullmq_wire::Error::NotReplicated {
+            acked: 0,
+            wanted: 1,
+        });
+        assert_eq!(e.code, -32004);
+        assert_eq!(e.data, Some(json!({"retryable": true, "enqueued": true})));
+        assert!(e.message.contains("same jobId"), "{}", e.message);
     }
 
     #[test]

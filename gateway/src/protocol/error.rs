@@ -188,6 +188,15 @@ impl RpcError {
         Self::new(ErrorCode::RedisUnavailable).data(json!({ "retryable": true }))
     }
 
+    /// -32004 for an add the master has but fewer replicas than
+    /// `replica_acks` confirmed in time: retryable, but the job exists and
+    /// will run (`enqueued`), so a retry must carry the same `jobId` key
+    /// (it then finds the job instead of adding a second one).
+    pub fn not_replicated(detail: impl std::fmt::Display) -> Self {
+        Self::with_detail(ErrorCode::RedisUnavailable, detail)
+            .data(json!({ "retryable": true, "enqueued": true }))
+    }
+
     /// -32005 with the limit.
     pub fn too_many_in_flight(limit: usize) -> Self {
         Self::new(ErrorCode::TooManyInFlight).data(json!({ "limit": limit }))

@@ -8,6 +8,10 @@
 //!   job ids.
 //! - `calls`: results, acks, progress, retries, failures, batches,
 //!   fire-and-forget, idempotent resends, schemas.
+//! - `deployments`: a Redis Cluster and a Sentinel set: calls before and
+//!   after the queue's master is killed, one answer for a call in flight,
+//!   re-attach after the failover, `/healthz` by queue, refusals of
+//!   keyspace mode and untagged prefixes on a cluster.
 //! - `errors`: every bad input and the error or close code it gets.
 //! - `auth`: tokens at the upgrade (401 before upgrade), where tokens come
 //!   from, algorithms, `rpc.auth` and expiry.
@@ -29,6 +33,7 @@ mod support;
 mod attacks;
 mod auth;
 mod calls;
+mod deployments;
 mod errors;
 mod interop;
 mod jobs;

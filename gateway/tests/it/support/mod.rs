@@ -287,6 +287,11 @@ pub async fn demo_worker(conn: &Connection) -> Worker {
         concurrency: 16,
         ..Default::default()
     };
+    demo_worker_with(conn, opts).await
+}
+
+/// [`demo_worker`] with other options (short locks for failover tests).
+pub async fn demo_worker_with(conn: &Connection, opts: WorkerOptions) -> Worker {
     Worker::start("demo", conn, opts, |mut job| async move {
         match job.name.as_str() {
             "echo" => Ok(job.data.clone()),
