@@ -10,7 +10,9 @@
 # gateway benchmark's peer), `clients-js` (npm ci and the TypeScript build in
 # ../clients/js, the SDK's tests), `clients-js-browser` (npm ci in
 # ../clients/js/test/browser: playwright-core, which drives Debian's chromium;
-# it downloads no browser). Without arguments: node and python.
+# it downloads no browser), `clients-js-bun` (npm ci in ../clients/js/test/bun:
+# the bun runtime, whose binary comes in the @oven/bun-<platform> package).
+# Without arguments: node and python.
 # Idempotent and fast when nothing changed: each part is skipped while a stamp
 # holding the hash of its lock file matches.
 set -euo pipefail
@@ -80,6 +82,7 @@ for part in "${parts[@]}"; do
     python) python_part ;;
     clients-js) clients_js_part ;;
     clients-js-browser) npm_part "$part" ../clients/js/test/browser ;;
-    *) echo "setup: unknown part $part (node, python, prd-stack, clients-js, clients-js-browser)" >&2; exit 2 ;;
+    clients-js-bun) npm_part "$part" ../clients/js/test/bun ;;
+    *) echo "setup: unknown part $part (node, python, prd-stack, clients-js, clients-js-browser, clients-js-bun)" >&2; exit 2 ;;
   esac
 done
