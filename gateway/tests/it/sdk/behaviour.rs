@@ -76,3 +76,38 @@ async fn js_sdk_reconnects_after_4429_through_the_cooldown() {
     run(cmd, &["reconnect_after_4429"]).await;
     stack.gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_connection_behaviour() {
+    let stack = main_stack().await;
+    let cmd = with_env(
+        super::python::python("tests/behaviour.py"),
+        &stack,
+        "sdk-py-behaviour",
+        "main",
+    );
+    run(
+        cmd,
+        &[
+            "token_refresh",
+            "heartbeat",
+            "queue_bounded",
+            "cancel_before_accepted",
+        ],
+    )
+    .await;
+    stack.gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_reconnects_after_4429_through_the_cooldown() {
+    let stack = abuse_stack().await;
+    let cmd = with_env(
+        super::python::python("tests/behaviour.py"),
+        &stack,
+        "sdk-py-abuse",
+        "abuse",
+    );
+    run(cmd, &["reconnect_after_4429"]).await;
+    stack.gw.shutdown().await;
+}
