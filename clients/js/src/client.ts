@@ -283,7 +283,8 @@ export class Client extends Emitter {
       if (!p || p.sent) continue;
       this.markSent(id);
       socket.send(JSON.stringify(p.frame));
-      if (this.paced) this.pacedWaiting = id;
+      // rpc.subscribe is answered only when its job ends: the next need not wait for it
+      if (this.paced && p.frame.method !== "rpc.subscribe") this.pacedWaiting = id;
     }
     if (this.paced && this.pacedWaiting === undefined && this.queue.length === 0) this.paced = false;
   }

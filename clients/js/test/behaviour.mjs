@@ -3,7 +3,7 @@
 //   GW_URL      ws://127.0.0.1:<port>/ws
 //   GW_SECRET   the gateway's HS256 secret (this script mints its tokens)
 //   GW_SUB      the user
-//   SCENARIOS   "main" (token_refresh, heartbeat, queue_bounded; a gateway with
+//   SCENARIOS   "main" (token_refresh, heartbeat, queue_bounded, abort_before_accepted; a gateway with
 //               jwt leeway 0) or "abuse" (reconnect_after_4429; a gateway with
 //               user_rate 2/2, rate_limit_close_after 3, abuse_cooldown 2 s)
 // A TCP proxy in this script stands between the client and the gateway where a
@@ -11,7 +11,7 @@
 // everything (a dead socket that never closes).
 // Prints "ok <scenario>" for each scenario that passed; exits non-zero on the first failure.
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { connect, createServer } from "node:net";
 import { Client, ErrorCode } from "bullmq-wire-client";
 
@@ -175,6 +175,53 @@ if (which === "main") {
     } finally {
       client.close();
       p.close();
+    }
+  });
+
+  await scenario("abort_before_accepted", async () => {
+    // aborted after the call was sent but before rpc.accepted named its job:
+    // the job (delayed 60 s) must still be removed
+    const owner = createHash("sha1").update(sub).digest("hex").slice(0, 20);
+    const key = `abort-early-${Date.now()}`;
+    const jobId = `demo.${owner}.${key}`;
+    const client = new Client(gwUrl, { token: mint(600) });
+    try {
+      // the gateway's job id is <service>.<owner>.<key> (gateway/src/ids.rs)
+      let probe;
+      await client.call("demo.echo", {}, { jobId: `${key}-probe`, onAccepted: (id) => (probe = id) });
+      assert.equal(probe, `demo.${owner}.${key}-probe`);
+      const ac = new AbortController();
+      let accepted;
+      const call = client.call("demo.echo", { early: true }, {
+        jobId: key,
+        options: { delay: 60_000 },
+        signal: ac.signal,
+        onAccepted: (id) => (accepted = id),
+      });
+      ac.abort(); // the frame went out in call(); no answer has come yet
+      const err = await call.then(() => undefined, (e) => e);
+      assert.equal(err?.code, ErrorCode.Aborted);
+      assert.equal(accepted, undefined);
+      // a status request may overtake the enqueue, so the job must be gone for
+      // good: absent in every poll over half a second, a second or more after
+      // the abort (left alone it would stay delayed for 60 s)
+      const abortedAt = Date.now();
+      const states = [];
+      let absentSince;
+      while (Date.now() - abortedAt < 10_000) {
+        const state = await client.status(jobId).then((s) => s.state, (e) => e.code);
+        if (state === ErrorCode.JobNotFound) {
+          absentSince ??= Date.now();
+          if (Date.now() - abortedAt >= 1000 && Date.now() - absentSince >= 500) return;
+        } else {
+          states.push(state);
+          absentSince = undefined;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.fail(`the job aborted before acceptance stayed: ${states.slice(-3)}`);
+    } finally {
+      client.close();
     }
   });
 }

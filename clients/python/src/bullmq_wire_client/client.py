@@ -281,7 +281,8 @@ class Client:
                 continue
             self._mark_sent(entry)
             out.put_nowait(json.dumps(entry.frame))
-            if self._paced:
+            # rpc.subscribe is answered only when its job ends: the next need not wait for it
+            if self._paced and entry.frame.get("method") != "rpc.subscribe":
                 self._paced_waiting = entry.id
         if self._paced and self._paced_waiting is None and not self._queue:
             self._paced = False

@@ -2,8 +2,8 @@
 //! `clients/python/tests/behaviour.py`): the token refreshed with `rpc.auth`
 //! before it expires, a silent dead socket noticed by the heartbeat, calls
 //! waiting in a bounded queue while disconnected (-32090 beyond it), the
-//! reconnect after a 4429 close through the gateway's abuse cooldown, and (in
-//! Python) a call cancelled before the gateway accepted it.
+//! reconnect after a 4429 close through the gateway's abuse cooldown, and a
+//! call cancelled (Python) or aborted (JS) before the gateway accepted it.
 
 use std::time::Duration;
 
@@ -60,7 +60,16 @@ async fn js_sdk_connection_behaviour() {
         "sdk-js-behaviour",
         "main",
     );
-    run(cmd, &["token_refresh", "heartbeat", "queue_bounded"]).await;
+    run(
+        cmd,
+        &[
+            "token_refresh",
+            "heartbeat",
+            "queue_bounded",
+            "abort_before_accepted",
+        ],
+    )
+    .await;
     stack.gw.shutdown().await;
 }
 
