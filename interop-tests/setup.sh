@@ -8,7 +8,11 @@
 # Parts: `node` (npm ci in node/: bullmq 6.7.0), `python` (python/.venv with
 # requirements.txt: bullmq 3.4.4), `prd-stack` (npm ci in prd-stack/, the
 # gateway benchmark's peer), `clients-js` (npm ci and the TypeScript build in
-# ../clients/js, the SDK's tests). Without arguments: node and python.
+# ../clients/js, the SDK's tests), `clients-js-browser` (npm ci in
+# ../clients/js/test/browser: playwright-core, which drives Debian's chromium;
+# it downloads no browser), `clients-js-bun` (npm ci in ../clients/js/test/bun:
+# the bun runtime, whose binary comes in the @oven/bun-<platform> package).
+# Without arguments: node and python.
 # Idempotent and fast when nothing changed: each part is skipped while a stamp
 # holding the hash of its lock file matches.
 set -euo pipefail
@@ -19,9 +23,9 @@ hash_of() {
   sha256sum "$@" | sha256sum | cut -d' ' -f1
 }
 
-# npm ci in <dir> unless node_modules/.interop-stamp holds the lock's hash
+# npm ci in <dir> (default: the part's name) unless node_modules/.interop-stamp holds the lock's hash
 npm_part() {
-  local dir="$here/$1"
+  local dir="$here/${2:-$1}"
   local stamp="$dir/node_modules/.interop-stamp"
   local hash
   hash="$(hash_of "$dir/package.json" "$dir/package-lock.json")"
@@ -77,6 +81,8 @@ for part in "${parts[@]}"; do
     node | prd-stack) npm_part "$part" ;;
     python) python_part ;;
     clients-js) clients_js_part ;;
-    *) echo "setup: unknown part $part (node, python, prd-stack, clients-js)" >&2; exit 2 ;;
+    clients-js-browser) npm_part "$part" ../clients/js/test/browser ;;
+    clients-js-bun) npm_part "$part" ../clients/js/test/bun ;;
+    *) echo "setup: unknown part $part (node, python, prd-stack, clients-js, clients-js-browser, clients-js-bun)" >&2; exit 2 ;;
   esac
 done

@@ -92,6 +92,18 @@ export class Client extends Emitter {
   private socket: SocketLike | undefined;
   private urlIndex = 0;
   private attempt = 0;
+  /** Set by a 4429/4400 close until a socket opens: the gateway refuses this user (HTTP 429) for a while. */
+  private cooling = false;
+  /**
+   * After reopening from a cool-down: one request at a time, the next once the
+   * gateway answered the last (accepted, result or error), until the backlog
+   * is sent, so that re-sending it does not flood the rate limit again.
+   */
+  private paced = false;
+  private pacedWaiting: string | undefined;
+  /** A rate-limited answer stops all sending until then (ms since the epoch). */
+  private pausedUntil = 0;
+  private pauseTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private lastRx = 0;
   private probeAt = 0;
@@ -132,7 +144,8 @@ export class Client extends Emitter {
     const promises = frames.map((frame, i) => this.request(frame, calls[i] ?? {}, true));
     const room = this.queueRoom();
     const socket = this.socket;
-    if (socket && isOpen(socket) && room >= frames.length && this.queue.length === 0) {
+    const direct = !this.paced && Date.now() >= this.pausedUntil;
+    if (socket && isOpen(socket) && direct && room >= frames.length && this.queue.length === 0) {
       for (const f of frames) this.markSent(f.id as string);
       socket.send(JSON.stringify(frames));
     } else {
@@ -168,6 +181,7 @@ export class Client extends Emitter {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.pauseTimer);
     clearInterval(this.heartbeat);
     this.failAll(new RpcError(ErrorCode.Closed, "client closed"));
     const socket = this.socket;
@@ -248,17 +262,36 @@ export class Client extends Emitter {
     }
   }
 
-  /** Sends queued requests while the socket is open and the window has room. */
+  /** Sends queued requests while the socket is open, the window has room and no rate limit pauses it. */
   private pump(): void {
     const socket = this.socket;
     if (!socket || !isOpen(socket)) return;
+    const wait = this.pausedUntil - Date.now();
+    if (wait > 0) {
+      if (this.pauseTimer === undefined) {
+        this.pauseTimer = setTimeout(() => {
+          this.pauseTimer = undefined;
+          this.pump();
+        }, wait);
+      }
+      return;
+    }
     while (this.queue.length > 0 && this.queueRoom() > 0) {
+      if (this.paced && this.pacedWaiting !== undefined) return;
       const id = this.queue.shift() as string;
       const p = this.pending.get(id);
       if (!p || p.sent) continue;
       this.markSent(id);
       socket.send(JSON.stringify(p.frame));
+      // rpc.subscribe is answered only when its job ends: the next need not wait for it
+      if (this.paced && p.frame.method !== "rpc.subscribe") this.pacedWaiting = id;
     }
+    if (this.paced && this.pacedWaiting === undefined && this.queue.length === 0) this.paced = false;
+  }
+
+  /** The gateway answered `id` in some way: in paced mode the next request may go. */
+  private answered(id: string): void {
+    if (this.pacedWaiting === id) this.pacedWaiting = undefined;
   }
 
   private settle(id: string): Pending | undefined {
@@ -317,6 +350,10 @@ export class Client extends Emitter {
     if (typeof m.method === "string") {
       const params = (m.params ?? {}) as { id?: unknown; jobId?: unknown; progress?: unknown };
       if (typeof params.id !== "string") return;
+      if (this.pacedWaiting === params.id) {
+        this.answered(params.id);
+        this.pump();
+      }
       const jobId = typeof params.jobId === "string" ? params.jobId : "";
       if (m.method === "rpc.accepted" && this.cancelOnAccept.delete(params.id)) {
         this.sendCancel(jobId);
@@ -330,13 +367,18 @@ export class Client extends Emitter {
       return;
     }
     if (typeof m.id !== "string") return;
+    this.answered(m.id);
     const p = this.pending.get(m.id);
-    if (!p) return;
+    if (!p) {
+      this.pump();
+      return;
+    }
     if (!("error" in m)) {
       this.settle(m.id);
       p.resolve(m.result);
     } else {
       const err = RpcError.from(m.error);
+      if (err.code === ErrorCode.RateLimited) this.pauseFor(err);
       if (err.retryable && p.retries < (this.opts.maxRetries ?? 8)) this.retryLater(p, err);
       else {
         this.settle(m.id);
@@ -344,6 +386,13 @@ export class Client extends Emitter {
       }
     }
     this.pump();
+  }
+
+  /** A rate-limited answer: nothing more goes out until its `retryAfterMs` has passed. */
+  private pauseFor(err: RpcError): void {
+    const hint = (err.data as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+    const ms = typeof hint === "number" && hint > 0 ? hint : (this.opts.backoff?.initialMs ?? 200);
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
   }
 
   /** Sends a call the gateway did not accept again, after its hint or a backoff delay. */
@@ -383,6 +432,9 @@ export class Client extends Emitter {
     socket.onopen = () => {
       if (this.socket !== socket) return;
       this.attempt = 0;
+      this.paced = this.cooling;
+      this.pacedWaiting = undefined;
+      this.cooling = false;
       this.lastRx = Date.now();
       this.probeAt = 0;
       this.startHeartbeat(socket);
@@ -426,13 +478,20 @@ export class Client extends Emitter {
       return;
     }
     this.urlIndex++;
-    this.scheduleReconnect(code === 4429);
+    // after a close for abuse the gateway answers this user's reconnects with
+    // HTTP 429 for its abuse_cooldown (a WebSocket cannot read the Retry-After),
+    // so every attempt until a socket opens waits the longest delay, jittered
+    if (code === 4429 || code === 4400) this.cooling = true;
+    this.scheduleReconnect();
   }
 
-  private scheduleReconnect(slow = false): void {
+  private scheduleReconnect(): void {
     if (this.closed) return;
     const attempt = ++this.attempt;
-    const delayMs = slow ? (this.opts.backoff?.maxMs ?? 10_000) : backoffDelay(attempt - 1, this.opts.backoff);
+    const maxMs = this.opts.backoff?.maxMs ?? 10_000;
+    const delayMs = this.cooling
+      ? Math.floor(maxMs / 2 + (Math.random() * maxMs) / 2)
+      : backoffDelay(attempt - 1, this.opts.backoff);
     const url = this.urls[this.urlIndex % this.urls.length] as string;
     this.emit("reconnecting", { attempt, delayMs, url });
     this.reconnectTimer = setTimeout(() => void this.connect(), delayMs);

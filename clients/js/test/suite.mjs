@@ -1,5 +1,5 @@
 // The SDK against a real gateway with the `demo` worker of gateway/tests/it/support:
-// run by gateway/tests/it/sdk_js.rs as `node suite.mjs` with GW_URL and GW_TOKEN set.
+// run by gateway/tests/it/sdk/js.rs as `node suite.mjs` (and bun.rs as `bun suite.mjs`) with GW_URL and GW_TOKEN set.
 // Prints "ok <scenario>" for each scenario that passed; exits non-zero on the first failure.
 import assert from "node:assert/strict";
 import { Client, ErrorCode, RpcError } from "bullmq-wire-client";
@@ -22,6 +22,13 @@ async function rejection(promise) {
     return e;
   }
   assert.fail("expected a rejection");
+}
+
+if (process.versions.bun) {
+  // run by gateway/tests/it/sdk/bun.rs: Bun's own WebSocket, not `ws`
+  await scenario("runtime_bun", async () => {
+    assert.equal(typeof globalThis.WebSocket, "function");
+  });
 }
 
 await scenario("echo", async () => {
@@ -72,12 +79,14 @@ await scenario("cancel", async () => {
     options: { delay: 60_000 },
     onAccepted: (id) => jobId(id),
   });
+  // handled from the start: the removal may reject the call before cancel's answer arrives
+  const ended = rejection(call);
   const id = await accepted;
   const status = await client.status(id);
   assert.equal(status.state, "delayed");
   const answer = await client.cancel(id);
   assert.equal(answer.cancelled, true);
-  const err = await rejection(call);
+  const err = await ended;
   assert.equal(err.code, ErrorCode.JobRemoved);
 });
 

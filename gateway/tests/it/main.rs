@@ -23,8 +23,10 @@
 //!   fallback.
 //! - `prd_examples`: the PRD's JavaScript and Python client examples, run
 //!   as written with only the URL and token changed.
-//! - `sdk`: the client SDKs of `clients/` (TypeScript in Node, Python)
-//!   against the gateway, and failing over between two gateway processes.
+//! - `sdk`: the client SDKs of `clients/` (TypeScript in Node, Bun and
+//!   headless Chromium over HTTPS/WSS; Python) against the gateway, failing
+//!   over between two gateway processes, and their connection behaviour
+//!   (token refresh, heartbeat, bounded queue, 4429 and the abuse cooldown).
 //! - `settings`: the README's settings table is complete; boolean
 //!   environment variables accept 1/0, yes/no, on/off.
 

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import ssl as ssl_module
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Union
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -87,6 +88,18 @@ class Client:
         self._closed = False
         self._task: Optional[asyncio.Task[None]] = None
         self._listeners = _Listeners()
+        # set by a 4429/4400 close until a socket opens: the gateway refuses
+        # this user (HTTP 429 with Retry-After) for its abuse cool-down
+        self._cooling = False
+        # after reopening from a cool-down: one request at a time, the next
+        # once the gateway answered the last, until the backlog is sent
+        self._paced = False
+        self._paced_waiting: Optional[str] = None
+        # a rate-limited answer stops all sending until then (loop time)
+        self._paused_until = 0.0
+        self._pause_handle: Optional[asyncio.TimerHandle] = None
+        # calls given up after they were sent and before rpc.accepted named their job
+        self._cancel_on_accept: Set[str] = set()
 
     # ---- lifecycle ----
 
@@ -108,6 +121,8 @@ class Client:
             return
         self._closed = True
         self._fail_all(RpcError(ErrorCode.CLOSED, "client closed"))
+        if self._pause_handle is not None:
+            self._pause_handle.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -144,7 +159,8 @@ class Client:
             for c in calls
         ]
         entries = [self._register(f, None, None) for f in frames]
-        if self._can_send() and self._room() >= len(frames) and not self._queue and self._out:
+        direct = not self._paced and asyncio.get_running_loop().time() >= self._paused_until
+        if direct and self._can_send() and self._room() >= len(frames) and not self._queue and self._out:
             for e in entries:
                 self._mark_sent(e)
             self._out.put_nowait(json.dumps(frames))
@@ -222,8 +238,12 @@ class Client:
         if self._settle(entry.id) is None:
             return
         entry.future.cancel()
-        if entry.job_id and "jobId" in entry.frame:
-            self._send_internal("rpc.cancel", {"jobId": entry.job_id})
+        if "jobId" in entry.frame:
+            if entry.job_id:
+                self._send_internal("rpc.cancel", {"jobId": entry.job_id})
+            elif entry.sent:
+                # the job may be enqueued already: cancel it once rpc.accepted names it
+                self._cancel_on_accept.add(entry.id)
         self._pump()
 
     def _can_send(self) -> bool:
@@ -242,12 +262,36 @@ class Client:
         out = self._out
         if out is None:
             return
+        loop = asyncio.get_running_loop()
+        wait = self._paused_until - loop.time()
+        if wait > 0:
+            if self._pause_handle is None:
+
+                def resume() -> None:
+                    self._pause_handle = None
+                    self._pump()
+
+                self._pause_handle = loop.call_later(wait, resume)
+            return
         while self._queue and self._room() > 0:
+            if self._paced and self._paced_waiting is not None:
+                return
             entry = self._pending.get(self._queue.pop(0))
             if entry is None or entry.sent:
                 continue
             self._mark_sent(entry)
             out.put_nowait(json.dumps(entry.frame))
+            # rpc.subscribe is answered only when its job ends: the next need not wait for it
+            if self._paced and entry.frame.get("method") != "rpc.subscribe":
+                self._paced_waiting = entry.id
+        if self._paced and self._paced_waiting is None and not self._queue:
+            self._paced = False
+
+    def _answered(self, request_id: Any) -> None:
+        """The gateway answered ``request_id`` in some way: in paced mode the next request may go."""
+        if request_id is not None and request_id == self._paced_waiting:
+            self._paced_waiting = None
+            self._pump()
 
     def _settle(self, request_id: str) -> Optional[_Pending]:
         entry = self._pending.pop(request_id, None)
@@ -288,10 +332,21 @@ class Client:
         method = m.get("method")
         if isinstance(method, str):
             params = m.get("params") or {}
-            entry = self._pending.get(params.get("id")) if isinstance(params, dict) else None
+            if not isinstance(params, dict):
+                return
+            request_id = params.get("id")
+            if not isinstance(request_id, str):
+                return
+            self._answered(request_id)
+            job_id = params.get("jobId") if isinstance(params.get("jobId"), str) else ""
+            if method == "rpc.accepted" and request_id in self._cancel_on_accept:
+                self._cancel_on_accept.discard(request_id)
+                if job_id:
+                    self._send_internal("rpc.cancel", {"jobId": job_id})
+                return
+            entry = self._pending.get(request_id)
             if entry is None:
                 return
-            job_id = params.get("jobId") if isinstance(params.get("jobId"), str) else ""
             if job_id:
                 entry.job_id = job_id
             if method == "rpc.accepted" and entry.on_accepted:
@@ -300,8 +355,11 @@ class Client:
                 entry.on_progress(params.get("progress"), job_id)
             return
         request_id = m.get("id")
+        self._answered(request_id)
         entry = self._pending.get(request_id) if isinstance(request_id, str) else None
         if entry is None:
+            if isinstance(request_id, str):
+                self._cancel_on_accept.discard(request_id)
             return
         if "error" not in m:
             self._settle(entry.id)
@@ -309,6 +367,8 @@ class Client:
                 entry.future.set_result(m.get("result"))
         else:
             err = RpcError.from_error(m.get("error"))
+            if err.code == ErrorCode.RATE_LIMITED:
+                self._pause_for(err)
             if err.retryable and entry.retries < self._max_retries:
                 self._retry_later(entry, err)
             else:
@@ -316,6 +376,13 @@ class Client:
                 if not entry.future.done():
                     entry.future.set_exception(err)
         self._pump()
+
+    def _pause_for(self, err: RpcError) -> None:
+        """A rate-limited answer: nothing more goes out until its ``retryAfterMs`` has passed."""
+        hint = err.data.get("retryAfterMs") if isinstance(err.data, dict) else None
+        wait = hint / 1000 if isinstance(hint, (int, float)) and hint > 0 else self._backoff[0]
+        until = asyncio.get_running_loop().time() + wait
+        self._paused_until = max(self._paused_until, until)
 
     def _retry_later(self, entry: _Pending, err: RpcError) -> None:
         """Sends a call the gateway did not accept again, after its hint or a backoff delay."""
@@ -346,6 +413,7 @@ class Client:
         while not self._closed:
             url = self._urls[index % len(self._urls)]
             code, reason = 1006, ""
+            retry_after: Optional[float] = None
             try:
                 token = await resolve_token(self._token)
                 async with connect(
@@ -354,6 +422,10 @@ class Client:
                     ssl=self._ssl if url.startswith("wss:") else None,
                     ping_interval=self._heartbeat[0],
                     ping_timeout=self._heartbeat[1],
+                    # a dead socket: the close frame after a missed pong gets
+                    # no answer either, so wait no longer than for the pong
+                    # (websockets' default is 10 s on top of the ping timeout)
+                    close_timeout=self._heartbeat[1],
                     max_size=None,
                     open_timeout=self._heartbeat[0],
                 ) as ws:
@@ -364,6 +436,10 @@ class Client:
                 if status == 401 and isinstance(self._token, str):
                     self._finish(4401, f"HTTP {status}")
                     return
+                if status in (429, 503):
+                    # the gateway says when to come back (abuse cool-down, too many connections)
+                    with contextlib.suppress(ValueError):
+                        retry_after = float(e.response.headers.get("Retry-After", ""))
             except (OSError, asyncio.TimeoutError, WebSocketException):
                 pass
             final = code in _FINAL_CLOSES and not (code == 4401 and not isinstance(self._token, str))
@@ -373,7 +449,15 @@ class Client:
                 return
             index += 1
             attempt += 1
-            delay = self._backoff[1] if code == 4429 else backoff_delay(attempt - 1, *self._backoff)
+            if code in (4429, 4400):
+                # closed for abuse: the gateway refuses this user for a while
+                self._cooling = True
+            if retry_after is not None:
+                delay = retry_after + random.uniform(0, self._backoff[0])
+            elif self._cooling:
+                delay = random.uniform(self._backoff[1] / 2, self._backoff[1])
+            else:
+                delay = backoff_delay(attempt - 1, *self._backoff)
             self._emit(
                 "reconnecting",
                 {"attempt": attempt, "delay": delay, "url": self._urls[index % len(self._urls)]},
@@ -392,6 +476,9 @@ class Client:
         self._out = out
         sender = asyncio.get_running_loop().create_task(self._send_loop(ws, out))
         refresher = asyncio.get_running_loop().create_task(self._refresh_loop(token))
+        self._paced = self._cooling
+        self._paced_waiting = None
+        self._cooling = False
         try:
             self._emit("open", {"url": url})
             self._reattach()

@@ -5,9 +5,17 @@
 //!
 //! - `js`, `python`: echo, progress, retries, failures, cancel, batches,
 //!   500 concurrent calls on one client, the PRD's examples rewritten.
+//! - `browser`: the JS SDK in headless Chromium, from a page served over
+//!   HTTPS with the dev certificate, calling the gateway over WSS.
+//! - `bun`: the JS suite and failover scripts in Bun.
+//! - `behaviour`: token refresh, heartbeat, the bounded queue, the reconnect
+//!   after a 4429 close (abuse cooldown), cancel before acceptance.
 //! - `failover`: two gateway processes on one Redis; the one a client is on
 //!   is killed (SIGKILL) with calls in flight, which end via the other.
 
+mod behaviour;
+mod browser;
+mod bun;
 mod examples;
 mod failover;
 mod js;
