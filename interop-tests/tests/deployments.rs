@@ -3,8 +3,9 @@
 //! a Sentinel set:
 //!
 //! * the parity scenarios (Node producer / our worker, our producer / Node
-//!   worker) and the mixed fleet (Rust and Node; Python BullMQ has no
-//!   cluster or Sentinel client) run once on each deployment;
+//!   worker) and the mixed fleet (Rust, Node and Python BullMQ 3.4.4 with a
+//!   redis-py `RedisCluster` or `Sentinel.master_for` client) run once on
+//!   each deployment;
 //! * failover under load: a Node producer adds jobs with its own ids while
 //!   a Node worker and a Rust worker (each its own process) serve the queue
 //!   and a Rust producer adds with replica acks (`WAIT 1`); the master of the
@@ -34,25 +35,25 @@ use interop_tests::{
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_node_and_rust_share_queues() {
+async fn cluster_node_python_and_rust_share_queues() {
     let cluster = RedisCluster::start();
     rust_worker_matches_node_worker(&cluster).await;
     println!("cluster: node producer, rust worker = node worker: ok");
     rust_producer_matches_node_producer(&cluster).await;
     println!("cluster: rust producer, node worker = node producer: ok");
-    languages_share_one_queue_exactly_once(&cluster, &[Lang::Rust, Lang::Node]).await;
-    println!("cluster: mixed fleet (rust, node), 2000 jobs exactly once: ok");
+    languages_share_one_queue_exactly_once(&cluster, &[Lang::Rust, Lang::Node, Lang::Python]).await;
+    println!("cluster: mixed fleet (rust, node, python), 3000 jobs exactly once: ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sentinel_node_and_rust_share_queues() {
+async fn sentinel_node_python_and_rust_share_queues() {
     let set = RedisSentinelSet::start("interopmaster");
     rust_worker_matches_node_worker(&set).await;
     println!("sentinel: node producer, rust worker = node worker: ok");
     rust_producer_matches_node_producer(&set).await;
     println!("sentinel: rust producer, node worker = node producer: ok");
-    languages_share_one_queue_exactly_once(&set, &[Lang::Rust, Lang::Node]).await;
-    println!("sentinel: mixed fleet (rust, node), 2000 jobs exactly once: ok");
+    languages_share_one_queue_exactly_once(&set, &[Lang::Rust, Lang::Node, Lang::Python]).await;
+    println!("sentinel: mixed fleet (rust, node, python), 3000 jobs exactly once: ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

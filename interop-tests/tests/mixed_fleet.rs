@@ -1,6 +1,5 @@
 //! Scenario 2: one queue, a Rust, a Node and a Python worker at once, and
-//! producers in all three languages adding 3,000 jobs (on a cluster, where
-//! Python BullMQ has no cluster client, Rust and Node) (plain, delayed,
+//! producers in all three languages adding 3,000 jobs (plain, delayed,
 //! prioritized, some failing once then retried). Every job must complete
 //! exactly once: none lost, none run to completion twice.
 //!

@@ -1,7 +1,7 @@
 //! Scenario 2 (run by `tests/mixed_fleet.rs` on one server and by
-//! `tests/deployments.rs` on a cluster and a Sentinel set): one queue, a Rust, a Node and a Python worker at once, and
-//! producers in all three languages adding 3,000 jobs (on a cluster, where
-//! Python BullMQ has no cluster client, Rust and Node) (plain, delayed,
+//! `tests/deployments.rs` on a cluster and a Sentinel set): one queue, a
+//! Rust, a Node and a Python worker at once (or the languages given), and
+//! producers in all three languages adding 3,000 jobs (plain, delayed,
 //! prioritized, some failing once then retried). Every job must complete
 //! exactly once: none lost, none run to completion twice.
 
