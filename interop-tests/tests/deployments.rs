@@ -43,6 +43,43 @@ async fn cluster_node_python_and_rust_share_queues() {
     println!("cluster: rust producer, node worker = node producer: ok");
     languages_share_one_queue_exactly_once(&cluster, &[Lang::Rust, Lang::Node, Lang::Python]).await;
     println!("cluster: mixed fleet (rust, node, python), 3000 jobs exactly once: ok");
+    node_raw_dump_sees_our_keys(&cluster).await;
+    println!("cluster: node raw dump (SCAN on every master) sees our keys: ok");
+}
+
+/// The Node driver's `raw` command (SCAN over every master of a cluster)
+/// finds the keys of jobs we added, with their values.
+async fn node_raw_dump_sees_our_keys(at: &dyn Deployment) {
+    let q = queue_name();
+    let queue = Queue::new(&q, &connect(at).await).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            queue
+                .add("echo", &json!({"i": i}), JobOptions::default())
+                .await
+                .unwrap(),
+        );
+    }
+    let dump = interop_tests::run(Lang::Node, "raw", cfg(at, &q, json!({}))).await;
+    let keys = &dump["keys"];
+    let base = format!("{}:{q}", at.prefix());
+    let mut wait: Vec<String> = keys[format!("{base}:wait")]["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no wait list in {dump}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    wait.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(wait, expected);
+    for (i, id) in ids.iter().enumerate() {
+        let job = &keys[format!("{base}:{id}")];
+        assert_eq!(job["type"], "hash", "{dump}");
+        assert_eq!(job["value"]["data"], json!({"i": i}).to_string(), "{dump}");
+    }
+    assert!(keys[format!("{base}:meta")].is_object(), "{dump}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
