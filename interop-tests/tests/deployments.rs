@@ -281,9 +281,10 @@ struct Outcome {
     by_worker: HashMap<&'static str, usize>,
     /// Jobs added after the failover that each worker completed.
     after_by_worker: HashMap<&'static str, usize>,
-    /// Ids a worker completed more than once (a completion the failover
-    /// lost is run again once its lock expires).
-    repeated: usize,
+    /// Ids whose handler ran to the end more than once, with the workers
+    /// (a completion the failover lost, or that failed to be written while
+    /// the master was down, is run again once its lock expires).
+    repeated: Vec<(String, Vec<&'static str>)>,
     /// Processes that exited before being asked to stop, or did not close
     /// cleanly.
     exited: Vec<String>,
@@ -303,8 +304,8 @@ impl Outcome {
             self.rust_add_errors
         );
         println!(
-            "{what}: completions by worker {:?}, of jobs added after the failover {:?}, {} ids completed more than once; processes that exited: {:?}",
-            self.by_worker, self.after_by_worker, self.repeated, self.exited
+            "{what}: completions printed by worker {:?}, of jobs added after the failover {:?}; {} ids run to the end more than once {:?}; processes that exited: {:?}",
+            self.by_worker, self.after_by_worker, self.repeated.len(), self.repeated, self.exited
         );
         if !self.node_lost.is_empty() {
             let sample: Vec<&String> = self.node_lost.iter().take(10).collect();
@@ -435,7 +436,7 @@ async fn failover_under_load(
     }
     let mut by_worker = HashMap::new();
     let mut after_by_worker = HashMap::new();
-    let mut completions: HashMap<String, usize> = HashMap::new();
+    let mut completions: HashMap<String, Vec<&'static str>> = HashMap::new();
     for (name, w) in [("node", node_worker), ("rust", rust_worker)] {
         let lines = w.stop().await;
         if !lines.iter().any(|v| v["closed"] == true) {
@@ -447,7 +448,7 @@ async fn failover_under_load(
             if node_after.contains(&id) || rust_after.contains(&id) {
                 *after_by_worker.entry(name).or_default() += 1;
             }
-            *completions.entry(id).or_default() += 1;
+            completions.entry(id).or_default().push(name);
         }
     }
     if !producer_lines.iter().any(|v| v["closed"] == true) {
@@ -475,7 +476,10 @@ async fn failover_under_load(
         rust_lost,
         by_worker,
         after_by_worker,
-        repeated: completions.values().filter(|&&n| n > 1).count(),
+        repeated: completions
+            .into_iter()
+            .filter(|(_, w)| w.len() > 1)
+            .collect(),
         exited,
     }
 }
