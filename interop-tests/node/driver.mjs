@@ -14,9 +14,10 @@ import { raw } from './lib/raw.mjs';
 import { flow, parent } from './lib/flow.mjs';
 import { runWorker } from './lib/worker.mjs';
 import { runEvents } from './lib/events.mjs';
+import { runProducer } from './lib/produce.mjs';
 
 const oneShot = { add, inspect, control, raw, flow, parent };
-const longRunning = { worker: runWorker, events: runEvents };
+const longRunning = { worker: runWorker, events: runEvents, produce: runProducer };
 
 async function main() {
   const [command, rawConfig] = process.argv.slice(2);

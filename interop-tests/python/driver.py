@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 from bullmq import Queue, QueueEvents, UnrecoverableError, Worker
 import redis.asyncio as aioredis
@@ -52,15 +52,64 @@ def parse_config(raw):
         raise ValueError("config.redisUrl is required")
     if not cfg.get("queue"):
         raise ValueError("config.queue is required")
-    if urlparse(cfg["redisUrl"]).scheme != "redis":
+    if urlparse(cfg["redisUrl"]).scheme not in ("redis", "redis+cluster", "redis+sentinel"):
         raise ValueError("unsupported redisUrl scheme")
     cfg.setdefault("prefix", "bull")
     return cfg
 
 
+def make_connection(cfg):
+    """What bullmq takes as `connection`: the `redis://` URL string itself
+    (bullmq calls redis.from_url), or a redis-py client for the URLs
+    bullmq-wire takes for a cluster and a Sentinel set:
+    `redis+cluster://[user:pass@]host:port,host:port` (a RedisCluster of the
+    seed nodes) and
+    `redis+sentinel://[user:pass@]host:port,host:port/master[/db][?sentinel_password=..]`
+    (the master, through `Sentinel.master_for`). bullmq uses a client it is
+    given for both of a worker's connections."""
+    url = cfg["redisUrl"]
+    scheme, _, rest = url.partition("://")
+    if scheme == "redis":
+        return url
+    rest, _, query = rest.partition("?")
+    authority, _, path = rest.partition("/")
+    userinfo, at, hosts = authority.rpartition("@")
+    creds = {}
+    if at:
+        user, colon, password = userinfo.partition(":")
+        if user:
+            creds["username"] = unquote(user)
+        if colon:
+            creds["password"] = unquote(password)
+    default_port = 6379 if scheme == "redis+cluster" else 26379
+    nodes = []
+    for host in filter(None, hosts.split(",")):
+        name, _, port = host.rpartition(":") if host.rfind(":") > host.rfind("]") else (host, "", "")
+        nodes.append((name.strip("[]"), int(port) if port else default_port))
+    if not nodes:
+        raise ValueError("redisUrl names no host:port")
+    if scheme == "redis+cluster":
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in nodes],
+                            decode_responses=True, **creds)
+    from redis.asyncio.sentinel import Sentinel
+    params = dict(parse_qsl(query))
+    sentinel_kwargs = {}
+    if "sentinel_username" in params:
+        sentinel_kwargs["username"] = params["sentinel_username"]
+    if "sentinel_password" in params:
+        sentinel_kwargs["password"] = params["sentinel_password"]
+    segments = [seg for seg in path.split("/") if seg]
+    if not segments:
+        raise ValueError("a sentinel URL names the master after the hosts")
+    if len(segments) > 1:
+        creds["db"] = int(segments[1])
+    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs)
+    return sentinel.master_for(unquote(segments[0]), decode_responses=True, **creds)
+
+
 def base_options(cfg):
-    # bullmq accepts a redis URL string as `connection` (redis.from_url).
-    return {"connection": cfg["redisUrl"], "prefix": cfg["prefix"]}
+    return {"connection": make_connection(cfg), "prefix": cfg["prefix"]}
 
 
 class StopSignal:
@@ -264,7 +313,8 @@ async def resolve_last_event_id(cfg):
     wanted = cfg.get("lastEventId", "$")
     if wanted != "$":
         return wanted
-    client = aioredis.from_url(cfg["redisUrl"], decode_responses=True)
+    conn = make_connection(cfg)
+    client = aioredis.from_url(conn, decode_responses=True) if isinstance(conn, str) else conn
     try:
         last = await client.xrevrange(f"{cfg['prefix']}:{cfg['queue']}:events", "+", "-", count=1)
         return last[0][0] if last else "0-0"

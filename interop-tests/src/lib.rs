@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod fleet;
+pub mod scenarios;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -16,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-pub use bullmq_wire::testing::RedisServer;
+pub use bullmq_wire::testing::{RedisCluster, RedisSentinelSet, RedisServer};
 pub use clients::setup;
 
 /// Which real client runs a driver command.
@@ -171,6 +172,18 @@ impl Process {
         self.seen
     }
 
+    /// Takes the lines printed so far without waiting.
+    pub fn drain(&mut self) {
+        while let Ok(v) = self.lines.try_recv() {
+            self.seen.push(v);
+        }
+    }
+
+    /// How the process ended, if it has (None while it runs).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// `kill -9`: the process dies holding whatever it holds.
     pub async fn kill9(mut self) {
         let _ = self.child.start_kill();
@@ -198,6 +211,22 @@ pub trait Deployment {
 impl Deployment for RedisServer {
     fn url(&self) -> String {
         RedisServer::url(self)
+    }
+}
+
+/// Every queue in one slot: the keys share the `{bull}` hash tag.
+impl Deployment for RedisCluster {
+    fn url(&self) -> String {
+        RedisCluster::url(self)
+    }
+    fn prefix(&self) -> &'static str {
+        "{bull}"
+    }
+}
+
+impl Deployment for RedisSentinelSet {
+    fn url(&self) -> String {
+        RedisSentinelSet::url(self)
     }
 }
 

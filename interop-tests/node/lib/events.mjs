@@ -1,9 +1,8 @@
 // `events` command: a QueueEvents printing every event it emits.
 import { QueueEvents } from 'bullmq';
-import IORedis from 'ioredis';
 import {
-  baseOptions, connectionFromUrl, emitLine, errorMessage, exitAfterFlush, onStopRequest, releaseStdin,
-  withTimeout,
+  baseOptions, emitLine, errorMessage, exitAfterFlush, makeClient, onStopRequest,
+  releaseConnection, releaseStdin, withTimeout,
 } from './common.mjs';
 
 export async function runEvents(cfg) {
@@ -33,6 +32,7 @@ export async function runEvents(cfg) {
     closing = (async () => {
       releaseStdin();
       await queueEvents.close().catch(() => {});
+      releaseConnection(opts);
       emitLine({ closed: true });
       exitAfterFlush(0);
     })();
@@ -58,7 +58,7 @@ function isPerJobRepeat(event, args) {
 async function resolveLastEventId(cfg) {
   const wanted = cfg.lastEventId ?? '$';
   if (wanted !== '$') return wanted;
-  const redis = new IORedis(connectionFromUrl(cfg.redisUrl));
+  const redis = makeClient(cfg);
   try {
     const last = await redis.xrevrange(`${cfg.prefix}:${cfg.queue}:events`, '+', '-', 'COUNT', 1);
     return last.length > 0 ? last[0][0] : '0-0';

@@ -1,22 +1,25 @@
 // `flow` command: a FlowProducer tree, and what its parent sees afterwards.
 import { FlowProducer, Queue } from 'bullmq';
-import { baseOptions, normaliseJobJson } from './common.mjs';
+import { baseOptions, normaliseJobJson, releaseConnection } from './common.mjs';
 
 /** config.flow: {name, queueName, data, opts, children: [...]} -> {tree: {id, children}} */
 export async function flow(cfg) {
-  const producer = new FlowProducer(baseOptions(cfg));
+  const opts = baseOptions(cfg, { blocking: false });
+  const producer = new FlowProducer(opts);
   try {
     const node = await producer.add(cfg.flow);
     return { tree: summarise(node) };
   } finally {
     await producer.close();
+    releaseConnection(opts);
   }
 }
 
 /** config.id (+ queue): the parent's state, children values and failures (and
  * config.pages: one page of each kind named). */
 export async function parent(cfg) {
-  const queue = new Queue(cfg.queue, baseOptions(cfg));
+  const opts = baseOptions(cfg, { blocking: false });
+  const queue = new Queue(cfg.queue, opts);
   try {
     const job = await queue.getJob(String(cfg.id));
     if (!job) return { job: null };
@@ -32,6 +35,7 @@ export async function parent(cfg) {
     };
   } finally {
     await queue.close();
+    releaseConnection(opts);
   }
 }
 

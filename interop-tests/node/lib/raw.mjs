@@ -1,9 +1,8 @@
 // `raw` command: dump every Redis key of a queue with its type and value.
-import IORedis from 'ioredis';
-import { connectionFromUrl } from './common.mjs';
+import { makeClient } from './common.mjs';
 
 export async function raw(cfg) {
-  const redis = new IORedis({ ...connectionFromUrl(cfg.redisUrl), lazyConnect: true });
+  const redis = makeClient(cfg, { lazyConnect: true });
   await redis.connect();
   try {
     const pattern = cfg.pattern ?? `${cfg.prefix}:${cfg.queue}:*`;
@@ -24,15 +23,22 @@ export async function raw(cfg) {
   }
 }
 
+// On a cluster every master holds its own keys: scan each (a queue's keys
+// share a hash tag, so they are all on one of them).
 async function scanAll(redis, pattern) {
   const found = new Set();
+  const nodes = typeof redis.nodes === 'function' && redis.isCluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) await scanNode(node, pattern, found);
+  return [...found];
+}
+
+async function scanNode(redis, pattern, found) {
   let cursor = '0';
   do {
     const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     batch.forEach((k) => found.add(k));
     cursor = next;
   } while (cursor !== '0');
-  return [...found];
 }
 
 async function readValue(redis, key, type) {
