@@ -9,13 +9,13 @@
 //! that reads again within the close grace still sees the 4001; one that
 //! does not is dropped.
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::{Sink, SinkExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -25,6 +25,10 @@ use crate::protocol::CloseReason;
 
 /// Messages written before one flush.
 const MAX_BATCH: usize = 64;
+
+/// A drained queue that grew past this many slots gives its memory back,
+/// so a socket that once had a burst holds nothing while idle.
+const KEEP_SLOTS: usize = 8;
 
 /// How much a socket's queue holds and how long its writes may take.
 #[derive(Debug, Clone, Copy)]
@@ -49,55 +53,114 @@ pub(crate) enum Out {
 #[derive(Debug)]
 pub(crate) struct Overflow;
 
+/// What the session and its writer share. A plain queue under a mutex
+/// rather than a channel: an idle socket holds ~150 bytes here, where a
+/// tokio channel keeps a 32-slot block and a padded header (~1.5 KiB).
+struct Queue {
+    state: Mutex<State>,
+    /// Wakes the writer: something was queued, the session left, or it
+    /// asked to cut the socket off. Always `notify_waiters`: the writer may
+    /// wait for the next message and for a kill at once, and both must see
+    /// it (each makes its `notified()` before it looks at the state, so
+    /// nothing is missed between the look and the wait).
+    to_writer: Notify,
+    /// Wakes the session: the writer stopped.
+    to_session: Notify,
+}
+
+struct State {
+    items: VecDeque<Out>,
+    /// Bytes of text in `items`.
+    bytes: usize,
+    /// The session dropped its end: write what is queued, then close.
+    session_gone: bool,
+    /// The writer stopped (broken socket, stall, cut off): nothing more
+    /// can be queued.
+    writer_gone: bool,
+    /// Skip the queue and close with this.
+    kill: Option<CloseReason>,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The session's end of the queue.
 pub(crate) struct Outbox {
-    tx: mpsc::Sender<Out>,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
+    max_messages: usize,
     max_bytes: usize,
-    kill: Option<oneshot::Sender<CloseReason>>,
 }
 
 impl Outbox {
     pub(crate) fn text(&self, text: String) -> Result<(), Overflow> {
         let len = text.len();
-        let before = self.queued.fetch_add(len, Ordering::AcqRel);
-        if before > 0 && before + len > self.max_bytes {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
-            return Err(Overflow);
+        {
+            let mut state = self.queue.lock();
+            let over_bytes = state.bytes > 0 && state.bytes + len > self.max_bytes;
+            if state.writer_gone || over_bytes || state.items.len() >= self.max_messages {
+                return Err(Overflow);
+            }
+            state.bytes += len;
+            state.items.push_back(Out::Text(text));
         }
-        self.tx.try_send(Out::Text(text)).map_err(|_| {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
-            Overflow
-        })
+        self.queue.to_writer.notify_waiters();
+        Ok(())
     }
 
     pub(crate) fn ping(&self, payload: Vec<u8>) -> Result<(), Overflow> {
-        self.tx.try_send(Out::Ping(payload)).map_err(|_| Overflow)
+        {
+            let mut state = self.queue.lock();
+            if state.writer_gone || state.items.len() >= self.max_messages {
+                return Err(Overflow);
+            }
+            state.items.push_back(Out::Ping(payload));
+        }
+        self.queue.to_writer.notify_waiters();
+        Ok(())
     }
 
     /// Bytes of text queued now.
     #[cfg(test)]
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.queue.lock().bytes
     }
 
     /// Resolves when the writer has stopped (the socket is broken or its
     /// writes stalled).
     pub(crate) async fn closed(&self) {
-        self.tx.closed().await
+        loop {
+            let woken = self.queue.to_session.notified();
+            if self.queue.lock().writer_gone {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Closes the socket. A client that is not reading is cut off: the
     /// queue is dropped and the close frame skips it. Otherwise the close
     /// frame is queued, or skips the queue when it is full.
-    pub(crate) fn close(mut self, reason: CloseReason) {
-        let skip =
-            reason == CloseReason::SlowConsumer || self.tx.try_send(Out::Close(reason)).is_err();
-        if skip {
-            if let Some(kill) = self.kill.take() {
-                let _ = kill.send(reason);
+    pub(crate) fn close(self, reason: CloseReason) {
+        {
+            let mut state = self.queue.lock();
+            if reason == CloseReason::SlowConsumer || state.items.len() >= self.max_messages {
+                state.kill = Some(reason);
+            } else {
+                state.items.push_back(Out::Close(reason));
             }
         }
+        self.queue.to_writer.notify_waiters();
+        // Dropping `self` tells the writer the session is gone.
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.queue.lock().session_gone = true;
+        self.queue.to_writer.notify_waiters();
     }
 }
 
@@ -106,22 +169,28 @@ pub(crate) fn spawn<S>(sink: S, bounds: Bounds) -> (Outbox, JoinHandle<()>)
 where
     S: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel(bounds.messages);
-    let (kill, kill_rx) = oneshot::channel();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let queue = Arc::new(Queue {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            bytes: 0,
+            session_gone: false,
+            writer_gone: false,
+            kill: None,
+        }),
+        to_writer: Notify::new(),
+        to_session: Notify::new(),
+    });
     let writer = Writer {
         sink,
-        rx,
-        queued: queued.clone(),
+        queue: queue.clone(),
         bounds,
     };
-    let task = tokio::spawn(writer.run(kill_rx));
+    let task = tokio::spawn(writer.run());
     (
         Outbox {
-            tx,
-            queued,
+            queue,
+            max_messages: bounds.messages,
             max_bytes: bounds.bytes,
-            kill: Some(kill),
         },
         task,
     )
@@ -134,18 +203,6 @@ fn close_message(reason: CloseReason) -> Message {
     }))
 }
 
-/// Resolves when the session asks to skip the queue; never when it simply
-/// dropped its end (a normal close goes through the queue).
-async fn killed(kill: &mut Option<oneshot::Receiver<CloseReason>>) -> CloseReason {
-    if let Some(rx) = kill.as_mut() {
-        if let Ok(reason) = rx.await {
-            return reason;
-        }
-        *kill = None;
-    }
-    std::future::pending().await
-}
-
 /// Why writing stopped.
 enum Stop {
     /// A close frame went out.
@@ -156,33 +213,53 @@ enum Stop {
     Stalled,
 }
 
+/// What the writer takes from the queue next.
+enum Next {
+    Out(Out),
+    /// The session left and the queue is empty.
+    End,
+}
+
 struct Writer<S> {
     sink: S,
-    rx: mpsc::Receiver<Out>,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     bounds: Bounds,
+}
+
+impl<S> Drop for Writer<S> {
+    /// However the writer ends, the session learns it and queues no more.
+    fn drop(&mut self) {
+        let mut state = self.queue.lock();
+        state.writer_gone = true;
+        state.items = VecDeque::new();
+        state.bytes = 0;
+        drop(state);
+        self.queue.to_session.notify_waiters();
+    }
 }
 
 impl<S> Writer<S>
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
-    async fn run(mut self, kill: oneshot::Receiver<CloseReason>) {
-        let mut kill = Some(kill);
+    async fn run(mut self) {
         loop {
             let first = tokio::select! {
                 biased;
-                reason = killed(&mut kill) => return self.cut_off(reason).await,
-                next = self.rx.recv() => next,
+                reason = killed(&self.queue) => return Box::pin(self.cut_off(reason)).await,
+                next = next(&self.queue) => next,
             };
-            let Some(first) = first else {
-                let _ = tokio::time::timeout(self.bounds.close_grace, self.sink.close()).await;
+            let Next::Out(first) = first else {
+                let grace = self.bounds.close_grace;
+                let _ = Box::pin(tokio::time::timeout(grace, self.sink.close())).await;
                 return;
             };
             let written = tokio::select! {
                 biased;
-                reason = killed(&mut kill) => Err(Some(reason)),
-                res = self.write_batch(first) => res.map_err(|stop| match stop {
+                reason = killed(&self.queue) => Err(Some(reason)),
+                // Boxed: the write path is the writer's largest state and
+                // is live only while writing, not while the socket idles.
+                res = Box::pin(Self::write_batch(&mut self.sink, &self.queue, self.bounds, first)) => res.map_err(|stop| match stop {
                     Stop::Stalled => Some(CloseReason::SlowConsumer),
                     Stop::Closed | Stop::Broken => None,
                 }),
@@ -193,7 +270,7 @@ where
                     if reason == CloseReason::SlowConsumer {
                         tracing::info!("writes stalled; closing");
                     }
-                    return self.cut_off(reason).await;
+                    return Box::pin(self.cut_off(reason)).await;
                 }
                 Err(None) => return,
             }
@@ -203,9 +280,13 @@ where
     /// Drops what is queued and sends the close frame behind what the
     /// socket already holds, for at most the close grace.
     async fn cut_off(mut self, reason: CloseReason) {
-        self.rx.close();
-        while self.rx.try_recv().is_ok() {}
-        self.queued.store(0, Ordering::Release);
+        {
+            let mut state = self.queue.lock();
+            state.writer_gone = true;
+            state.items = VecDeque::new();
+            state.bytes = 0;
+        }
+        self.queue.to_session.notify_waiters();
         let _ = tokio::time::timeout(
             self.bounds.close_grace,
             self.sink.send(close_message(reason)),
@@ -214,31 +295,73 @@ where
     }
 
     /// Writes `first` and whatever else is queued, then flushes once.
-    async fn write_batch(&mut self, first: Out) -> Result<(), Stop> {
+    async fn write_batch(
+        sink: &mut S,
+        queue: &Queue,
+        bounds: Bounds,
+        first: Out,
+    ) -> Result<(), Stop> {
         let mut next = Some(first);
         let mut n = 0;
         while let Some(out) = next.take() {
             let message = match out {
-                Out::Text(t) => {
-                    self.queued.fetch_sub(t.len(), Ordering::AcqRel);
-                    Message::text(t)
-                }
+                Out::Text(t) => Message::text(t),
                 Out::Ping(p) => Message::Ping(p.into()),
                 Out::Close(reason) => {
-                    let grace = self.bounds.close_grace;
-                    let _ =
-                        tokio::time::timeout(grace, self.sink.send(close_message(reason))).await;
+                    let grace = bounds.close_grace;
+                    let _ = tokio::time::timeout(grace, sink.send(close_message(reason))).await;
                     return Err(Stop::Closed);
                 }
             };
-            within(self.bounds.stall, self.sink.feed(message)).await?;
+            within(bounds.stall, sink.feed(message)).await?;
             n += 1;
             if n < MAX_BATCH {
-                next = self.rx.try_recv().ok();
+                next = pop(&mut queue.lock());
             }
         }
-        within(self.bounds.stall, self.sink.flush()).await
+        within(bounds.stall, sink.flush()).await
     }
+}
+
+/// Resolves when the session asks to skip the queue.
+async fn killed(queue: &Queue) -> CloseReason {
+    loop {
+        let woken = queue.to_writer.notified();
+        if let Some(reason) = queue.lock().kill.take() {
+            return reason;
+        }
+        woken.await;
+    }
+}
+
+/// The next queued message, or the end once the session left.
+async fn next(queue: &Queue) -> Next {
+    loop {
+        let woken = queue.to_writer.notified();
+        {
+            let mut state = queue.lock();
+            if let Some(out) = pop(&mut state) {
+                return Next::Out(out);
+            }
+            if state.session_gone {
+                return Next::End;
+            }
+        }
+        woken.await;
+    }
+}
+
+/// Takes the oldest message, keeping the byte count, and gives a drained
+/// queue's memory back once it grew.
+fn pop(state: &mut State) -> Option<Out> {
+    let out = state.items.pop_front()?;
+    if let Out::Text(t) = &out {
+        state.bytes = state.bytes.saturating_sub(t.len());
+    }
+    if state.items.is_empty() && state.items.capacity() > KEEP_SLOTS {
+        state.items = VecDeque::new();
+    }
+    Some(out)
 }
 
 /// One sink operation, given at most the stall timeout.
@@ -288,5 +411,68 @@ mod tests {
         }
         assert!(outbox.text("z".to_string()).is_err());
         assert_eq!(outbox.queued_bytes(), 100);
+    }
+
+    fn open_sink(
+        capacity: usize,
+    ) -> (
+        impl Sink<Message, Error = WsError> + Unpin + Send + 'static,
+        futures::channel::mpsc::Receiver<Message>,
+    ) {
+        let (sink, peer) = futures::channel::mpsc::channel::<Message>(capacity);
+        (sink.sink_map_err(|_| WsError::ConnectionClosed), peer)
+    }
+
+    #[tokio::test]
+    async fn queued_messages_go_out_in_order_and_the_session_leaving_closes() {
+        use futures::StreamExt;
+        let (sink, peer) = open_sink(100);
+        let (outbox, task) = spawn(sink, bounds(1000));
+        outbox.text("a".into()).unwrap();
+        outbox.ping(vec![1]).unwrap();
+        outbox.text("b".into()).unwrap();
+        drop(outbox);
+        task.await.unwrap();
+        let got: Vec<Message> = peer.collect().await;
+        assert_eq!(
+            got,
+            vec![
+                Message::text("a"),
+                Message::Ping(vec![1].into()),
+                Message::text("b")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn cutting_off_a_slow_reader_skips_the_queue() {
+        use futures::StreamExt;
+        let (sink, peer) = open_sink(100);
+        let (outbox, task) = spawn(sink, bounds(1000));
+        for i in 0..5 {
+            outbox.text(format!("m{i}")).unwrap();
+        }
+        // The writer has not run yet (one thread): all five are queued.
+        outbox.close(CloseReason::SlowConsumer);
+        task.await.unwrap();
+        let got: Vec<Message> = peer.collect().await;
+        assert_eq!(got, vec![close_message(CloseReason::SlowConsumer)]);
+    }
+
+    #[tokio::test]
+    async fn a_broken_socket_ends_the_writer_and_the_session_learns_it() {
+        let (sink, peer) = open_sink(0);
+        drop(peer);
+        let (outbox, task) = spawn(sink, bounds(1000));
+        outbox.text("lost".into()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), outbox.closed())
+            .await
+            .expect("closed() resolves once the writer stopped");
+        task.await.unwrap();
+        assert!(
+            outbox.text("after".into()).is_err(),
+            "nothing is queued any more"
+        );
+        assert_eq!(outbox.queued_bytes(), 0);
     }
 }
