@@ -1,6 +1,8 @@
-//! The SDKs as a new user gets them: `npm pack` and a pip build of
+//! The SDKs as a new user gets them: `npm pack` and `python -m build` of
 //! `clients/python`, installed into clean folders, then the PRD examples run
 //! from there against a gateway.
+
+use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
@@ -65,8 +67,38 @@ async fn packed_sdks_install_and_run_their_examples() {
         "{out:?}"
     );
 
-    // pip: build and install the package into a clean target folder, run the example there
-    let _ = clients_python_src();
+    // python -m build: an sdist and a wheel from a copy of clients/python (the
+    // build writes egg-info beside the sources), then the wheel installed with
+    // pip into a clean target folder and the example run from there
+    let src = clients_python_src()
+        .parent()
+        .expect("clients/python")
+        .to_path_buf();
+    let copy = tmp.path().join("py-src");
+    copy_tree(&src, &copy);
+    let dist = tmp.path().join("py-dist");
+    run_ok(
+        Command::new(interop_tests::clients::python())
+            .args(["-m", "build", "--no-isolation", "--outdir"])
+            .arg(&dist)
+            .arg(&copy),
+        "python -m build of clients/python",
+    )
+    .await;
+    let built: Vec<PathBuf> = std::fs::read_dir(&dist)
+        .expect("dist")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let wheel = built
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .unwrap_or_else(|| panic!("a wheel among {built:?}"));
+    assert!(
+        built
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".tar.gz")),
+        "an sdist among {built:?}"
+    );
     let site = tmp.path().join("py-site");
     run_ok(
         Command::new(interop_tests::clients::python())
@@ -80,8 +112,8 @@ async fn packed_sdks_install_and_run_their_examples() {
                 "--target",
             ])
             .arg(&site)
-            .arg(repo_root().join("clients/python")),
-        "pip install of clients/python",
+            .arg(wheel),
+        "pip install of the built wheel",
     )
     .await;
     let example = tmp.path().join("example.py");
@@ -105,4 +137,23 @@ async fn packed_sdks_install_and_run_their_examples() {
 
     runtime.close().await;
     gw.shutdown().await;
+}
+
+/// Copies `from` into `to` (files and folders; no links), skipping build
+/// leftovers.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str.ends_with(".egg-info") || name_str == "build" || name_str == "__pycache__" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).expect("copy file");
+        }
+    }
 }
