@@ -44,7 +44,7 @@ impl RedisCluster {
                         "--cluster-config-file",
                         "nodes.conf",
                         "--cluster-node-timeout",
-                        "1000",
+                        "2000",
                         "--cluster-port",
                         &bus,
                     ],

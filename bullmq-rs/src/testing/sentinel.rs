@@ -16,7 +16,7 @@ pub struct RedisSentinelSet {
 
 impl RedisSentinelSet {
     /// Starts the set monitoring a master called `name` (quorum 2, down
-    /// after 1 s) and waits until the sentinels know the replica and each
+    /// after 2 s: a loaded CI machine must not look dead) and waits until the sentinels know the replica and each
     /// other.
     pub fn start(name: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the sentinel set");
@@ -54,7 +54,7 @@ impl RedisSentinelSet {
                         let conf = format!(
                             "port {port}\nbind 127.0.0.1\ndir {dir}\n\
                              sentinel monitor {name} 127.0.0.1 {master_port} 2\n\
-                             sentinel down-after-milliseconds {name} 1000\n\
+                             sentinel down-after-milliseconds {name} 2000\n\
                              sentinel failover-timeout {name} 5000\n",
                             dir = node_dir.display(),
                         );
