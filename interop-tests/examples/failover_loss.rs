@@ -3,19 +3,25 @@
 //!
 //! `cargo run --release -p interop-tests --example failover_loss -- \
 //!     [--rounds 5] [--producers 64] [--batch 1] [--payload 100] \
-//!     [--before-secs 3] [--after-secs 2] [--deployment cluster|sentinel|both] \
-//!     [--acks off|1|both]`
+//!     [--before-secs 3] [--after-secs 2] [--restart-delay-secs 0] \
+//!     [--deployment cluster|sentinel|both] [--acks off|1|both]`
 //!
 //! Each round starts a fresh deployment (a 6-node `RedisCluster` or a
 //! `RedisSentinelSet`), runs `--producers` concurrent tasks that add jobs
 //! with their own ids (`add_bulk` of `--batch` jobs per call; a failed call
 //! is retried with the same ids) and records every id whose add was
 //! acknowledged. After `--before-secs` the master of the queue's slot is
-//! killed with SIGKILL; once a replica has taken over, the old node is
-//! started again (it comes back empty and becomes a replica). The producers
+//! killed with SIGKILL; once a replica has taken over (and
+//! `--restart-delay-secs` later), the old node is started again: it comes
+//! back empty, as a replica in a cluster, and as an empty master in a
+//! Sentinel set until the sentinels reconfigure it. The producers
 //! keep going until `--after-secs` after their first add that succeeded
 //! once the kill was done; then every acknowledged id is looked up on the
-//! master: an acknowledged id whose job hash is missing is lost.
+//! master: an acknowledged id whose job hash is missing is lost ("lost pre":
+//! acknowledged before the kill, i.e. not yet replicated). When some are
+//! lost, the line ends with where the acknowledged ids are: per data node,
+//! its role and how many of the ids acknowledged before/after the kill it
+//! holds.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +43,7 @@ struct Args {
     payload: usize,
     before: Duration,
     after: Duration,
+    restart_delay: Duration,
     deployments: Vec<&'static str>,
     acks: Vec<Option<u32>>,
 }
@@ -49,6 +56,7 @@ fn parse_args() -> Args {
         payload: 100,
         before: Duration::from_secs(3),
         after: Duration::from_secs(2),
+        restart_delay: Duration::ZERO,
         deployments: vec!["cluster", "sentinel"],
         acks: vec![None, Some(1)],
     };
@@ -71,6 +79,7 @@ fn parse_args() -> Args {
             "--payload" => args.payload = num(),
             "--before-secs" => args.before = Duration::from_secs(num() as u64),
             "--after-secs" => args.after = Duration::from_secs(num() as u64),
+            "--restart-delay-secs" => args.restart_delay = Duration::from_secs(num() as u64),
             "--deployment" => {
                 args.deployments = match value {
                     "cluster" => vec!["cluster"],
@@ -127,9 +136,17 @@ impl Deployment {
         }
     }
 
+    /// Every data node (masters and replicas).
+    fn data_ports(&self) -> Vec<u16> {
+        match self {
+            Deployment::Cluster(c) => c.ports(),
+            Deployment::Sentinel(s) => s.server_ports(),
+        }
+    }
+
     /// SIGKILL the queue's master, wait for a replica to take over, start
     /// the old node again.
-    fn fault(&mut self, killed: &OnceLock<Instant>) -> Fault {
+    fn fault(&mut self, killed: &OnceLock<Instant>, restart_delay: Duration) -> Fault {
         let key = format!("{PREFIX}:{QUEUE}:id");
         let old = match self {
             Deployment::Cluster(c) => c.kill_master_for(&key),
@@ -145,6 +162,7 @@ impl Deployment {
             }
         }
         let promoted_after = killed_at.elapsed();
+        std::thread::sleep(restart_delay);
         match self {
             Deployment::Cluster(c) => c.restart(old),
             Deployment::Sentinel(s) => s.restart(old),
@@ -168,6 +186,8 @@ struct Ack {
 struct Errors {
     not_replicated: usize,
     other: usize,
+    /// Error text (digits dropped, so ports and counts merge) and count.
+    kinds: std::collections::BTreeMap<String, usize>,
 }
 
 struct Round {
@@ -182,6 +202,7 @@ struct Round {
     restarted_ms: f64,
     first_add_ms: Option<f64>,
     errors: Errors,
+    located: String,
 }
 
 async fn round(args: &Args, kind: &str, acks: Option<u32>, n: usize) -> Round {
@@ -255,6 +276,13 @@ async fn round(args: &Args, kind: &str, acks: Option<u32>, n: usize) -> Round {
                         Err(e) => {
                             {
                                 let mut errors = errors.lock().unwrap();
+                                let text: String = e
+                                    .to_string()
+                                    .chars()
+                                    .filter(|c| !c.is_ascii_digit())
+                                    .take(90)
+                                    .collect();
+                                *errors.kinds.entry(text).or_default() += 1;
                                 match e {
                                     Error::NotReplicated { .. } => errors.not_replicated += 1,
                                     _ => errors.other += 1,
@@ -274,9 +302,10 @@ async fn round(args: &Args, kind: &str, acks: Option<u32>, n: usize) -> Round {
 
     tokio::time::sleep(args.before).await;
     let killed_by = killed.clone();
+    let restart_delay = args.restart_delay;
     let (deployment, fault) = tokio::task::spawn_blocking(move || {
         let mut d = deployment;
-        let f = d.fault(&killed_by);
+        let f = d.fault(&killed_by, restart_delay);
         (d, f)
     })
     .await
@@ -348,6 +377,49 @@ async fn round(args: &Args, kind: &str, acks: Option<u32>, n: usize) -> Round {
             lost_before += missing;
         }
     }
+    // Where are the acknowledged jobs? (Only when some are missing.)
+    let mut located = String::new();
+    if lost > 0 {
+        for node in deployment.data_ports() {
+            let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{node}")) else {
+                continue;
+            };
+            let Ok(mut con) = client.get_multiplexed_async_connection().await else {
+                continue;
+            };
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut con)
+                .await
+                .unwrap_or_default();
+            let role = info
+                .lines()
+                .find_map(|l| l.strip_prefix("role:"))
+                .unwrap_or("?")
+                .trim()
+                .to_string();
+            let (mut pre, mut post) = (0, 0);
+            for ack in &all {
+                let mut pipe = redis::pipe();
+                for id in &ack.ids {
+                    pipe.cmd("EXISTS").arg(format!("{PREFIX}:{QUEUE}:{id}"));
+                }
+                let found: Vec<bool> = pipe.query_async(&mut con).await.unwrap_or_default();
+                let n = found.iter().filter(|f| **f).count();
+                if ack.finished <= killed_at {
+                    pre += n;
+                } else {
+                    post += n;
+                }
+            }
+            if pre + post > 0 || node == port {
+                located.push_str(&format!(
+                    " [{node} {role}{}: {pre} pre, {post} post]",
+                    if node == port { ", looked up" } else { "" }
+                ));
+            }
+        }
+    }
     drop(conn);
     drop(deployment);
     let errors = std::mem::take(&mut *errors.lock().unwrap());
@@ -363,6 +435,7 @@ async fn round(args: &Args, kind: &str, acks: Option<u32>, n: usize) -> Round {
         restarted_ms: fault.restarted_after.as_secs_f64() * 1e3,
         first_add_ms,
         errors,
+        located,
     }
 }
 
@@ -373,8 +446,8 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "failover_loss: {} rounds, {} producers, add_bulk of {} job(s) per call, {} B payload, kill after {:?}, {:?} more after adds resume",
-        args.rounds, args.producers, args.batch, args.payload, args.before, args.after
+        "failover_loss: {} rounds, {} producers, add_bulk of {} job(s) per call, {} B payload, kill after {:?}, {:?} more after adds resume, old node restarted {:?} after the promotion",
+        args.rounds, args.producers, args.batch, args.payload, args.before, args.after, args.restart_delay
     );
     println!(
         "{:<9} {:<5} {:>5} {:>9} {:>10} {:>6} {:>10} {:>10} {:>8} {:>8} {:>10} {:>10} {:>11} {:>8} {:>7}",
@@ -399,10 +472,11 @@ fn main() {
         for &acks in &args.acks {
             let label = acks.map_or("off".to_string(), |n| n.to_string());
             let mut sum = (0usize, 0usize, 0.0f64, 0.0f64, 0usize);
+            let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
             for n in 0..args.rounds {
                 let r = rt.block_on(round(&args, kind, acks, n));
                 println!(
-                    "{:<9} {:<5} {:>5} {:>9} {:>10} {:>6} {:>10} {:>10.0} {:>8.2} {:>8.2} {:>8.0}ms {:>8.0}ms {:>11} {:>8} {:>7}",
+                    "{:<9} {:<5} {:>5} {:>9} {:>10} {:>6} {:>10} {:>10.0} {:>8.2} {:>8.2} {:>8.0}ms {:>8.0}ms {:>11} {:>8} {:>7}{}",
                     kind,
                     label,
                     n + 1,
@@ -418,8 +492,12 @@ fn main() {
                     r.first_add_ms
                         .map_or("never".to_string(), |ms| format!("{ms:.0}ms")),
                     r.errors.not_replicated,
-                    r.errors.other
+                    r.errors.other,
+                    r.located
                 );
+                for (k, v) in &r.errors.kinds {
+                    *kinds.entry(k.clone()).or_default() += v;
+                }
                 sum.0 += r.acked;
                 sum.1 += r.lost;
                 sum.2 += r.rate_before;
@@ -436,6 +514,9 @@ fn main() {
                 sum.2 / args.rounds as f64,
                 sum.3 / args.rounds as f64
             ));
+            for (k, v) in kinds {
+                totals.push(format!("    {v:>6} x {k}"));
+            }
         }
     }
     println!("\ntotals");
