@@ -7,11 +7,13 @@
 //   JWT_SECRET=s REDIS_URL=redis://127.0.0.1:6379 PORT=8080 SERVICES=demo \
 //     node_modules/.bin/bun server.mjs
 //
-// Plain ws:// (the PRD asks for WSS; the benchmark runs both peers on
-// loopback without TLS). Clients connect to ws://HOST:PORT/ws?token=<jwt>
-// (HS256, `exp` required). It prints `listening <port>` once ready.
+// Plain ws:// by default; with TLS_CERT_FILE and TLS_KEY_FILE (PEM) set it
+// serves HTTPS/WSS instead (Fastify's `https` option), as the PRD asks.
+// Clients connect to ws[s]://HOST:PORT/ws?token=<jwt> (HS256, `exp`
+// required). It prints `listening <port>` once ready.
 
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import Fastify from "fastify";
 import websocket from "@fastify/websocket";
 import { Queue } from "bullmq";
@@ -166,7 +168,14 @@ async function handle(socket, raw) {
 
 // ---- the server
 
-const app = Fastify({ logger: false });
+const tlsCert = process.env.TLS_CERT_FILE;
+const tlsKey = process.env.TLS_KEY_FILE;
+if (Boolean(tlsCert) !== Boolean(tlsKey)) {
+  console.error("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither");
+  process.exit(2);
+}
+const https = tlsCert ? { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } : null;
+const app = Fastify({ logger: false, ...(https ? { https } : {}) });
 await app.register(websocket, { options: { maxPayload: 65536 } });
 
 app.get(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::load::connect;
+use crate::load::{connect, Target, Tls};
 use crate::procs::{free_port, start_ours, start_prd, wait_or_kill, OurBinaries, PrdStack};
 use crate::{runtime, Peer, PER_HOLDER};
 
@@ -51,6 +51,7 @@ pub(crate) fn idle_test(
     prd: Option<&PrdStack>,
     redis_url: &str,
     count: usize,
+    tls: Option<&Tls>,
     logs: &Path,
 ) -> Result<IdleResult, String> {
     let port = free_port();
@@ -64,14 +65,23 @@ pub(crate) fn idle_test(
             1,
             &["--max-connections", &max_conn],
             false,
+            tls,
             logs,
         )?,
-        Peer::Prd => start_prd(prd.ok_or("no prd stack")?, redis_url, port, 1, false, logs)?,
+        Peer::Prd => start_prd(
+            prd.ok_or("no prd stack")?,
+            redis_url,
+            port,
+            1,
+            false,
+            tls,
+            logs,
+        )?,
     };
     let front = &mut procs[0];
-    let base = format!("ws://127.0.0.1:{port}/ws");
+    let cert = tls.map(|t| t.cert_file.as_path());
     // Warm the accept path with a few connections, closed again.
-    hold(&base, 0, 100)?;
+    hold(port, cert, 0, 100)?;
     std::thread::sleep(Duration::from_secs(1));
     let base_kb = front.memory_kb().1;
     let started = Instant::now();
@@ -80,7 +90,7 @@ pub(crate) fn idle_test(
     let mut opened = 0;
     while opened < count {
         let n = PER_HOLDER.min(count - opened);
-        holders.push(hold(&base, opened, n)?);
+        holders.push(hold(port, cert, opened, n)?);
         opened += n;
         front.check_alive()?;
         steps.push((opened, front.memory_kb().1));
@@ -105,9 +115,23 @@ pub(crate) fn idle_test(
 /// Starts a helper holding `n` connections (users `idle-<first>`...) and
 /// waits until all are open; with `n` = 100 and first = 0 it is dropped at
 /// once (warm-up).
-pub(crate) fn hold(base: &str, first: usize, n: usize) -> Result<Holder, String> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--hold-idle", base, &first.to_string(), &n.to_string()])
+pub(crate) fn hold(
+    port: u16,
+    cert: Option<&Path>,
+    first: usize,
+    n: usize,
+) -> Result<Holder, String> {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--hold-idle",
+        &port.to_string(),
+        &first.to_string(),
+        &n.to_string(),
+    ]);
+    if let Some(c) = cert {
+        cmd.arg(c);
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -127,11 +151,16 @@ pub(crate) fn hold(base: &str, first: usize, n: usize) -> Result<Holder, String>
     Ok(holder)
 }
 
-/// `--hold-idle BASE FIRST N`: opens N authenticated connections, prints
-/// `ready N`, keeps them (answering pings) until stdin closes.
+/// `--hold-idle PORT FIRST N [CERT]`: opens N authenticated connections
+/// (wss:// trusting CERT when given), prints `ready N`, keeps them
+/// (answering pings) until stdin closes.
 pub(crate) fn hold_idle(args: &[String]) {
-    let (base, first, n): (&str, usize, usize) =
-        (&args[0], args[1].parse().unwrap(), args[2].parse().unwrap());
+    let (port, first, n): (u16, usize, usize) = (
+        args[0].parse().unwrap(),
+        args[1].parse().unwrap(),
+        args[2].parse().unwrap(),
+    );
+    let target = Target::new(port, args.get(3).map(Path::new));
     let rt = runtime(1);
     let result: Result<(), String> = rt.block_on(async {
         // Small buffers: the helper's memory is not what is measured.
@@ -140,8 +169,8 @@ pub(crate) fn hold_idle(args: &[String]) {
             .write_buffer_size(0);
         let mut opened = futures::stream::iter(first..first + n)
             .map(|i| {
-                let base = base.to_string();
-                async move { connect(&base, &format!("idle-{i}"), config).await }
+                let target = target.clone();
+                async move { connect(&target, &format!("idle-{i}"), config).await }
             })
             .buffer_unordered(64);
         let mut count = 0;

@@ -1,12 +1,23 @@
 //! The load client: sockets that keep a fixed number of calls in flight and
-//! record each round trip.
+//! record each round trip, over ws:// or wss:// (trusting the run's
+//! throwaway certificate).
 
 use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -26,14 +37,156 @@ pub(crate) fn token(sub: &str) -> String {
     .unwrap()
 }
 
-pub(crate) type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A throwaway certificate for `localhost` and `127.0.0.1`, written as PEM
+/// files for both servers; the load client trusts it and nothing else.
+#[derive(Debug, Clone)]
+pub(crate) struct Tls {
+    pub(crate) cert_file: PathBuf,
+    pub(crate) key_file: PathBuf,
+}
 
-pub(crate) async fn connect(base: &str, sub: &str, config: WebSocketConfig) -> Result<Ws, String> {
-    let url = format!("{base}?token={}", token(sub));
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+impl Tls {
+    pub(crate) fn generate(dir: &Path) -> Tls {
+        let ck = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .unwrap();
+        let tls = Tls {
+            cert_file: dir.join("bench-cert.pem"),
+            key_file: dir.join("bench-key.pem"),
+        };
+        std::fs::write(&tls.cert_file, ck.cert.pem()).unwrap();
+        std::fs::write(&tls.key_file, ck.signing_key.serialize_pem()).unwrap();
+        tls
+    }
+
+    /// A client config trusting only the certificate in `cert_file`.
+    pub(crate) fn connector(cert_file: &Path) -> TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(cert_file).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        // ring, like the gateway (see gateway/src/tls.rs)
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
+    }
+}
+
+/// Where the load goes: `ws://127.0.0.1:<port>/ws`, or `wss://` with a
+/// connector trusting the run's certificate.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub(crate) port: u16,
+    pub(crate) tls: Option<TlsConnector>,
+}
+
+impl Target {
+    pub(crate) fn new(port: u16, cert_file: Option<&Path>) -> Target {
+        Target {
+            port,
+            tls: cert_file.map(Tls::connector),
+        }
+    }
+    pub(crate) fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://127.0.0.1:{}/ws", self.port)
+    }
+}
+
+/// The client's transport: TCP, or TLS over TCP.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<Stream>;
+
+pub(crate) async fn connect(
+    target: &Target,
+    sub: &str,
+    config: WebSocketConfig,
+) -> Result<Ws, String> {
+    let tcp = TcpStream::connect(("127.0.0.1", target.port))
         .await
         .map_err(|e| format!("connect: {e}"))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+    let stream = match &target.tls {
+        None => Stream::Plain(tcp),
+        Some(connector) => {
+            let name = ServerName::try_from("localhost").unwrap();
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            Stream::Tls(Box::new(tls))
+        }
+    };
+    let url = format!("{}?token={}", target.url(), token(sub));
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+        .await
+        .map_err(|e| format!("WebSocket handshake: {e}"))?;
     Ok(ws)
 }
 
@@ -42,7 +195,7 @@ pub(crate) fn call(id: u64, text: &str) -> Message {
 }
 
 /// Both peers up: one call answered (retried while the worker starts).
-pub(crate) async fn ready_call(base: &str) -> Result<(), String> {
+pub(crate) async fn ready_call(base: &Target) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let attempt = async {
@@ -92,7 +245,7 @@ impl Load {
 /// `sockets` sockets (connected before the clock starts), each keeping
 /// `in_flight` calls outstanding, `calls` calls in all.
 pub(crate) async fn run_load(
-    base: &str,
+    base: &Target,
     sockets: usize,
     in_flight: usize,
     calls: usize,

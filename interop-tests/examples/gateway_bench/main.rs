@@ -33,13 +33,27 @@
 //! helper processes of this program, and the RSS increase per connection is
 //! reported (`--idle-peers ours,prd` measures the PRD server the same way).
 //!
+//! With `--open-loop R1,R2,...` it also runs, per peer and rate, an
+//! **open-loop** load: `--open-sockets` sockets [50] get calls on a fixed
+//! schedule of R calls/s for `--open-secs` seconds [10] (after 1 s at the
+//! same rate, not measured), latency measured from each call's scheduled
+//! send time (no coordinated omission; see `open_loop`), reporting the
+//! achieved rate, p50/p99/p99.9, lost calls and CPU per call as above.
+//!
+//! `--tls` runs everything over `wss://`: a throwaway self-signed
+//! certificate (rcgen) is written to the logs folder, our gateway gets it as
+//! `--tls-cert-file/--tls-key-file` and the PRD server as
+//! `TLS_CERT_FILE/TLS_KEY_FILE`, and the load client (and the idle helpers)
+//! trust it alone.
+//!
 //! Options (defaults in brackets):
 //! `--calls-1 N` [5000], `--calls-50 N` [20000], `--idle N` [20000; 0 skips],
 //! `--concurrency N` worker concurrency for both peers [50], `--payload N`
 //! bytes of text in each call's params [64], `--warmup N` calls [2000],
 //! `--peers ours,prd` [both, in this order], `--idle-peers ours[,prd]`
 //! [ours], `--client-threads N` load client threads [1], `--timeout-secs N`
-//! per scenario [300].
+//! per scenario [300], `--tls`, `--open-loop R,...` [none],
+//! `--open-secs N` [10], `--open-sockets N` [50].
 //!
 //! Open files: 20,000 idle connections need that many descriptors in the
 //! gateway (the load side is spread over helper processes). The program
@@ -49,8 +63,8 @@
 //! is below `--idle` + 100, else the idle count is capped to fit and the
 //! report says so.
 //!
-//! Everything runs on 127.0.0.1 over plain `ws://` (both peers; the PRD and
-//! our defaults are WSS). Counts and time are bounded by the options.
+//! Everything runs on 127.0.0.1, over plain `ws://` unless `--tls` (the PRD
+//! and our defaults are WSS). Counts and time are bounded by the options.
 //!
 //! This file parses the options and runs the scenarios; `procs` starts and
 //! watches the processes under test, `load` is the load client, `idle` the
@@ -63,18 +77,20 @@ use interop_tests::RedisServer;
 
 mod idle;
 mod load;
+mod open_loop;
 mod procs;
 mod redis_stats;
 mod report;
 
 use idle::{hold_idle, idle_test};
-use load::{ready_call, run_load};
+use load::{ready_call, run_load, Target, Tls};
+use open_loop::run_open_loop;
 use procs::{
     cpu_seconds_of, free_port, loadavg, our_binaries, prd_setup, raise_nofile, start_ours,
     start_prd,
 };
 use redis_stats::{command_counts, flushall, print_command_mix, redis_stats};
-use report::{report, PeerResult, Scenario};
+use report::{report, OpenScenario, PeerResult, Scenario};
 
 const SECRET: &str = "gateway-bench-secret";
 /// Descriptors kept free in the gateway beside the idle sockets (listener,
@@ -124,6 +140,10 @@ struct Args {
     idle_peers: Vec<Peer>,
     client_threads: usize,
     timeout: Duration,
+    tls: bool,
+    open_loop: Vec<f64>,
+    open_secs: u64,
+    open_sockets: usize,
 }
 
 fn parse_args(args: &[String]) -> Args {
@@ -138,9 +158,17 @@ fn parse_args(args: &[String]) -> Args {
         idle_peers: vec![Peer::Ours],
         client_threads: 1,
         timeout: Duration::from_secs(300),
+        tls: false,
+        open_loop: Vec::new(),
+        open_secs: 10,
+        open_sockets: 50,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--tls" {
+            a.tls = true;
+            continue;
+        }
         let mut value = || {
             it.next()
                 .unwrap_or_else(|| panic!("{flag} needs a value"))
@@ -167,6 +195,18 @@ fn parse_args(args: &[String]) -> Args {
             "--idle-peers" => a.idle_peers = peers(value()),
             "--client-threads" => a.client_threads = num(value()).max(1),
             "--timeout-secs" => a.timeout = Duration::from_secs(num(value()) as u64),
+            "--open-loop" => {
+                a.open_loop = value()
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|r| {
+                        r.parse()
+                            .unwrap_or_else(|_| panic!("--open-loop: not a rate: {r}"))
+                    })
+                    .collect()
+            }
+            "--open-secs" => a.open_secs = num(value()) as u64,
+            "--open-sockets" => a.open_sockets = num(value()).max(1),
             "-h" | "--help" => {
                 println!("see the header of interop-tests/examples/gateway_bench/main.rs for the options");
                 std::process::exit(0);
@@ -222,7 +262,13 @@ fn main() {
         .tempdir()
         .unwrap()
         .keep();
-    println!("gateway benchmark: ours (gateway + worker) vs the PRD stack ({}), one redis-server, plain ws:// on 127.0.0.1", prd.as_ref().map(|p| p.runtime_label.as_str()).unwrap_or("not run"));
+    let tls = args.tls.then(|| Tls::generate(&logs));
+    let cert = tls.as_ref().map(|t| t.cert_file.as_path());
+    println!(
+        "gateway benchmark: ours (gateway + worker) vs the PRD stack ({}), one redis-server, {} on 127.0.0.1",
+        prd.as_ref().map(|p| p.runtime_label.as_str()).unwrap_or("not run"),
+        if args.tls { "wss:// (TLS, throwaway self-signed certificate)" } else { "plain ws://" }
+    );
     println!(
         "calls: {} (1x1), {} (50x4), warm-up {}; payload {} B; worker concurrency {}; client threads {}; cores {}; loadavg {}; RLIMIT_NOFILE {}/{}; logs in {}\n",
         args.calls_1,
@@ -252,6 +298,7 @@ fn main() {
                 args.concurrency,
                 &["--rate-limit-user", "0", "--rate-limit-ip", "0"],
                 true,
+                tls.as_ref(),
                 &logs,
             ),
             Peer::Prd => start_prd(
@@ -260,6 +307,7 @@ fn main() {
                 port,
                 args.concurrency,
                 true,
+                tls.as_ref(),
                 &logs,
             ),
         };
@@ -270,7 +318,7 @@ fn main() {
                 continue;
             }
         };
-        let base = format!("ws://127.0.0.1:{port}/ws");
+        let base = Target::new(port, cert);
         if let Err(e) = rt.block_on(ready_call(&base)) {
             eprintln!(
                 "{}: not ready: {e}; logs in {}",
@@ -294,6 +342,7 @@ fn main() {
         let mut r = PeerResult {
             peer,
             scenarios: Vec::new(),
+            open: Vec::new(),
         };
         for (label, sockets, in_flight, calls) in
             [("1x1", 1, 1, args.calls_1), ("50x4", 50, 4, args.calls_50)]
@@ -349,6 +398,62 @@ fn main() {
                 ),
             }
         }
+        for &rate in &args.open_loop {
+            std::thread::sleep(Duration::from_millis(500));
+            eprintln!(
+                "{}: open loop {rate}/s: 1 s warm-up, then {} s over {} sockets",
+                peer.name(),
+                args.open_secs,
+                args.open_sockets
+            );
+            let grace = Duration::from_secs(30);
+            if let Err(e) = rt.block_on(run_open_loop(
+                &base,
+                args.open_sockets,
+                rate,
+                Duration::from_secs(1),
+                args.payload,
+                grace,
+            )) {
+                eprintln!("{}: open-loop warm-up failed: {e}", peer.name());
+                continue;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let cpu_before: Vec<f64> = procs.iter().map(|p| p.cpu_seconds()).collect();
+            let client_before = cpu_seconds_of("self");
+            let redis_before = redis_stats(&redis.url());
+            let load = rt.block_on(run_open_loop(
+                &base,
+                args.open_sockets,
+                rate,
+                Duration::from_secs(args.open_secs),
+                args.payload,
+                grace,
+            ));
+            let mut cpu: Vec<f64> = procs
+                .iter()
+                .zip(&cpu_before)
+                .map(|(p, b)| p.cpu_seconds() - b)
+                .collect();
+            cpu.push(cpu_seconds_of("self") - client_before);
+            let redis_after = redis_stats(&redis.url());
+            match load {
+                Ok(load) => r.open.push(OpenScenario {
+                    load,
+                    cpu,
+                    redis: (
+                        redis_after.0 - redis_before.0,
+                        redis_after.1 - redis_before.1,
+                    ),
+                    loadavg: loadavg(),
+                }),
+                Err(e) => eprintln!(
+                    "{}: open loop {rate}/s failed: {e}; logs in {}",
+                    peer.name(),
+                    logs.display()
+                ),
+            }
+        }
         drop(procs);
         results.push(r);
     }
@@ -367,6 +472,7 @@ fn main() {
                 prd.as_ref(),
                 &redis.url(),
                 count,
+                tls.as_ref(),
                 &logs,
             ) {
                 Ok(r) => idle_results.push(r),

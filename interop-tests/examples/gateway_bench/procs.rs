@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::load::Tls;
 use crate::SECRET;
 
 /// A child process; stopped (SIGTERM, then SIGKILL) when dropped.
@@ -138,6 +139,7 @@ pub(crate) fn our_binaries() -> Result<OurBinaries, String> {
     Ok(b)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn start_ours(
     bins: &OurBinaries,
     redis_url: &str,
@@ -145,9 +147,18 @@ pub(crate) fn start_ours(
     concurrency: usize,
     extra: &[&str],
     with_worker: bool,
+    tls: Option<&Tls>,
     logs: &Path,
 ) -> Result<Vec<Proc>, String> {
     let mut gw = Command::new(&bins.gateway);
+    match tls {
+        Some(t) => gw
+            .arg("--tls-cert-file")
+            .arg(&t.cert_file)
+            .arg("--tls-key-file")
+            .arg(&t.key_file),
+        None => gw.arg("--plain-ws"),
+    };
     gw.args([
         "--listen",
         &format!("127.0.0.1:{port}"),
@@ -155,7 +166,6 @@ pub(crate) fn start_ours(
         redis_url,
         "--jwt-secret",
         SECRET,
-        "--plain-ws",
         "--services",
         "demo",
     ])
@@ -230,9 +240,15 @@ pub(crate) fn start_prd(
     port: u16,
     concurrency: usize,
     with_worker: bool,
+    tls: Option<&Tls>,
     logs: &Path,
 ) -> Result<Vec<Proc>, String> {
     let mut server = Command::new(&prd.runtime);
+    if let Some(t) = tls {
+        server
+            .env("TLS_CERT_FILE", &t.cert_file)
+            .env("TLS_KEY_FILE", &t.key_file);
+    }
     server
         .arg("server.mjs")
         .current_dir(&prd.dir)

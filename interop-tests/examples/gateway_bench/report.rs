@@ -2,6 +2,7 @@
 
 use crate::idle::IdleResult;
 use crate::load::Load;
+use crate::open_loop::OpenLoad;
 use crate::{Args, Peer};
 
 pub(crate) struct Scenario {
@@ -16,9 +17,43 @@ pub(crate) struct Scenario {
     pub(crate) loadavg: String,
 }
 
+pub(crate) struct OpenScenario {
+    pub(crate) load: OpenLoad,
+    /// CPU seconds per process during the run, then the load client's.
+    pub(crate) cpu: Vec<f64>,
+    /// redis-server CPU seconds and commands during the run.
+    pub(crate) redis: (f64, f64),
+    pub(crate) loadavg: String,
+}
+
 pub(crate) struct PeerResult {
     pub(crate) peer: Peer,
     pub(crate) scenarios: Vec<Scenario>,
+    pub(crate) open: Vec<OpenScenario>,
+}
+
+/// CPU microseconds per call of each process, joined with `+`.
+fn per_call(cpu: &[f64], calls: usize) -> String {
+    cpu.iter()
+        .map(|c| format!("{:.0}", c * 1e6 / calls.max(1) as f64))
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+fn redis_per_call(redis: (f64, f64), calls: usize) -> String {
+    format!(
+        "{:.0}, {:.1}",
+        redis.0 * 1e6 / calls.max(1) as f64,
+        redis.1 / calls.max(1) as f64
+    )
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
 }
 
 pub(crate) fn mib(kb: u64) -> f64 {
@@ -27,8 +62,10 @@ pub(crate) fn mib(kb: u64) -> f64 {
 
 pub(crate) fn report(args: &Args, results: &[PeerResult], idle: &[IdleResult]) {
     println!(
-        "\n== Round trips: demo.echo, {} B payload, worker concurrency {} ==",
-        args.payload, args.concurrency
+        "\n== Round trips (closed loop): demo.echo, {} B payload, worker concurrency {}, {} ==",
+        args.payload,
+        args.concurrency,
+        if args.tls { "wss://" } else { "ws://" }
     );
     println!(
         "{:<6} {:<5} {:>7} {:>10} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>21} {:>15} {:>14}",
@@ -50,16 +87,8 @@ pub(crate) fn report(args: &Args, results: &[PeerResult], idle: &[IdleResult]) {
         for r in results {
             if let Some(s) = r.scenarios.iter().find(|s| s.label == label) {
                 let l = &s.load;
-                let per_call: Vec<String> = s
-                    .cpu
-                    .iter()
-                    .map(|c| format!("{:.0}", c * 1e6 / l.calls as f64))
-                    .collect();
-                let redis = format!(
-                    "{:.0}, {:.1}",
-                    s.redis.0 * 1e6 / l.calls as f64,
-                    s.redis.1 / l.calls as f64
-                );
+                let cpu = per_call(&s.cpu, l.calls);
+                let redis = redis_per_call(s.redis, l.calls);
                 println!(
                     "{:<6} {:<5} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9.1} {:>6} {:>6} {:>21} {:>15} {:>14}",
                     label,
@@ -72,7 +101,7 @@ pub(crate) fn report(args: &Args, results: &[PeerResult], idle: &[IdleResult]) {
                     l.hist.max() as f64 / 1000.0,
                     l.hist.count_between(1_000_000, u64::MAX),
                     l.errors,
-                    per_call.join("+"),
+                    cpu,
                     redis,
                     s.loadavg
                 );
@@ -114,6 +143,8 @@ pub(crate) fn report(args: &Args, results: &[PeerResult], idle: &[IdleResult]) {
             );
         }
     }
+    open_loop_report(args, results);
+    issue14_targets(results);
     println!("\n== Memory, MiB: peak VmHWM / current VmRSS after each load ==");
     println!(
         "{:<5} {:<8} {:>17} {:>17}",
@@ -186,6 +217,129 @@ pub(crate) fn report(args: &Args, results: &[PeerResult], idle: &[IdleResult]) {
             print!(
                 " (target < 16 KiB: {})",
                 if per < 16.0 { "met" } else { "MISSED" }
+            );
+        }
+        println!();
+    }
+}
+
+fn open_loop_report(args: &Args, results: &[PeerResult]) {
+    if args.open_loop.is_empty() {
+        return;
+    }
+    println!(
+        "\n== Open loop: {} sockets, calls on a fixed schedule for {} s, latency from the scheduled send ({}) ==",
+        args.open_sockets,
+        args.open_secs,
+        if args.tls { "wss://" } else { "ws://" }
+    );
+    println!(
+        "{:>7} {:<5} {:>7} {:>10} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>11} {:>21} {:>15} {:>14}",
+        "rate/s",
+        "peer",
+        "calls",
+        "achieved/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "lost",
+        "errors",
+        "lag p99 ms",
+        "CPU us/call fe+wk+cl",
+        "redis us, cmds",
+        "loadavg after"
+    );
+    for &rate in &args.open_loop {
+        for r in results {
+            let Some(s) = r.open.iter().find(|s| s.load.rate == rate) else {
+                continue;
+            };
+            let l = &s.load;
+            println!(
+                "{:>7.0} {:<5} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>9.1} {:>6} {:>6} {:>11.2} {:>21} {:>15} {:>14}",
+                rate,
+                r.peer.name(),
+                l.scheduled,
+                l.achieved(),
+                l.ms(0.5),
+                l.ms(0.99),
+                l.ms(0.999),
+                l.hist.max() as f64 / 1000.0,
+                l.lost(),
+                l.errors,
+                l.lag.value_at_quantile(0.99) as f64 / 1000.0,
+                per_call(&s.cpu, l.answered),
+                redis_per_call(s.redis, l.answered),
+                s.loadavg
+            );
+            if let Some(e) = &l.first_error {
+                println!(
+                    "        first error: {}",
+                    e.chars().take(300).collect::<String>()
+                );
+            }
+        }
+    }
+    let find = |p: Peer| results.iter().find(|r| r.peer == p);
+    if let (Some(ours), Some(prd)) = (find(Peer::Ours), find(Peer::Prd)) {
+        for &rate in &args.open_loop {
+            fn at(r: &PeerResult, rate: f64) -> Option<&OpenLoad> {
+                r.open.iter().find(|s| s.load.rate == rate).map(|s| &s.load)
+            }
+            if let (Some(a), Some(b)) = (at(ours, rate), at(prd, rate)) {
+                println!(
+                    "ours / PRD at {rate:.0}/s: p50 {:.2}, p99 {:.2}, p99.9 {:.2}",
+                    a.ms(0.5) / b.ms(0.5),
+                    a.ms(0.99) / b.ms(0.99),
+                    a.ms(0.999) / b.ms(0.999)
+                );
+            }
+        }
+    }
+}
+
+/// Issue 14's targets: at 50x4 the CPU per call of gateway + worker + Redis
+/// at most a third of the PRD stack's, the gateway at most 15 us and Redis
+/// at most 25 us per call; at 1x1 p50 at most 0.40 ms and p99 at most a
+/// quarter of the PRD stack's.
+fn issue14_targets(results: &[PeerResult]) {
+    let find = |p: Peer, label: &str| {
+        results
+            .iter()
+            .find(|r| r.peer == p)
+            .and_then(|r| r.scenarios.iter().find(|s| s.label == label))
+    };
+    let server_us = |s: &Scenario| (s.cpu[0] + s.cpu[1] + s.redis.0) * 1e6 / s.load.calls as f64;
+    println!("\n== Targets of issue 14 ==");
+    if let Some(o) = find(Peer::Ours, "50x4") {
+        let gw = o.cpu[0] * 1e6 / o.load.calls as f64;
+        let redis = o.redis.0 * 1e6 / o.load.calls as f64;
+        print!("50x4: gateway+worker+Redis {:.0} us/call", server_us(o));
+        if let Some(p) = find(Peer::Prd, "50x4") {
+            let ratio = server_us(o) / server_us(p);
+            print!(
+                " vs PRD {:.0}: ratio {ratio:.2} (<= 0.33: {})",
+                server_us(p),
+                met(ratio <= 1.0 / 3.0)
+            );
+        }
+        println!(
+            "; gateway {gw:.0} us/call (<= 15: {}); Redis {redis:.0} us/call (<= 25: {})",
+            met(gw <= 15.0),
+            met(redis <= 25.0)
+        );
+    }
+    if let Some(o) = find(Peer::Ours, "1x1") {
+        let p50 = o.load.ms(0.5);
+        print!("1x1: p50 {p50:.2} ms (<= 0.40: {})", met(p50 <= 0.40));
+        if let Some(p) = find(Peer::Prd, "1x1") {
+            let ratio = o.load.ms(0.99) / p.load.ms(0.99);
+            print!(
+                "; p99 {:.2} vs PRD {:.2} ms: ratio {ratio:.2} (<= 0.25: {})",
+                o.load.ms(0.99),
+                p.load.ms(0.99),
+                met(ratio <= 0.25)
             );
         }
         println!();
