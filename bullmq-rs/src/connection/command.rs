@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use super::address::{io_kind, with_address};
+use super::cluster::FollowCluster;
 use super::sentinel::{is_read_only, FollowMaster};
 
 /// After this long without a reply, the connection is checked before use.
@@ -82,7 +82,7 @@ pub(crate) enum Backend {
     Sentinel(FollowMaster),
     /// A cluster: each command goes to the node owning its keys' slot,
     /// following MOVED/ASK and new masters after a failover.
-    Cluster(ClusterConnection),
+    Cluster(FollowCluster),
 }
 
 impl Backend {

@@ -7,6 +7,7 @@
 //! cluster a queue's keys must share a slot (`slot`).
 
 mod address;
+mod cluster;
 mod command;
 mod sentinel;
 pub(crate) mod slot;
@@ -15,6 +16,7 @@ mod target;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cluster::FollowCluster;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
@@ -209,10 +211,15 @@ async fn open(
             tls,
         } => {
             let address: Arc<str> = format!("cluster {}", node_list(seeds)).into();
-            let commands = cluster_client(seeds, credentials, *tls, ca, command_timeout)?
-                .get_async_connection()
-                .await
-                .map_err(|e| with_address(e, &address))?;
+            let commands = FollowCluster::connect(cluster_client(
+                seeds,
+                credentials,
+                *tls,
+                ca,
+                command_timeout,
+            )?)
+            .await
+            .map_err(|e| with_address(e, &address))?;
             let blocking = cluster_client(seeds, credentials, *tls, ca, BLOCKING_RESPONSE_TIMEOUT)?;
             let pubsub = PubSubSeeds {
                 clients: seeds

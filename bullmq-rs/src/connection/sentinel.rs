@@ -5,10 +5,15 @@
 //! [`FollowMaster`] is the command connection on top: a reconnecting
 //! connection to that master which, when a command fails because the
 //! master went away or turned into a replica (`READONLY`), asks the
-//! sentinels again and moves to the new master. Blocking readers ask for
-//! the master each time they (re)connect.
+//! sentinels again and moves to the new master. Until the sentinels have
+//! named a master again, commands fail (retryable) instead of going to the
+//! old address: a killed master restarted without its data comes back as
+//! an empty master for a while, and writes it took then would be wiped
+//! when the sentinels make it a replica. Blocking readers ask for the
+//! master each time they (re)connect.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
@@ -99,8 +104,9 @@ struct Inner {
     master: SentinelMaster,
     config: ConnectionManagerConfig,
     current: Mutex<Current>,
-    /// One re-resolution at a time.
-    refreshing: tokio::sync::Mutex<()>,
+    /// One re-resolution at a time, and when the last one that found no
+    /// master was made.
+    refreshing: tokio::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Clone)]
@@ -108,7 +114,13 @@ struct Current {
     manager: ConnectionManager,
     address: String,
     generation: u64,
+    /// The sentinels named this master since the last failure on it.
+    confirmed: bool,
 }
+
+/// While the sentinels name no reachable master, they are asked at most
+/// this often; commands meanwhile fail at once (retryable).
+const ASK_AGAIN_AFTER: Duration = Duration::from_millis(200);
 
 impl FollowMaster {
     pub(crate) async fn connect(
@@ -126,8 +138,9 @@ impl FollowMaster {
                     manager,
                     address,
                     generation: 0,
+                    confirmed: true,
                 }),
-                refreshing: tokio::sync::Mutex::new(()),
+                refreshing: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -149,48 +162,82 @@ impl FollowMaster {
         }
     }
 
-    /// After a failure that may mean a failover: asks the sentinels, and
-    /// moves to the master they name when it is another server.
-    async fn refresh(&self, failed_generation: u64) {
-        let _one = self.inner.refreshing.lock().await;
+    fn set_current(&self, next: Current) {
+        match self.inner.current.lock() {
+            Ok(mut c) => *c = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
+    /// A failure that may mean a failover: the master in use is no longer
+    /// trusted until the sentinels name it (or another) again.
+    fn distrust(&self, generation: u64) {
+        let mut current = match self.inner.current.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current.generation == generation {
+            current.confirmed = false;
+        }
+    }
+
+    /// Asks the sentinels for the master and moves to it (or confirms the
+    /// one in use). Returns the connection to use, or `None` while they
+    /// name no reachable master.
+    async fn confirmed(&self) -> Option<Current> {
         let current = self.current();
-        if current.generation != failed_generation {
-            return; // someone else moved already
+        if current.confirmed {
+            return Some(current);
+        }
+        let mut last_miss = self.inner.refreshing.lock().await;
+        let current = self.current();
+        if current.confirmed {
+            return Some(current); // another caller confirmed meanwhile
+        }
+        if last_miss.is_some_and(|at| at.elapsed() < ASK_AGAIN_AFTER) {
+            return None;
         }
         let client = match self.inner.master.client().await {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "sentinels did not name a master");
-                return;
+                tracing::warn!(error = %e, "sentinels did not name a reachable master");
+                *last_miss = Some(Instant::now());
+                return None;
             }
         };
         let address = client_address(&client);
-        if address == current.address {
-            return; // no failover (yet); the manager reconnects by itself
-        }
-        match ConnectionManager::new_with_config(client, self.inner.config.clone()).await {
-            Ok(manager) => {
-                tracing::info!(from = %current.address, to = %address, "following the new master");
-                let next = Current {
-                    manager,
-                    address,
-                    generation: current.generation + 1,
-                };
-                match self.inner.current.lock() {
-                    Ok(mut c) => *c = next,
-                    Err(poisoned) => *poisoned.into_inner() = next,
+        let manager = if address == current.address {
+            current.manager.clone()
+        } else {
+            match ConnectionManager::new_with_config(client, self.inner.config.clone()).await {
+                Ok(manager) => {
+                    tracing::info!(from = %current.address, to = %address, "following the new master");
+                    manager
+                }
+                Err(e) => {
+                    tracing::warn!(to = %address, error = %e, "cannot reach the new master");
+                    *last_miss = Some(Instant::now());
+                    return None;
                 }
             }
-            Err(e) => tracing::warn!(to = %address, error = %e, "cannot reach the new master"),
-        }
+        };
+        *last_miss = None;
+        let next = Current {
+            manager,
+            address,
+            generation: current.generation + 1,
+            confirmed: true,
+        };
+        self.set_current(next.clone());
+        Some(next)
     }
 
     async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
-        let mut current = self.current();
+        let mut current = self.confirmed().await.ok_or_else(no_master)?;
         let result = current.manager.send_packed_command(cmd).await;
         if let Err(e) = &result {
             if may_be_failover(e) {
-                self.refresh(current.generation).await;
+                self.distrust(current.generation);
             }
         }
         result
@@ -202,18 +249,26 @@ impl FollowMaster {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let mut current = self.current();
+        let mut current = self.confirmed().await.ok_or_else(no_master)?;
         let result = current
             .manager
             .send_packed_commands(pipeline, offset, count)
             .await;
         if let Err(e) = &result {
             if may_be_failover(e) {
-                self.refresh(current.generation).await;
+                self.distrust(current.generation);
             }
         }
         result
     }
+}
+
+/// Not sent: the sentinels name no master that answers yet.
+fn no_master() -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "the sentinels name no reachable master yet (failover in progress?)",
+    ))
 }
 
 /// The master is gone, or the server is a replica now.
@@ -242,5 +297,17 @@ impl ConnectionLike for FollowMaster {
 
     fn get_db(&self) -> i64 {
         self.current().manager.get_db()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_master_is_a_retryable_refusal() {
+        let e = no_master();
+        assert!(e.is_connection_refusal() && e.is_io_error(), "{e:?}");
+        assert!(crate::Error::Redis(e).is_retryable());
     }
 }

@@ -1,0 +1,154 @@
+//! Redis Cluster: the cluster client's connection, rebuilt from the seeds
+//! when it stops finding nodes.
+//!
+//! The `redis` crate's cluster connection follows `MOVED`/`ASK` and
+//! refreshes its slot map after a failover by itself. Under a failover with
+//! many requests in flight it was seen to end with no usable node at all
+//! ("No connections found") or with every request timing out, for good:
+//! the process had to restart. [`FollowCluster`] keeps the connection in a
+//! swappable slot; such an error makes it build a new one from the seeds
+//! (at most once per [`REBUILD_EVERY`]), which reads the topology afresh.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionLike;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::RoutingInfo;
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+/// The least time between two rebuilds.
+const REBUILD_EVERY: Duration = Duration::from_secs(1);
+
+/// The command connection to a cluster. Clones share it.
+#[derive(Clone)]
+pub(crate) struct FollowCluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: ClusterClient,
+    current: Mutex<Current>,
+    /// One rebuild at a time.
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Current {
+    connection: ClusterConnection,
+    generation: u64,
+    built: Instant,
+}
+
+impl FollowCluster {
+    pub(crate) async fn connect(client: ClusterClient) -> RedisResult<Self> {
+        let connection = client.get_async_connection().await?;
+        Ok(FollowCluster {
+            inner: Arc::new(Inner {
+                client,
+                current: Mutex::new(Current {
+                    connection,
+                    generation: 0,
+                    built: Instant::now(),
+                }),
+                rebuilding: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    fn current(&self) -> Current {
+        match self.inner.current.lock() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// After an error that may mean the connection is stuck: a new one
+    /// from the seeds, unless another caller rebuilt since `failed` or the
+    /// last rebuild is too recent.
+    async fn rebuild(&self, failed: u64) {
+        let _one = self.inner.rebuilding.lock().await;
+        let current = self.current();
+        if current.generation != failed || current.built.elapsed() < REBUILD_EVERY {
+            return;
+        }
+        match self.inner.client.get_async_connection().await {
+            Ok(connection) => {
+                tracing::info!("rebuilt the cluster connection from its seeds");
+                let next = Current {
+                    connection,
+                    generation: current.generation + 1,
+                    built: Instant::now(),
+                };
+                match self.inner.current.lock() {
+                    Ok(mut c) => *c = next,
+                    Err(poisoned) => *poisoned.into_inner() = next,
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot rebuild the cluster connection yet"),
+        }
+    }
+
+    async fn settle<T>(&self, generation: u64, result: RedisResult<T>) -> RedisResult<T> {
+        if let Err(e) = &result {
+            if may_be_stuck(e) {
+                self.rebuild(generation).await;
+            }
+        }
+        result
+    }
+
+    /// Runs `cmd` where `routing` says (a node by slot, for commands that
+    /// name no key).
+    pub(crate) async fn route_command(&self, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
+        let mut current = self.current();
+        let result = current.connection.route_command(cmd, routing).await;
+        self.settle(current.generation, result).await
+    }
+
+    async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
+        let mut current = self.current();
+        let result = current.connection.req_packed_command(cmd).await;
+        self.settle(current.generation, result).await
+    }
+
+    async fn pipeline(
+        &self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let mut current = self.current();
+        let result = current
+            .connection
+            .req_packed_commands(pipeline, offset, count)
+            .await;
+        self.settle(current.generation, result).await
+    }
+}
+
+/// No node to send to, or no answer in time: what a connection that lost
+/// its way after a failover returns.
+fn may_be_stuck(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::ClusterConnectionNotFound || e.is_timeout()
+}
+
+impl ConnectionLike for FollowCluster {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(self.command(cmd))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(self.pipeline(pipeline, offset, count))
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
