@@ -66,7 +66,9 @@ pub enum Error {
 
 impl Error {
     /// True when retrying the same call later may succeed: Redis was
-    /// unreachable, restarting or loading, or the connection dropped.
+    /// unreachable, restarting or loading, the connection dropped, or a
+    /// failover refused the command unexecuted (`MOVED`, `ASK`, `TRYAGAIN`,
+    /// `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Redis(e) => {
@@ -78,6 +80,8 @@ impl Error {
                         e.kind(),
                         redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
                     )
+                    || crate::connection::not_executed(e)
+                    || e.code() == Some("READONLY")
                     || e.to_string().contains("LOADING")
             }
             Error::NotReplicated { .. } => true,
@@ -231,5 +235,28 @@ mod tests {
             Some(ScriptCode::JobBelongsToJobScheduler)
         );
         assert_eq!(ScriptCode::from_reply(-42), Some(ScriptCode::Other(-42)));
+    }
+
+    #[test]
+    fn failover_refusals_are_retryable_and_other_server_errors_are_not() {
+        use redis::{ErrorKind, ServerErrorKind as K};
+        let server = |kind: K, code: &'static str| {
+            Error::Redis(redis::RedisError::from((
+                ErrorKind::Server(kind),
+                code,
+                "9263 127.0.0.1:7000".to_string(),
+            )))
+        };
+        for (kind, code) in [
+            (K::Moved, "MOVED"),
+            (K::Ask, "ASK"),
+            (K::TryAgain, "TRYAGAIN"),
+            (K::ClusterDown, "CLUSTERDOWN"),
+            (K::MasterDown, "MASTERDOWN"),
+        ] {
+            assert!(server(kind, code).is_retryable(), "{code}");
+        }
+        assert!(!server(K::CrossSlot, "CROSSSLOT").is_retryable());
+        assert!(!server(K::NoScript, "NOSCRIPT").is_retryable());
     }
 }

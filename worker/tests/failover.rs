@@ -8,51 +8,14 @@ use std::time::Duration;
 use bullmq_wire::testing::{RedisCluster, RedisSentinelSet};
 use bullmq_wire::{Connection, JobOptions, JobState, Queue, RedisOptions, WorkerOptions};
 use serde_json::{json, Value};
-use tokio::time::Instant;
-use worker_runtime::{Call, Registry, Runtime, RuntimeOptions};
+use worker_runtime::{Runtime, RuntimeOptions};
+
+mod support;
+use support::{stepping_registry, wait_all};
 
 const WAIT: Duration = Duration::from_secs(90);
 const JOBS: usize = 4;
 const STEPS: u64 = 15;
-
-/// Reports progress and logs a line every 100 ms, `STEPS` times.
-fn stepping_registry() -> Registry {
-    let mut r = Registry::new();
-    r.handle("steps.run", |mut call: Call| async move {
-        for i in 1..=STEPS {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            call.progress(json!(i)).await?;
-            call.log(&format!("step {i}")).await?;
-        }
-        Ok(json!("done"))
-    })
-    .unwrap();
-    r
-}
-
-async fn wait_all(
-    queue: &Queue,
-    ids: &[String],
-    what: &str,
-    ok: impl Fn(&bullmq_wire::Job) -> bool,
-) {
-    let deadline = Instant::now() + WAIT;
-    for id in ids {
-        loop {
-            if let Ok(Some(job)) = queue.get_job(id).await {
-                if ok(&job) {
-                    break;
-                }
-            }
-            if Instant::now() >= deadline {
-                let job = queue.get_job(id).await;
-                let state = queue.get_job_state(id).await;
-                panic!("job {id}: {what} never happened; state {state:?}, job {job:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
 
 /// Runs jobs through the runtime, calls `fault` (blocking) once they all
 /// reported progress, then checks that every job completed and that a job
@@ -69,7 +32,7 @@ async fn jobs_survive(conn: Connection, fault: impl FnOnce() + Send + 'static) {
         },
         ..Default::default()
     };
-    let runtime = Runtime::start(&conn, stepping_registry(), opts)
+    let runtime = Runtime::start(&conn, stepping_registry(STEPS), opts)
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -81,11 +44,14 @@ async fn jobs_survive(conn: Connection, fault: impl FnOnce() + Send + 'static) {
                 .unwrap(),
         );
     }
-    wait_all(&queue, &ids, "first progress", |j| j.progress != json!(0)).await;
+    wait_all(&queue, &ids, WAIT, "first progress", |j| {
+        j.progress != json!(0)
+    })
+    .await;
     tokio::task::spawn_blocking(fault)
         .await
         .expect("the fault ran");
-    wait_all(&queue, &ids, "finishing", |j| j.finished_on.is_some()).await;
+    wait_all(&queue, &ids, WAIT, "finishing", |j| j.finished_on.is_some()).await;
     for id in &ids {
         let job = queue.get_job(id).await.unwrap().unwrap();
         assert_eq!(
@@ -112,6 +78,7 @@ async fn jobs_survive(conn: Connection, fault: impl FnOnce() + Send + 'static) {
     wait_all(
         &queue,
         std::slice::from_ref(&late),
+        WAIT,
         "the late job finishing",
         |j| j.finished_on.is_some(),
     )

@@ -6,47 +6,14 @@ use std::time::Duration;
 use bullmq_wire::testing::RedisServer;
 use bullmq_wire::{Connection, JobOptions, JobState, Queue, WorkerOptions};
 use serde_json::{json, Value};
-use tokio::time::Instant;
-use worker_runtime::{Call, Registry, Runtime, RuntimeOptions};
+use worker_runtime::{Runtime, RuntimeOptions};
+
+mod support;
+use support::{stepping_registry, wait_all};
 
 const WAIT: Duration = Duration::from_secs(60);
 const JOBS: usize = 5;
 const STEPS: u64 = 12;
-
-/// Reports progress and logs a line every 100 ms, `STEPS` times.
-fn stepping_registry() -> Registry {
-    let mut r = Registry::new();
-    r.handle("steps.run", |mut call: Call| async move {
-        for i in 1..=STEPS {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            call.progress(json!(i)).await?;
-            call.log(&format!("step {i}")).await?;
-        }
-        Ok(json!("done"))
-    })
-    .unwrap();
-    r
-}
-
-async fn wait_for(
-    queue: &Queue,
-    ids: &[String],
-    what: &str,
-    ok: impl Fn(&bullmq_wire::Job) -> bool,
-) {
-    let deadline = Instant::now() + WAIT;
-    for id in ids {
-        loop {
-            if let Ok(Some(job)) = queue.get_job(id).await {
-                if ok(&job) {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "job {id}: {what} never happened");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_redis_restart_mid_job_fails_nothing_and_loses_no_progress_or_log() {
@@ -60,7 +27,7 @@ async fn a_redis_restart_mid_job_fails_nothing_and_loses_no_progress_or_log() {
         },
         ..Default::default()
     };
-    let runtime = Runtime::start(&conn, stepping_registry(), opts)
+    let runtime = Runtime::start(&conn, stepping_registry(STEPS), opts)
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -72,14 +39,17 @@ async fn a_redis_restart_mid_job_fails_nothing_and_loses_no_progress_or_log() {
                 .unwrap(),
         );
     }
-    wait_for(&queue, &ids, "first progress", |j| j.progress != json!(0)).await;
+    wait_all(&queue, &ids, WAIT, "first progress", |j| {
+        j.progress != json!(0)
+    })
+    .await;
 
     server.kill();
     // the outage the handlers run through: several progress/log writes each
     tokio::time::sleep(Duration::from_millis(600)).await;
     server.restart();
 
-    wait_for(&queue, &ids, "finishing", |j| j.finished_on.is_some()).await;
+    wait_all(&queue, &ids, WAIT, "finishing", |j| j.finished_on.is_some()).await;
     for id in &ids {
         let job = queue.get_job(id).await.unwrap().unwrap();
         assert_eq!(

@@ -8,6 +8,9 @@
 //! the process had to restart. [`FollowCluster`] keeps the connection in a
 //! swappable slot; such an error makes it build a new one from the seeds
 //! (at most once per [`REBUILD_EVERY`]), which reads the topology afresh.
+//! A command refused unexecuted because its slot moved (`MOVED`, `ASK`,
+//! `TRYAGAIN`, `CLUSTERDOWN`) after the crate's own redirects is sent again
+//! a few times while the new master settles in.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +23,9 @@ use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Valu
 
 /// The least time between two rebuilds.
 const REBUILD_EVERY: Duration = Duration::from_secs(1);
+
+/// Sends of a command the cluster refused unexecuted, at most.
+const SENDS: u32 = 4;
 
 /// The command connection to a cluster. Clones share it.
 #[derive(Clone)]
@@ -102,15 +108,30 @@ impl FollowCluster {
     /// Runs `cmd` where `routing` says (a node by slot, for commands that
     /// name no key).
     pub(crate) async fn route_command(&self, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
-        let mut current = self.current();
-        let result = current.connection.route_command(cmd, routing).await;
-        self.settle(current.generation, result).await
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let mut current = self.current();
+            let result = current
+                .connection
+                .route_command(cmd.clone(), routing.clone())
+                .await;
+            if !again(&result, sends).await {
+                return self.settle(current.generation, result).await;
+            }
+        }
     }
 
     async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
-        let mut current = self.current();
-        let result = current.connection.req_packed_command(cmd).await;
-        self.settle(current.generation, result).await
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let mut current = self.current();
+            let result = current.connection.req_packed_command(cmd).await;
+            if !again(&result, sends).await {
+                return self.settle(current.generation, result).await;
+            }
+        }
     }
 
     async fn pipeline(
@@ -119,13 +140,41 @@ impl FollowCluster {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let mut current = self.current();
-        let result = current
-            .connection
-            .req_packed_commands(pipeline, offset, count)
-            .await;
-        self.settle(current.generation, result).await
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let mut current = self.current();
+            let result = current
+                .connection
+                .req_packed_commands(pipeline, offset, count)
+                .await;
+            if !again(&result, sends).await {
+                return self.settle(current.generation, result).await;
+            }
+        }
     }
+}
+
+/// True (after a pause) when `result` is a refusal of a command that was
+/// not executed and `sends` leaves room for another.
+async fn again<T>(result: &RedisResult<T>, sends: u32) -> bool {
+    match result {
+        Err(e) if not_executed(e) && sends < SENDS => {
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(sends))).await;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The cluster refused the command without running it: its slot is
+/// moving or has no master yet.
+pub(crate) fn not_executed(e: &RedisError) -> bool {
+    use redis::ServerErrorKind as K;
+    matches!(
+        e.kind(),
+        ErrorKind::Server(K::Moved | K::Ask | K::TryAgain | K::ClusterDown | K::MasterDown)
+    )
 }
 
 /// No node to send to, or no answer in time: what a connection that lost

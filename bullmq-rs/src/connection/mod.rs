@@ -16,6 +16,7 @@ mod target;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use cluster::not_executed;
 use cluster::FollowCluster;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
