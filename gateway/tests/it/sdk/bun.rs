@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tokio::process::Command;
 
 use super::{assert_all_ok, clients_js, setup_part, GatewayProcess, Script};
-use crate::support::{demo_worker, token, Env, Stack};
+use crate::support::{demo_worker, token, Env};
 
 /// `bun <script>` in `clients/js` (so the package resolves itself by name).
 pub fn bun(script: &str) -> Command {
@@ -25,29 +25,7 @@ pub fn bun(script: &str) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_sdk_passes_its_suite_in_bun() {
-    let stack = Stack::start().await;
-    let mut cmd = bun("test/suite.mjs");
-    cmd.env("GW_URL", format!("ws://{}/ws", stack.gw.addr))
-        .env("GW_TOKEN", token("sdk-bun", 600));
-    let lines = Script::spawn(cmd).finish().await;
-    assert_all_ok(
-        &lines,
-        &[
-            "runtime_bun",
-            "echo",
-            "progress",
-            "retried",
-            "failed_for_good",
-            "cancel",
-            "abort",
-            "batch",
-            "subscribe",
-            "concurrent_500",
-            "one_connection",
-            "closed",
-        ],
-    );
-    stack.gw.shutdown().await;
+    super::js::passes_suite(bun("test/suite.mjs"), "sdk-bun", &["runtime_bun"]).await;
 }
 
 /// Reconnect in Bun: the gateway the client is on is killed with calls in
