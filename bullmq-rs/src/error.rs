@@ -81,7 +81,7 @@ impl Error {
                         redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
                     )
                     || crate::connection::not_executed(e)
-                    || e.code() == Some("READONLY")
+                    || crate::connection::is_read_only(e)
                     || e.to_string().contains("LOADING")
             }
             Error::NotReplicated { .. } => true,

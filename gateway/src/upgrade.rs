@@ -160,13 +160,16 @@ fn accept(
                     }),
                     5,
                 ),
-                Refused::CoolingDown(left) => (
-                    serde_json::json!({
-                        "error": "a connection of this user was closed for abuse; wait before reconnecting",
-                        "retry_after_secs": left.as_secs().max(1),
-                    }),
-                    left.as_secs().max(1),
-                ),
+                Refused::CoolingDown(left) => {
+                    let secs = left.as_secs().max(1);
+                    (
+                        serde_json::json!({
+                            "error": "a connection of this user was closed for abuse; wait before reconnecting",
+                            "retry_after_secs": secs,
+                        }),
+                        secs,
+                    )
+                }
             };
             let mut res = plain(StatusCode::TOO_MANY_REQUESTS, body);
             res.headers_mut()

@@ -12,6 +12,7 @@
 //! `TRYAGAIN`, `CLUSTERDOWN`) after the crate's own redirects is sent again
 //! a few times while the new master settles in.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,10 +65,7 @@ impl FollowCluster {
     }
 
     fn current(&self) -> Current {
-        match self.inner.current.lock() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        super::lock(&self.inner.current).clone()
     }
 
     /// After an error that may mean the connection is stuck: a new one
@@ -87,10 +85,7 @@ impl FollowCluster {
                     generation: current.generation + 1,
                     built: Instant::now(),
                 };
-                match self.inner.current.lock() {
-                    Ok(mut c) => *c = next,
-                    Err(poisoned) => *poisoned.into_inner() = next,
-                }
+                *super::lock(&self.inner.current) = next;
             }
             Err(e) => tracing::warn!(error = %e, "cannot rebuild the cluster connection yet"),
         }
@@ -105,33 +100,38 @@ impl FollowCluster {
         result
     }
 
-    /// Runs `cmd` where `routing` says (a node by slot, for commands that
-    /// name no key).
-    pub(crate) async fn route_command(&self, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
+    /// Runs `op` on the connection in use, sending it again while the
+    /// cluster refuses it unexecuted, and rebuilding the connection when
+    /// it looks stuck.
+    async fn send<T, F, Fut>(&self, mut op: F) -> RedisResult<T>
+    where
+        F: FnMut(ClusterConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let mut sends = 0;
         loop {
             sends += 1;
-            let mut current = self.current();
-            let result = current
-                .connection
-                .route_command(cmd.clone(), routing.clone())
-                .await;
+            let current = self.current();
+            let result = op(current.connection).await;
             if !again(&result, sends).await {
                 return self.settle(current.generation, result).await;
             }
         }
     }
 
+    /// Runs `cmd` where `routing` says (a node by slot, for commands that
+    /// name no key).
+    pub(crate) async fn route_command(&self, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
+        self.send(|mut c| {
+            let (cmd, routing) = (cmd.clone(), routing.clone());
+            async move { c.route_command(cmd, routing).await }
+        })
+        .await
+    }
+
     async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
-        let mut sends = 0;
-        loop {
-            sends += 1;
-            let mut current = self.current();
-            let result = current.connection.req_packed_command(cmd).await;
-            if !again(&result, sends).await {
-                return self.settle(current.generation, result).await;
-            }
-        }
+        self.send(|mut c| async move { c.req_packed_command(cmd).await })
+            .await
     }
 
     async fn pipeline(
@@ -140,18 +140,8 @@ impl FollowCluster {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let mut sends = 0;
-        loop {
-            sends += 1;
-            let mut current = self.current();
-            let result = current
-                .connection
-                .req_packed_commands(pipeline, offset, count)
-                .await;
-            if !again(&result, sends).await {
-                return self.settle(current.generation, result).await;
-            }
-        }
+        self.send(|mut c| async move { c.req_packed_commands(pipeline, offset, count).await })
+            .await
     }
 }
 

@@ -24,6 +24,7 @@ use redis::aio::{
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+pub(crate) use sentinel::is_read_only;
 
 use crate::error::{Error, Result};
 use address::{address_of, with_address};
@@ -523,4 +524,12 @@ impl Connection {
         }
         Ok(con)
     }
+}
+
+/// The value behind `mutex`, also after a panic while it was held (what it
+/// guards is always whole: it is only ever replaced, never half-written).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

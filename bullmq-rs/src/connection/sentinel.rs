@@ -12,6 +12,7 @@
 //! when the sentinels make it a replica. Blocking readers ask for the
 //! master each time they (re)connect.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -156,26 +157,13 @@ impl FollowMaster {
     }
 
     fn current(&self) -> Current {
-        match self.inner.current.lock() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn set_current(&self, next: Current) {
-        match self.inner.current.lock() {
-            Ok(mut c) => *c = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
+        super::lock(&self.inner.current).clone()
     }
 
     /// A failure that may mean a failover: the master in use is no longer
     /// trusted until the sentinels name it (or another) again.
     fn distrust(&self, generation: u64) {
-        let mut current = match self.inner.current.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut current = super::lock(&self.inner.current);
         if current.generation == generation {
             current.confirmed = false;
         }
@@ -228,19 +216,30 @@ impl FollowMaster {
             generation: current.generation + 1,
             confirmed: true,
         };
-        self.set_current(next.clone());
+        *super::lock(&self.inner.current) = next.clone();
         Some(next)
     }
 
-    async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
-        let mut current = self.confirmed().await.ok_or_else(no_master)?;
-        let result = current.manager.send_packed_command(cmd).await;
+    /// Runs `op` on the confirmed master; a failure that may mean a
+    /// failover makes the master untrusted.
+    async fn send<T, F, Fut>(&self, op: F) -> RedisResult<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let current = self.confirmed().await.ok_or_else(no_master)?;
+        let result = op(current.manager).await;
         if let Err(e) = &result {
             if may_be_failover(e) {
                 self.distrust(current.generation);
             }
         }
         result
+    }
+
+    async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
+        self.send(|mut m| async move { m.send_packed_command(cmd).await })
+            .await
     }
 
     async fn pipeline(
@@ -249,17 +248,8 @@ impl FollowMaster {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let mut current = self.confirmed().await.ok_or_else(no_master)?;
-        let result = current
-            .manager
-            .send_packed_commands(pipeline, offset, count)
-            .await;
-        if let Err(e) = &result {
-            if may_be_failover(e) {
-                self.distrust(current.generation);
-            }
-        }
-        result
+        self.send(|mut m| async move { m.send_packed_commands(pipeline, offset, count).await })
+            .await
     }
 }
 

@@ -12,7 +12,7 @@ use bullmq_wire::{
 };
 use serde_json::json;
 
-use crate::scenario::failover_under_load;
+use crate::scenario::{failover_under_load, final_state};
 
 async fn connect(cluster: &RedisCluster, prefix: &str) -> Connection {
     Connection::connect(RedisOptions::new(cluster.url()).with_prefix(prefix))
@@ -61,15 +61,11 @@ async fn queues_with_their_own_hash_tags_spread_over_every_master() {
         let worker = Worker::start(name, &conn, opts, |job| async move { Ok(job.data) })
             .await
             .unwrap();
-        let mut done = false;
-        for _ in 0..400 {
-            if queue.get_job_state(&id).await.unwrap() == JobState::Completed {
-                done = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(done, "job on master {port} completes");
+        assert_eq!(
+            final_state(&queue, &id).await,
+            JobState::Completed,
+            "job on master {port} completes"
+        );
         let job = queue.get_job(&id).await.unwrap().unwrap();
         assert_eq!(job.returnvalue, Some(json!({"on": port})));
         // The job's hash is on the master that owns the queue's slot.
@@ -147,16 +143,8 @@ async fn a_flow_under_a_tagged_prefix_runs_in_one_slot() {
     .unwrap();
     let queue = Queue::new(&parents, &conn).await.unwrap();
     let id = node.id.clone();
-    let mut state = JobState::Unknown;
-    for _ in 0..400 {
-        state = queue.get_job_state(&id).await.unwrap();
-        if state == JobState::Completed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert_eq!(
-        state,
+        final_state(&queue, &id).await,
         JobState::Completed,
         "the parent runs after its children"
     );

@@ -173,3 +173,17 @@ pub async fn wait(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The job's state once it is completed or failed, or what it is after 20 s.
+pub async fn final_state(queue: &Queue, id: &str) -> JobState {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = queue.get_job_state(id).await.expect("job state");
+        if matches!(state, JobState::Completed | JobState::Failed)
+            || tokio::time::Instant::now() >= deadline
+        {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -85,6 +85,18 @@ impl Queue {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The writer stopped: what is queued is dropped (its memory freed),
+    /// nothing more can be queued, and the session learns it.
+    fn stop(&self) {
+        {
+            let mut state = self.lock();
+            state.writer_gone = true;
+            state.items = VecDeque::new();
+            state.bytes = 0;
+        }
+        self.to_session.notify_waiters();
+    }
 }
 
 /// The session's end of the queue.
@@ -229,12 +241,7 @@ struct Writer<S> {
 impl<S> Drop for Writer<S> {
     /// However the writer ends, the session learns it and queues no more.
     fn drop(&mut self) {
-        let mut state = self.queue.lock();
-        state.writer_gone = true;
-        state.items = VecDeque::new();
-        state.bytes = 0;
-        drop(state);
-        self.queue.to_session.notify_waiters();
+        self.queue.stop();
     }
 }
 
@@ -280,13 +287,7 @@ where
     /// Drops what is queued and sends the close frame behind what the
     /// socket already holds, for at most the close grace.
     async fn cut_off(mut self, reason: CloseReason) {
-        {
-            let mut state = self.queue.lock();
-            state.writer_gone = true;
-            state.items = VecDeque::new();
-            state.bytes = 0;
-        }
-        self.queue.to_session.notify_waiters();
+        self.queue.stop();
         let _ = tokio::time::timeout(
             self.bounds.close_grace,
             self.sink.send(close_message(reason)),
