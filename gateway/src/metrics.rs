@@ -42,6 +42,8 @@ pub struct Metrics {
     pub progress_dropped_total: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited_total: AtomicU64,
+    /// Jobs the notifier read from Redis after a change.
+    pub notifier_reads_total: AtomicU64,
     labels: MethodLabels,
     calls: Mutex<HashMap<(String, &'static str), u64>>,
     latency: Mutex<HashMap<String, Histogram>>,
@@ -141,6 +143,12 @@ impl Metrics {
             "gateway_progress_dropped_total",
             "Progress notifications dropped for a busy socket.",
             self.progress_dropped_total.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "gateway_notifier_reads_total",
+            "Watched jobs read from Redis after a change.",
+            self.notifier_reads_total.load(Ordering::Relaxed),
         );
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

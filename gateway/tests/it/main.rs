@@ -18,6 +18,8 @@
 //! - `jobs`: `rpc.status`, `rpc.cancel`, `rpc.subscribe` (re-attach on a
 //!   second gateway), `rpc.unsubscribe`, other users' jobs.
 //! - `lifecycle`: heartbeats, shutdown, slow consumers, connection limits.
+//! - `notifier`: what the notifier reads per call (the move to active
+//!   deferred), and an end that is a job's second write.
 //! - `interop`: unmodified Node and Python BullMQ workers behind the gateway.
 //! - `ops`: `/healthz`, `/metrics`, TLS, custom publishers, the events
 //!   fallback.
@@ -40,6 +42,7 @@ mod errors;
 mod interop;
 mod jobs;
 mod lifecycle;
+mod notifier;
 mod ops;
 mod prd_examples;
 mod sdk;

@@ -30,52 +30,54 @@ pub(crate) fn redis_stats(url: &str) -> (f64, f64) {
     (cpu, calls)
 }
 
-/// Calls per Redis command (including those inside scripts), by name.
-pub(crate) fn command_counts(url: &str) -> HashMap<String, f64> {
+/// Calls and microseconds per Redis command (including those inside
+/// scripts; a script's own time includes its commands'), by name.
+pub(crate) fn command_counts(url: &str) -> HashMap<String, (f64, f64)> {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_connection().unwrap();
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query(&mut con)
         .unwrap();
+    let field = |stats: &str, key: &str| -> Option<f64> {
+        stats.split(key).nth(1)?.split(',').next()?.parse().ok()
+    };
     info.lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("cmdstat_")?;
             let (name, stats) = rest.split_once(':')?;
-            let calls = stats
-                .split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_string(), calls))
+            let calls = field(stats, "calls=")?;
+            let usec = field(stats, "usec=").unwrap_or(0.0);
+            Some((name.to_string(), (calls, usec)))
         })
         .collect()
 }
 
-/// With `BENCH_COMMANDS` set: which commands a scenario cost, per call.
+/// With `BENCH_COMMANDS` set: which commands a scenario cost, per call, and
+/// Redis' own time in them (µs per call, in brackets).
 pub(crate) fn print_command_mix(
     peer: &str,
     label: &str,
     calls: usize,
-    before: &HashMap<String, f64>,
-    after: &HashMap<String, f64>,
+    before: &HashMap<String, (f64, f64)>,
+    after: &HashMap<String, (f64, f64)>,
 ) {
-    let mut mix: Vec<(f64, &str)> = after
+    let mut mix: Vec<(f64, f64, &str)> = after
         .iter()
-        .map(|(name, n)| {
+        .map(|(name, (n, usec))| {
+            let (n0, usec0) = before.get(name).copied().unwrap_or((0.0, 0.0));
             (
-                (n - before.get(name).copied().unwrap_or(0.0)) / calls as f64,
+                (n - n0) / calls as f64,
+                (usec - usec0) / calls as f64,
                 name.as_str(),
             )
         })
-        .filter(|(per_call, name)| *per_call > 0.005 && *name != "info")
+        .filter(|(per_call, _, name)| *per_call > 0.005 && *name != "info")
         .collect();
     mix.sort_by(|a, b| b.0.total_cmp(&a.0));
     let text: Vec<String> = mix
         .iter()
-        .map(|(per_call, name)| format!("{name} {per_call:.2}"))
+        .map(|(per_call, usec, name)| format!("{name} {per_call:.2} [{usec:.1} µs]"))
         .collect();
     eprintln!("{peer} {label} commands per call: {}", text.join(", "));
 }

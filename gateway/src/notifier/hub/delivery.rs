@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bullmq_wire::JobSnapshot;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
 
 use super::Hub;
 use crate::notifier::{JobEvent, JobUpdate, NotifyError, Snapshot};
@@ -18,11 +19,16 @@ impl Hub {
         if w.finished {
             return;
         }
+        // whatever asked for this read also covers a deferred one
+        w.deferred = false;
         if w.fetching {
             w.dirty = true;
             return;
         }
         w.fetching = true;
+        self.metrics
+            .notifier_reads_total
+            .fetch_add(1, Ordering::Relaxed);
         let mut con = self.reader.clone();
         let key = w.key.clone();
         let id = id.clone();
@@ -32,6 +38,22 @@ impl Hub {
                 .map_err(NotifyError::from);
             (id, res)
         }));
+    }
+
+    /// Makes the deferred reads whose deadline has come (those a read
+    /// made meanwhile has not already covered).
+    pub(super) fn deferred_due(&mut self, now: Instant) {
+        while let Some((at, _)) = self.deferred.front() {
+            if *at > now {
+                break;
+            }
+            let Some((_, id)) = self.deferred.pop_front() else {
+                break;
+            };
+            if self.watches.get(&id).is_some_and(|w| w.deferred) {
+                self.schedule_fetch(&id);
+            }
+        }
     }
 
     pub(super) fn fetched(&mut self, id: Arc<str>, res: Result<Snapshot, NotifyError>) {

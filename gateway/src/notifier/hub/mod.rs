@@ -3,7 +3,7 @@
 //! when their hash changes (one read in flight per job, bursts coalesced)
 //! and fans updates out to sessions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +65,13 @@ struct Watch {
     /// The next `hset` is the job's creation (a call's fresh job, watched
     /// before it is added): nothing to read or push yet.
     creation_pending: bool,
+    /// The next `hset` after the creation is, for every BullMQ worker,
+    /// the move to active, which changes nothing a client sees: it is read
+    /// only if nothing else changes within [`ACTIVATION_READ_DELAY`].
+    activation_pending: bool,
+    /// A read is due at the deadline queued in `Hub::deferred` (a read
+    /// made meanwhile clears it).
+    deferred: bool,
 }
 
 /// A watch waiting for Redis to confirm its subscription; while Redis is
@@ -110,7 +117,17 @@ pub(crate) struct Hub {
     reconnect_now: bool,
     outage_wait: Duration,
     fetches: FuturesUnordered<Fetch>,
+    /// Deferred reads, in deadline order (one delay for all).
+    deferred: VecDeque<(Instant, Arc<str>)>,
 }
+
+/// How long the read of a fresh job's second `hset` waits for another
+/// change. That write is the move to active for every BullMQ worker
+/// (ours, Node's and Python's set `processedOn`), so a job that ends
+/// within the delay is read once, at its end, instead of twice; were a
+/// worker to end a job without writing it at activation, its end would
+/// reach the client this much later, never lost.
+const ACTIVATION_READ_DELAY: Duration = Duration::from_millis(100);
 
 /// What the hub shows the rest of the gateway.
 #[derive(Debug, Default)]
@@ -153,6 +170,7 @@ impl Hub {
             reconnect_now: false,
             outage_wait: Duration::ZERO,
             fetches: FuturesUnordered::new(),
+            deferred: VecDeque::new(),
         }
     }
 
@@ -175,7 +193,17 @@ impl Hub {
         let mut backoff = RECONNECT_MIN;
         let mut round: Option<Round> = None;
         let mut last_attempt: Option<Instant> = None;
+        // one timer for the deferred reads, moved to the earliest deadline
+        let mut timer = Box::pin(tokio::time::sleep(Duration::ZERO));
+        let mut armed: Option<Instant> = None;
         loop {
+            let next_deferred = self.deferred.front().map(|(at, _)| *at);
+            if next_deferred != armed {
+                if let Some(at) = next_deferred {
+                    timer.as_mut().reset(at);
+                }
+                armed = next_deferred;
+            }
             if std::mem::take(&mut self.reconnect_now)
                 && last_attempt.is_none_or(|at| at.elapsed() >= RECONNECT_MIN)
             {
@@ -254,6 +282,10 @@ impl Hub {
                     }
                 }
                 Some((id, res)) = self.fetches.next(), if !self.fetches.is_empty() => self.fetched(id, res),
+                _ = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    self.deferred_due(Instant::now());
+                }
                 item = async { feed.as_mut().expect("guarded").rx.recv().await }, if has_feed => match item {
                     Some(item) => self.feed(item),
                     None => feed = None,
@@ -300,6 +332,8 @@ impl Hub {
                             finished: false,
                             catch_up: false,
                             creation_pending: new_job && self.mechanism == Mechanism::Keyspace,
+                            activation_pending: false,
+                            deferred: false,
                         },
                     );
                     self.to_subscribe.push(id.clone());
@@ -362,7 +396,14 @@ impl Hub {
                 Some(JobSignal::Changed) => match self.watches.get_mut(&id) {
                     Some(w) if w.creation_pending => {
                         w.creation_pending = false;
+                        w.activation_pending = true;
                         w.seen = true;
+                    }
+                    Some(w) if w.activation_pending => {
+                        w.activation_pending = false;
+                        w.deferred = true;
+                        self.deferred
+                            .push_back((Instant::now() + ACTIVATION_READ_DELAY, id));
                     }
                     _ => self.schedule_fetch(&id),
                 },

@@ -105,6 +105,7 @@ impl Hub {
             w.catch_up = true;
             // the creation may have happened unseen: read on the next change
             w.creation_pending = false;
+            w.activation_pending = false;
             self.to_subscribe.push(id.clone());
         }
     }
