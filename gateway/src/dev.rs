@@ -108,6 +108,8 @@ pub async fn start_worker(redis_url: &str, prefix: &str) -> anyhow::Result<Optio
         worker: bullmq_wire::WorkerOptions {
             concurrency: 16,
             name: Some("gateway-dev".into()),
+            // the gateway in this process has each result without a read
+            publish_results: true,
             ..Default::default()
         },
         ..Default::default()

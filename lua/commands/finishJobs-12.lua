@@ -20,7 +20,10 @@
     ARGV[3]     N, how many jobs to fetch afterwards (0 = none)
     ARGV[4..9]  worker arguments (includes/workerArgs)
     ARGV[10]    metrics max data points ("" = metrics off)
-    ARGV[11]    number of outcomes m
+    ARGV[11]    "1" = publish each completion on `job:<jobId>` as
+                {"type":"result","result":<returnvalue>}, before the
+                job's hash is written ("" = do not)
+    ARGV[12]    number of outcomes m
     then 10 values per outcome:
       jobId, lock token, kind (completed|failed|delayed|retry|handback),
       value (returnvalue JSON for completed, error message otherwise),
@@ -76,7 +79,8 @@ local now = tonumber(ARGV[2])
 local nowText = ARGV[2]
 local fetchCount = tonumber(ARGV[3])
 local maxMetrics = ARGV[10] ~= "" and tonumber(ARGV[10])
-local m = tonumber(ARGV[11])
+local publishResults = ARGV[11] == "1"
+local m = tonumber(ARGV[12])
 local codes = {}
 -- jobs completed and failed for good in this call (tables are kept to a
 -- minimum: each costs Redis ~1k instructions to make and collect)
@@ -107,7 +111,7 @@ local lockKeys, lockOwners, depKeys = {}, {}, {}
 for j = 0, m - 1 do
   -- the outcome's values stay in ARGV from index b on (a table of all ten
   -- per job would cost an allocation the size of the rest of the call)
-  local b = 12 + j * 10
+  local b = 13 + j * 10
   local jobKey = prefix .. ARGV[b]
   -- every field a job's table gets, set at once (a field added later
   -- would regrow the table); every job hash has a name: one read for
@@ -217,6 +221,11 @@ local function settle(o)
   end
 
   -- completed or failed for good
+  if publishResults and kind == "completed" then
+    -- first, so a subscriber has the result before the hash's own
+    -- keyspace event (or its removal) asks it to read the job
+    rcall("PUBLISH", "job:" .. jobId, '{"type":"result","result":' .. value .. '}')
+  end
   if attrs[3] then
     lazy().releaseDedupKey(prefix, attrs[3], jobId)
     lazy().requeueDedupNext(k, prefix, attrs[3], now, maxLen)

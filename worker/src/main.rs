@@ -39,6 +39,19 @@ struct Cli {
     /// Seconds running jobs get to finish on shutdown before being handed back.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace: u64,
+    /// Also publish each completed job's result on the Redis channel
+    /// `job:{jobId}`, so the gateway has it without reading the job back
+    /// (one PUBLISH per completed job; 1/0, true/false, yes/no, on/off).
+    #[arg(
+        long,
+        env = "WORKER_PUBLISH_RESULTS",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "true",
+        default_missing_value = "true",
+        value_parser = service_main::parse_bool
+    )]
+    publish_results: bool,
     /// Log as JSON lines (1/0, true/false, yes/no, on/off; the flag alone: true).
     #[arg(
         long,
@@ -79,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
             name: cli.name.clone(),
             lock_duration: Duration::from_millis(cli.lock_duration),
             stalled_interval: Duration::from_millis(cli.stalled_interval),
+            publish_results: cli.publish_results,
             ..Default::default()
         },
         shutdown_grace: Duration::from_secs(cli.shutdown_grace),

@@ -95,6 +95,12 @@ pub struct WorkerOptions {
     /// every core. Off by default: handlers are futures polled by the
     /// worker's own task (like Node's event loop), which is cheaper per job.
     pub spawn_handlers: bool,
+    /// Also publish each completed job's return value on the Redis channel
+    /// `job:{jobId}` as `{"type":"result","result":<returnvalue>}`, from the
+    /// script that completes it (before the job's hash is written), so a
+    /// gateway watching the job has the result without reading it back.
+    /// Off by default: it costs Redis a `PUBLISH` per completed job.
+    pub publish_results: bool,
 }
 
 impl Default for WorkerOptions {
@@ -116,6 +122,7 @@ impl Default for WorkerOptions {
             backoff_strategy: None,
             max_started_attempts: None,
             spawn_handlers: false,
+            publish_results: false,
         }
     }
 }

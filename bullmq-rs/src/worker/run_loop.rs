@@ -395,6 +395,7 @@ async fn settle_and_fetch(
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
         );
+        call.push_arg(if opts.publish_results { "1" } else { "" });
         call.push_arg(batch.len());
         for o in batch {
             o.push_args(&mut call);

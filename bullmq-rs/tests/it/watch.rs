@@ -12,7 +12,7 @@ use futures::{Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::support::{ctx, eventually, queue_name, Ctx};
+use crate::support::{ctx, eventually, queue_name, raw, Ctx};
 
 async fn snapshot(ctx: &Ctx, key: &JobKey) -> JobSnapshot {
     JobSnapshot::read(&mut ctx.conn.command_connection(), key)
@@ -146,4 +146,89 @@ async fn the_keyspace_channel_tells_changes_and_removal() {
     assert_eq!(next_signal(&mut messages).await, JobSignal::Changed);
     assert!(queue.remove("watched").await.unwrap());
     assert_eq!(next_signal(&mut messages).await, JobSignal::Removed);
+}
+
+/// With `publish_results`, a completion is published on `job:{jobId}` by
+/// the script that completes the job, before its hash is written (the
+/// message comes before the hash's keyspace event); a failure is not, and
+/// a worker without the option publishes nothing.
+#[tokio::test]
+async fn completions_are_published_when_asked() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let mut flags = redis::cmd("CONFIG");
+    flags.arg("SET").arg("notify-keyspace-events").arg("Kh");
+    let _: () = raw(&ctx, &mut flags).await;
+    let client = redis::Client::open(ctx.server.url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.psubscribe("job:*").await.unwrap();
+    pubsub.psubscribe("__keyspace@0__:*").await.unwrap();
+    let mut messages = pubsub.into_on_message();
+
+    let handler = |job: bullmq_wire::Job| async move {
+        match job.name.as_str() {
+            "ok" => Ok(json!({"n": job.data["n"]})),
+            _ => Err(JobError::new("no")),
+        }
+    };
+    let publishing = WorkerOptions {
+        publish_results: true,
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, publishing, handler)
+        .await
+        .unwrap();
+    let ok = queue
+        .add("ok", &json!({"n": 1}), JobOptions::default())
+        .await
+        .unwrap();
+    let bad = queue
+        .add("bad", &json!({}), JobOptions::default())
+        .await
+        .unwrap();
+    wait_state(&queue, &ok, JobState::Completed).await;
+    wait_state(&queue, &bad, JobState::Failed).await;
+    worker.close().await;
+
+    let quiet = WorkerOptions::default();
+    let worker = Worker::start(&q, &ctx.conn, quiet, handler).await.unwrap();
+    let unpublished = queue
+        .add("ok", &json!({"n": 2}), JobOptions::default())
+        .await
+        .unwrap();
+    wait_state(&queue, &unpublished, JobState::Completed).await;
+    worker.close().await;
+
+    // everything above has been published by now; a last message marks the end
+    let mut publish = redis::cmd("PUBLISH");
+    publish.arg("job:end").arg("end");
+    let _: i64 = raw(&ctx, &mut publish).await;
+    let mut seen = Vec::new();
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(20), messages.next())
+        .await
+        .expect("messages up to the marker")
+    {
+        let channel = msg.get_channel_name().to_string();
+        if channel == "job:end" {
+            break;
+        }
+        let payload: String = msg.get_payload().unwrap();
+        seen.push((channel, payload));
+    }
+    let published: Vec<&(String, String)> =
+        seen.iter().filter(|(c, _)| c.starts_with("job:")).collect();
+    assert_eq!(
+        published,
+        vec![&(
+            format!("job:{ok}"),
+            r#"{"type":"result","result":{"n":1}}"#.to_string()
+        )],
+        "{seen:?}"
+    );
+    // the result came before the hash's last write (the completion)
+    let hash_channel = JobKey::new(ctx.conn.prefix(), &q, &ok).keyspace_channel(0);
+    let result_at = seen.iter().position(|(c, _)| c.starts_with("job:"));
+    let last_write = seen.iter().rposition(|(c, _)| *c == hash_channel);
+    assert!(result_at < last_write, "{seen:?}");
 }

@@ -1,10 +1,12 @@
 //! What the notifier reads: a call's job is read once when it ends soon
-//! after it starts, and an end that is the job's second write still
-//! arrives.
+//! after it starts, not at all when its worker publishes the result, and
+//! an end that is the job's second write still arrives.
 
 use serde_json::json;
 
-use crate::support::Stack;
+use bullmq_wire::WorkerOptions;
+
+use crate::support::{demo_worker_with, Stack};
 
 /// `gateway_notifier_reads_total` from `/metrics`.
 async fn reads(s: &Stack) -> u64 {
@@ -35,6 +37,29 @@ async fn a_quick_call_is_read_once() {
         (calls as u64..=calls as u64 + 5).contains(&spent),
         "{spent} reads for {calls} calls"
     );
+}
+
+/// A worker that publishes its results (`publish_results`, on in the
+/// `worker` binary and `--dev`): quick calls are answered without a read.
+#[tokio::test]
+async fn a_published_result_is_not_read() {
+    let s = Stack::without_worker(|_| {}).await;
+    let opts = WorkerOptions {
+        concurrency: 4,
+        publish_results: true,
+        ..Default::default()
+    };
+    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let mut c = s.gw.client("alice").await;
+    let before = reads(&s).await;
+    let calls = 20;
+    for i in 0..calls {
+        let r = c.call(i, "demo.echo", json!({"i": i})).await;
+        assert_eq!(r["result"], json!({"i": i}), "{r}");
+    }
+    let spent = reads(&s).await - before;
+    // only a call whose end comes later than the activation delay is read
+    assert!(spent <= 5, "{spent} reads for {calls} calls");
 }
 
 /// A worker that wrote nothing when it took the job (so its end is the
