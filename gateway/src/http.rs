@@ -129,6 +129,7 @@ async fn healthz(shared: Arc<Shared>) -> Response {
     let notify = match shared.notifier.mechanism() {
         Mechanism::Keyspace => "keyspace",
         Mechanism::EventStreams => "events",
+        Mechanism::Published => "published",
     };
     let mut body = serde_json::json!({
         "status": status,

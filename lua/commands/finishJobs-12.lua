@@ -21,8 +21,10 @@
     ARGV[4..9]  worker arguments (includes/workerArgs)
     ARGV[10]    metrics max data points ("" = metrics off)
     ARGV[11]    "1" = publish each completion on `job:<jobId>` as
-                {"type":"result","result":<returnvalue>}, before the
-                job's hash is written ("" = do not)
+                {"type":"result","result":<returnvalue>}, and each final
+                failure as {"type":"error","error":<reason>,
+                "attemptsMade":n}, before the job's hash is written
+                ("" = do not)
     ARGV[12]    number of outcomes m
     then 10 values per outcome:
       jobId, lock token, kind (completed|failed|delayed|retry|handback),
@@ -221,10 +223,15 @@ local function settle(o)
   end
 
   -- completed or failed for good
-  if publishResults and kind == "completed" then
-    -- first, so a subscriber has the result before the hash's own
-    -- keyspace event (or its removal) asks it to read the job
-    rcall("PUBLISH", "job:" .. jobId, '{"type":"result","result":' .. value .. '}')
+  if publishResults then
+    -- first, so a subscriber has the end before the hash's own keyspace
+    -- event (or its removal) asks it to read the job
+    if kind == "completed" then
+      rcall("PUBLISH", "job:" .. jobId, '{"type":"result","result":' .. value .. '}')
+    else
+      rcall("PUBLISH", "job:" .. jobId, '{"type":"error","error":' .. cjson.encode(value) ..
+        ',"attemptsMade":' .. atm .. '}')
+    end
   end
   if attrs[3] then
     lazy().releaseDedupKey(prefix, attrs[3], jobId)

@@ -7,6 +7,8 @@
     KEYS[3] meta
     ARGV[1] jobId
     ARGV[2] progress JSON
+    ARGV[3] "1" = also publish {"type":"progress","progress":<JSON>} on
+            `job:<jobId>` (a worker with publish_results), "" = do not
   Output:
     0 ok, -1 missing job
 ]]
@@ -14,6 +16,9 @@ local rcall = redis.call
 --- @include "includes/maxEvents"
 if rcall("EXISTS", KEYS[1]) == 0 then
   return -1
+end
+if ARGV[3] == "1" then
+  rcall("PUBLISH", "job:" .. ARGV[1], '{"type":"progress","progress":' .. ARGV[2] .. '}')
 end
 rcall("HSET", KEYS[1], "progress", ARGV[2])
 rcall("XADD", KEYS[2], "MAXLEN", "~", maxEvents(KEYS[3]), "*", "event", "progress",

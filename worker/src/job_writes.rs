@@ -27,6 +27,8 @@ struct Inner {
     queue: Queue,
     job_id: String,
     keep_logs: Option<i64>,
+    /// Progress is also published on `job:{jobId}` (`publish_results`).
+    publish: bool,
     backlog: Mutex<Backlog>,
 }
 
@@ -46,6 +48,7 @@ impl JobWrites {
                 queue: job.queue().clone(),
                 job_id: job.id.clone(),
                 keep_logs: job.opts.keep_logs,
+                publish: job.publishes_progress(),
                 backlog: Mutex::new(Backlog::default()),
             }),
         }
@@ -109,6 +112,7 @@ impl JobWrites {
             queue,
             job_id,
             keep_logs,
+            publish,
             ..
         } = &*self.inner;
         while let Some(line) = backlog.logs.front() {
@@ -127,7 +131,7 @@ impl JobWrites {
             }
         }
         if let Some(progress) = backlog.progress.take() {
-            match queue.update_progress(job_id, &progress).await {
+            match queue.set_progress(job_id, &progress, *publish).await {
                 Ok(()) => {}
                 Err(e) if e.is_retryable() => {
                     backlog.progress = Some(progress);

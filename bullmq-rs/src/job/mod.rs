@@ -83,6 +83,9 @@ pub struct Job {
     /// Told of each progress Redis took, for the watchers of the worker
     /// that fetched the job (`Worker::events`).
     pub(crate) on_progress: Option<ProgressHook>,
+    /// Progress is also published on `job:{jobId}` (a worker with
+    /// `publish_results` fetched the job).
+    pub(crate) publish_progress: bool,
 }
 
 /// A callback a job calls with its id and each progress it reports.
@@ -150,6 +153,7 @@ impl Job {
             token: None,
             recorded: None,
             on_progress: None,
+            publish_progress: false,
         };
         // `atm` wins over BullMQ's older `attemptsMade`, whatever the order
         let (mut atm, mut attempts_made) = (None, None);

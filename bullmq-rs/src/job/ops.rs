@@ -19,6 +19,14 @@ use crate::time::now_ms;
 impl Queue {
     /// Sets a job's progress and emits `progress`.
     pub async fn update_progress(&self, job_id: &str, progress: &Value) -> Result<()> {
+        self.set_progress(job_id, progress, false).await
+    }
+
+    /// [`Queue::update_progress`], also published on `job:{jobId}` as
+    /// `{"type":"progress","progress":..}` when `publish` (what a worker
+    /// with `WorkerOptions::publish_results` does; see
+    /// [`Job::publishes_progress`]).
+    pub async fn set_progress(&self, job_id: &str, progress: &Value, publish: bool) -> Result<()> {
         let k = self.keys();
         let code: i64 = script::UPDATE_PROGRESS
             .call()
@@ -27,6 +35,7 @@ impl Queue {
             .key(k.meta())
             .arg(job_id)
             .arg(progress.to_string())
+            .arg(if publish { "1" } else { "" })
             .invoke(&mut self.con())
             .await?;
         check_job(self.name(), code, "updateProgress", job_id).map(drop)
@@ -158,12 +167,22 @@ impl Queue {
 }
 
 impl Job {
+    /// Whether this job's progress is also published on `job:{jobId}`
+    /// (it was fetched by a worker with `publish_results`).
+    pub fn publishes_progress(&self) -> bool {
+        self.publish_progress
+    }
+
     /// Reports progress (a number or any JSON): stored in `progress` and
     /// emitted as a `progress` event.
     pub async fn update_progress(&mut self, progress: Value) -> Result<()> {
         match &self.recorded {
             Some(recorded) => recorded.push_progress(progress.clone()),
-            None => self.queue.update_progress(&self.id, &progress).await?,
+            None => {
+                self.queue
+                    .set_progress(&self.id, &progress, self.publish_progress)
+                    .await?
+            }
         }
         if let Some(hook) = &self.on_progress {
             hook(&self.id, &progress);

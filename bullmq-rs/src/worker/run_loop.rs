@@ -193,6 +193,7 @@ impl Runner {
                             }
                             for mut job in fetched.jobs {
                                 job.on_progress = Some(self.on_progress.clone());
+                                job.publish_progress = self.opts.publish_results;
                                 self.dispatch(job);
                             }
                         }

@@ -166,9 +166,12 @@ async fn completions_are_published_when_asked() {
     pubsub.psubscribe("__keyspace@0__:*").await.unwrap();
     let mut messages = pubsub.into_on_message();
 
-    let handler = |job: bullmq_wire::Job| async move {
+    let handler = |mut job: bullmq_wire::Job| async move {
         match job.name.as_str() {
-            "ok" => Ok(json!({"n": job.data["n"]})),
+            "ok" => {
+                job.update_progress(json!(50)).await?;
+                Ok(json!({"n": job.data["n"]}))
+            }
             _ => Err(JobError::new("no")),
         }
     };
@@ -216,19 +219,28 @@ async fn completions_are_published_when_asked() {
         let payload: String = msg.get_payload().unwrap();
         seen.push((channel, payload));
     }
-    let published: Vec<&(String, String)> =
+    let mut published: Vec<&(String, String)> =
         seen.iter().filter(|(c, _)| c.starts_with("job:")).collect();
-    assert_eq!(
-        published,
-        vec![&(
+    published.sort();
+    let mut expected = vec![
+        (
             format!("job:{ok}"),
-            r#"{"type":"result","result":{"n":1}}"#.to_string()
-        )],
-        "{seen:?}"
-    );
+            r#"{"type":"result","result":{"n":1}}"#.to_string(),
+        ),
+        (
+            format!("job:{ok}"),
+            r#"{"type":"progress","progress":50}"#.to_string(),
+        ),
+        (
+            format!("job:{bad}"),
+            r#"{"type":"error","error":"no","attemptsMade":1}"#.to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(published, expected.iter().collect::<Vec<_>>(), "{seen:?}");
     // the result came before the hash's last write (the completion)
     let hash_channel = JobKey::new(ctx.conn.prefix(), &q, &ok).keyspace_channel(0);
-    let result_at = seen.iter().position(|(c, _)| c.starts_with("job:"));
+    let result_at = seen.iter().position(|(c, _)| *c == format!("job:{ok}"));
     let last_write = seen.iter().rposition(|(c, _)| *c == hash_channel);
     assert!(result_at < last_write, "{seen:?}");
 }

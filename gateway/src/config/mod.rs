@@ -85,6 +85,13 @@ pub enum NotifyMode {
     Keyspace,
     /// One events-stream reader per served queue.
     Events,
+    /// Only the `job:{jobId}` channel, where workers publish progress and
+    /// ends themselves (`worker --publish-results`, on by default, and
+    /// `--dev`): one subscription per watched job and no keyspace
+    /// notifications. Only for queues whose every worker publishes: a
+    /// Node or Python BullMQ worker does not, and its calls would never
+    /// be answered.
+    Published,
 }
 
 /// Log output format.

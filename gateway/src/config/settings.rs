@@ -32,7 +32,8 @@ settings! {
         tls_key_file: PathBuf
             => key "tls_key_file", flag "tls-key-file", env "TLS_KEY_FILE";
         /// How job changes are noticed: keyspace notifications (enabled with
-        /// CONFIG SET), events streams, or auto (keyspace when allowed).
+        /// CONFIG SET), events streams, auto (keyspace when allowed), or
+        /// published (only what workers publish on `job:{jobId}`).
         notify: NotifyMode = NotifyMode::Auto
             => key "notify", flag "notify", env "NOTIFY_MODE";
         /// Log format: text or json.

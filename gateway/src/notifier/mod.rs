@@ -123,6 +123,8 @@ pub enum Mechanism {
     Keyspace,
     /// An events-stream reader per served queue.
     EventStreams,
+    /// Only what workers publish on `job:{jobId}`.
+    Published,
 }
 
 /// A handle on the hub; clones share it. The hub stops when every handle
@@ -179,6 +181,7 @@ impl Notifier {
         let cluster = options.connection.is_cluster();
         let mechanism = match options.mode {
             NotifyMode::Events => Mechanism::EventStreams,
+            NotifyMode::Published => Mechanism::Published,
             NotifyMode::Keyspace if cluster => {
                 return Err(NotifyError::Redis(
                     "keyspace notifications stay on the node whose key changed, so on a Redis \
@@ -207,7 +210,7 @@ impl Notifier {
         let watched = Arc::new(hub::Gauges::default());
         let events = match mechanism {
             Mechanism::EventStreams => Some(events::start(&options).await?),
-            Mechanism::Keyspace => None,
+            Mechanism::Keyspace | Mechanism::Published => None,
         };
         let hub = hub::Hub::new(
             options.connection.clone(),

@@ -1,10 +1,12 @@
 //! What the notifier reads: a call's job is read once when it ends soon
 //! after it starts, not at all when its worker publishes the result, and
-//! an end that is the job's second write still arrives.
+//! an end that is the job's second write still arrives; `notify =
+//! published` with publishing workers.
 
 use serde_json::json;
 
 use bullmq_wire::WorkerOptions;
+use gateway::config::NotifyMode;
 
 use crate::support::{demo_worker_with, Stack};
 
@@ -87,4 +89,55 @@ async fn an_end_that_is_the_second_write_is_delivered() {
         .unwrap();
     let (r, _) = c.response(json!(1)).await;
     assert_eq!(r["result"], json!({"by": "hand"}), "{r}");
+}
+
+/// `notify = published` with workers that publish: results, progress
+/// and failures arrive as in keyspace mode, with no read and no keyspace
+/// notifications.
+#[tokio::test]
+async fn published_mode_delivers_results_progress_and_failures() {
+    let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
+    let opts = WorkerOptions {
+        concurrency: 4,
+        publish_results: true,
+        ..Default::default()
+    };
+    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let mut c = s.gw.client("alice").await;
+    let before = reads(&s).await;
+
+    let r = c.call(1, "demo.echo", json!({"a": 1})).await;
+    assert_eq!(r["result"], json!({"a": 1}), "{r}");
+
+    c.send(json!({"jsonrpc": "2.0", "id": 2, "method": "demo.sleep", "params": {"ms": 300, "steps": 3}}))
+        .await;
+    let (r, before_end) = c.response(json!(2)).await;
+    assert_eq!(r["result"], json!({"slept": 300}), "{r}");
+    let progress: Vec<_> = before_end
+        .iter()
+        .filter(|n| n["method"] == "rpc.progress")
+        .map(|n| n["params"]["progress"].clone())
+        .collect();
+    assert_eq!(
+        progress.last(),
+        Some(&json!({"step": 3, "of": 3})),
+        "{before_end:?}"
+    );
+
+    let r = c.call(3, "demo.fail", json!({"message": "no way"})).await;
+    assert_eq!(r["error"]["code"], -32010, "{r}");
+    assert_eq!(r["error"]["data"]["failedReason"], "no way", "{r}");
+    assert_eq!(r["error"]["data"]["attemptsMade"], 1, "{r}");
+
+    assert_eq!(reads(&s).await, before, "published mode reads no job");
+    let (_, health) = s.gw.http_get("/healthz").await;
+    assert!(health.contains(r#""mode":"published""#), "{health}");
+    let mut flags = s.env.connection().await.command_connection();
+    let (_, keyspace): (String, String) = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query_async(&mut flags)
+        .await
+        .unwrap();
+    assert_eq!(keyspace, "", "no keyspace notifications were enabled");
 }
