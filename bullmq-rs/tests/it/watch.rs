@@ -222,7 +222,7 @@ async fn completions_are_published_when_asked() {
     let mut published: Vec<&(String, String)> =
         seen.iter().filter(|(c, _)| c.starts_with("job:")).collect();
     published.sort();
-    let mut expected = vec![
+    let mut expected = [
         (
             format!("job:{ok}"),
             r#"{"type":"result","result":{"n":1}}"#.to_string(),
