@@ -375,6 +375,7 @@ pub fn job_options(opts: &Value) -> bullmq_wire::JobOptions {
                 queue: p["queue"].as_str()?.to_string(),
             })
         }),
+        reply_to: None,
     }
 }
 

@@ -20,9 +20,10 @@
     ARGV[3]     N, how many jobs to fetch afterwards (0 = none)
     ARGV[4..9]  worker arguments (includes/workerArgs)
     ARGV[10]    metrics max data points ("" = metrics off)
-    ARGV[11]    "1" = publish each completion on `job:<jobId>` as
-                {"type":"result","result":<returnvalue>}, and each final
-                failure as {"type":"error","error":<reason>,
+    ARGV[11]    "1" = publish each completion on `job:<jobId>` (and on the
+                outcome's channel, if any) as {"type":"result","jobId":..,
+                "result":<returnvalue>}, and each final failure as
+                {"type":"error","jobId":..,"error":<reason>,
                 "attemptsMade":n}, before the job's hash is written
                 ("" = do not)
     ARGV[12]    number of outcomes m
@@ -30,7 +31,9 @@
       jobId, lock token, kind (completed|failed|delayed|retry|handback),
       value (returnvalue JSON for completed, error message otherwise),
       stacktrace JSON ("" = leave as is),
-      delay ms (delayed) or push command LPUSH/RPUSH (retry),
+      delay ms (delayed), push command LPUSH/RPUSH (retry), or a
+        channel to publish the end on as well (completed, failed; "" =
+        none, see ARGV[11]),
       keep count ("" = keep all), keep age seconds ("" = none),
       keep age limit, attempts (opts.attempts)
   Output (packed with cmsgpack):
@@ -226,11 +229,16 @@ local function settle(o)
   if publishResults then
     -- first, so a subscriber has the end before the hash's own keyspace
     -- event (or its removal) asks it to read the job
+    local message
     if kind == "completed" then
-      rcall("PUBLISH", "job:" .. jobId, '{"type":"result","result":' .. value .. '}')
+      message = '{"type":"result","jobId":' .. cjson.encode(jobId) .. ',"result":' .. value .. '}'
     else
-      rcall("PUBLISH", "job:" .. jobId, '{"type":"error","error":' .. cjson.encode(value) ..
-        ',"attemptsMade":' .. atm .. '}')
+      message = '{"type":"error","jobId":' .. cjson.encode(jobId) .. ',"error":' ..
+        cjson.encode(value) .. ',"attemptsMade":' .. atm .. '}'
+    end
+    rcall("PUBLISH", "job:" .. jobId, message)
+    if extra ~= "" then
+      rcall("PUBLISH", extra, message)
     end
   end
   if attrs[3] then

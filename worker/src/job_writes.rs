@@ -27,8 +27,9 @@ struct Inner {
     queue: Queue,
     job_id: String,
     keep_logs: Option<i64>,
-    /// Progress is also published on `job:{jobId}` (`publish_results`).
-    publish: bool,
+    /// Progress is also published on `job:{jobId}` and the job's reply
+    /// channel, if any (`publish_results`): Some(channel or "").
+    publish: Option<String>,
     backlog: Mutex<Backlog>,
 }
 
@@ -48,7 +49,9 @@ impl JobWrites {
                 queue: job.queue().clone(),
                 job_id: job.id.clone(),
                 keep_logs: job.opts.keep_logs,
-                publish: job.publishes_progress(),
+                publish: job
+                    .publishes_progress()
+                    .then(|| job.opts.reply_to.clone().unwrap_or_default()),
                 backlog: Mutex::new(Backlog::default()),
             }),
         }
@@ -131,7 +134,10 @@ impl JobWrites {
             }
         }
         if let Some(progress) = backlog.progress.take() {
-            match queue.set_progress(job_id, &progress, *publish).await {
+            match queue
+                .set_progress(job_id, &progress, publish.as_deref())
+                .await
+            {
                 Ok(()) => {}
                 Err(e) if e.is_retryable() => {
                     backlog.progress = Some(progress);

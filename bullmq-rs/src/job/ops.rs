@@ -19,14 +19,20 @@ use crate::time::now_ms;
 impl Queue {
     /// Sets a job's progress and emits `progress`.
     pub async fn update_progress(&self, job_id: &str, progress: &Value) -> Result<()> {
-        self.set_progress(job_id, progress, false).await
+        self.set_progress(job_id, progress, None).await
     }
 
     /// [`Queue::update_progress`], also published on `job:{jobId}` as
-    /// `{"type":"progress","progress":..}` when `publish` (what a worker
-    /// with `WorkerOptions::publish_results` does; see
-    /// [`Job::publishes_progress`]).
-    pub async fn set_progress(&self, job_id: &str, progress: &Value, publish: bool) -> Result<()> {
+    /// `{"type":"progress","jobId":..,"progress":..}` when `publish` is
+    /// some, and on the channel it names, if any (what a worker with
+    /// `WorkerOptions::publish_results` does: see [`Job::publishes_progress`]
+    /// and `JobOptions::reply_to`).
+    pub async fn set_progress(
+        &self,
+        job_id: &str,
+        progress: &Value,
+        publish: Option<&str>,
+    ) -> Result<()> {
         let k = self.keys();
         let code: i64 = script::UPDATE_PROGRESS
             .call()
@@ -35,7 +41,8 @@ impl Queue {
             .key(k.meta())
             .arg(job_id)
             .arg(progress.to_string())
-            .arg(if publish { "1" } else { "" })
+            .arg(if publish.is_some() { "1" } else { "" })
+            .arg(publish.unwrap_or(""))
             .invoke(&mut self.con())
             .await?;
         check_job(self.name(), code, "updateProgress", job_id).map(drop)
@@ -179,8 +186,11 @@ impl Job {
         match &self.recorded {
             Some(recorded) => recorded.push_progress(progress.clone()),
             None => {
+                let publish = self
+                    .publish_progress
+                    .then(|| self.opts.reply_to.as_deref().unwrap_or(""));
                 self.queue
-                    .set_progress(&self.id, &progress, self.publish_progress)
+                    .set_progress(&self.id, &progress, publish)
                     .await?
             }
         }

@@ -55,6 +55,11 @@ pub struct JobOptions {
     /// Makes the job a child of an existing job (which then waits for it
     /// once it moves to waiting-children).
     pub parent: Option<ParentRef>,
+    /// A Redis pub/sub channel a worker with `publish_results` also
+    /// publishes the job's progress and end on, with the job's id (a
+    /// gateway's own reply channel). Stored as `replyTo`; BullMQ clients
+    /// keep unknown options and ignore this one.
+    pub reply_to: Option<String>,
 }
 
 /// The parent of a child job: its id and its queue's qualified name

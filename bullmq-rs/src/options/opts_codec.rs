@@ -181,6 +181,9 @@ impl JobOptions {
         if let Some(p) = &self.parent {
             m.insert("parent".into(), json!({"id": p.id, "queue": p.queue}));
         }
+        if let Some(channel) = &self.reply_to {
+            m.insert("replyTo".into(), json!(channel));
+        }
         Value::Object(m)
     }
 
@@ -216,6 +219,7 @@ impl JobOptions {
                     queue: p.get("queue")?.as_str()?.to_string(),
                 })
             }),
+            reply_to: get("replyTo").and_then(|v| v.as_str().map(str::to_string)),
         }
     }
 }

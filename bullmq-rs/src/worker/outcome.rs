@@ -45,6 +45,9 @@ pub(crate) struct Outcome {
     attempts: i64,
     /// Attempts made once this one is recorded (for watchers).
     pub(crate) attempts_made: i64,
+    /// Where the end is also published (the job's `replyTo`, when the
+    /// worker publishes results), else "".
+    reply_to: String,
 }
 
 impl Outcome {
@@ -58,6 +61,10 @@ impl Outcome {
     ) -> Self {
         let attempts = job.opts.attempts.unwrap_or(0);
         let attempts_made = job.attempts_made + 1;
+        let reply_to = match (&job.opts.reply_to, opts.publish_results) {
+            (Some(channel), true) => channel.clone(),
+            _ => String::new(),
+        };
         match result {
             Err(err) if err.waiting_children => Outcome {
                 job_id: job.id.clone(),
@@ -67,6 +74,7 @@ impl Outcome {
                 keep: KeepPolicy::default(),
                 attempts,
                 attempts_made,
+                reply_to: String::new(),
             },
             Ok(value) => Outcome {
                 job_id: job.id.clone(),
@@ -81,6 +89,7 @@ impl Outcome {
                 ),
                 attempts,
                 attempts_made,
+                reply_to,
             },
             Err(err) => {
                 let mut stack = job.stacktrace.clone();
@@ -115,6 +124,7 @@ impl Outcome {
                     ),
                     attempts,
                     attempts_made,
+                    reply_to,
                 }
             }
         }
@@ -130,14 +140,16 @@ impl Outcome {
             keep: KeepPolicy::default(),
             attempts: 0,
             attempts_made: 0,
+            reply_to: String::new(),
         }
     }
 
     /// Appends the ten arguments `finishJobs` reads for this outcome.
     pub(crate) fn push_args(&self, call: &mut Invocation) {
         let (kind, value, extra): (&str, &str, String) = match &self.kind {
-            Kind::Completed { returnvalue } => ("completed", returnvalue, String::new()),
-            Kind::Failed { reason } => ("failed", reason, String::new()),
+            // the sixth value of an end is where to publish it as well
+            Kind::Completed { returnvalue } => ("completed", returnvalue, self.reply_to.clone()),
+            Kind::Failed { reason } => ("failed", reason, self.reply_to.clone()),
             Kind::Delayed { reason, delay } => ("delayed", reason, delay.to_string()),
             Kind::Retry { reason, lifo } => (
                 "retry",

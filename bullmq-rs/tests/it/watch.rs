@@ -225,15 +225,15 @@ async fn completions_are_published_when_asked() {
     let mut expected = [
         (
             format!("job:{ok}"),
-            r#"{"type":"result","result":{"n":1}}"#.to_string(),
+            format!(r#"{{"type":"result","jobId":"{ok}","result":{{"n":1}}}}"#),
         ),
         (
             format!("job:{ok}"),
-            r#"{"type":"progress","progress":50}"#.to_string(),
+            format!(r#"{{"type":"progress","jobId":"{ok}","progress":50}}"#),
         ),
         (
             format!("job:{bad}"),
-            r#"{"type":"error","error":"no","attemptsMade":1}"#.to_string(),
+            format!(r#"{{"type":"error","jobId":"{bad}","error":"no","attemptsMade":1}}"#),
         ),
     ];
     expected.sort();

@@ -118,6 +118,11 @@ pub async fn run(
     watch: Option<(SessionId, mpsc::Sender<JobEvent>)>,
 ) -> Result<Option<Snapshot>, RpcError> {
     let watching = watch.is_some();
+    let mut call = call;
+    if watching {
+        // published mode: workers also report on this gateway's channel
+        call.opts.reply_to = notifier.reply_channel().map(str::to_string);
+    }
     if let Some((session, tx)) = watch {
         notifier
             .watch(&call.job, session, tx, !call.read_after)

@@ -11,6 +11,11 @@ use serde_json::Value;
 /// or an object with `message`). Anything else is ignored.
 pub fn parse_custom(payload: &str) -> Option<JobUpdate> {
     let v: Value = serde_json::from_str(payload).ok()?;
+    custom_update(&v)
+}
+
+/// [`parse_custom`] of a message already parsed.
+pub(crate) fn custom_update(v: &Value) -> Option<JobUpdate> {
     let field = |names: &[&str]| names.iter().find_map(|n| v.get(*n)).cloned();
     match v.get("type")?.as_str()? {
         "progress" => Some(JobUpdate::Progress(

@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use bullmq_wire::JobSnapshot as Snapshot;
 /// A job's progress or end (the library's type).
 pub use bullmq_wire::JobUpdate;
+use custom::custom_update;
 pub use custom::parse_custom;
 
 use crate::config::NotifyMode;
@@ -136,6 +137,10 @@ pub struct Notifier {
     prefix: Arc<str>,
     watched: Arc<hub::Gauges>,
     mechanism: Mechanism,
+    /// With `Mechanism::Published`: this gateway's own channel, subscribed
+    /// for as long as the hub is connected, where publishing workers also
+    /// send the progress and end of the jobs this gateway added.
+    reply_channel: Option<Arc<str>>,
     /// A watch waits this long for Redis to confirm its subscription.
     watch_timeout: Duration,
 }
@@ -212,6 +217,8 @@ impl Notifier {
             Mechanism::EventStreams => Some(events::start(&options).await?),
             Mechanism::Keyspace | Mechanism::Published => None,
         };
+        let reply_channel: Option<Arc<str>> = (mechanism == Mechanism::Published)
+            .then(|| format!("bullmq-wire:gateway:{}", uuid::Uuid::new_v4().simple()).into());
         let hub = hub::Hub::new(
             options.connection.clone(),
             reader.clone(),
@@ -221,7 +228,8 @@ impl Notifier {
             watched.clone(),
             metrics,
         )
-        .outage_wait(options.outage_wait);
+        .outage_wait(options.outage_wait)
+        .reply_channel(reply_channel.clone());
         tokio::spawn(hub.run(rx, events));
         Ok(Notifier {
             cmds,
@@ -229,6 +237,7 @@ impl Notifier {
             prefix: options.prefix.into(),
             watched,
             mechanism,
+            reply_channel,
             watch_timeout: WATCH_TIMEOUT + options.outage_wait,
         })
     }
@@ -263,6 +272,12 @@ impl Notifier {
                 Err(NotifyError::Timeout)
             }
         }
+    }
+
+    /// Where workers should also publish the updates of a job this gateway
+    /// adds (`JobOptions::reply_to`), in published mode.
+    pub fn reply_channel(&self) -> Option<&str> {
+        self.reply_channel.as_deref()
     }
 
     /// Stops delivering `job_id`'s updates to `session`.

@@ -141,3 +141,62 @@ async fn published_mode_delivers_results_progress_and_failures() {
         .unwrap();
     assert_eq!(keyspace, "", "no keyspace notifications were enabled");
 }
+
+/// Published mode: a fresh call needs no subscription of its own (the
+/// gateway's reply channel is subscribed once), and a client that
+/// re-attaches on another gateway gets the end through `job:{jobId}`.
+#[tokio::test]
+async fn published_mode_subscribes_once_and_reattaches_elsewhere() {
+    let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
+    let mut other_config = s.env.config();
+    other_config.notify = NotifyMode::Published;
+    let other = crate::support::Gw::start(other_config).await;
+    let subscribes = |text: String| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_subscribe:calls="))
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let redis = s.env.connection().await.command_connection();
+    let stats = |mut redis: bullmq_wire::CommandConnection| async move {
+        let text: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        text
+    };
+
+    // the job waits (no worker yet) while its client moves to the other gateway
+    let mut c = s.gw.client("alice").await;
+    c.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "params": {"k": 1}, "ack": true}),
+    )
+    .await;
+    let job_id = c.recv().await["params"]["jobId"].clone();
+    let mut moved = other.client("alice").await;
+    let r_sub = json!({"jsonrpc": "2.0", "id": 9, "method": "rpc.subscribe", "params": {"jobId": job_id}, "ack": true});
+    moved.send(r_sub).await;
+    assert_eq!(moved.recv().await["method"], "rpc.accepted");
+
+    let before = subscribes(stats(redis.clone()).await);
+    let opts = WorkerOptions {
+        concurrency: 4,
+        publish_results: true,
+        ..Default::default()
+    };
+    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    assert_eq!(c.response(json!(1)).await.0["result"], json!({"k": 1}));
+    assert_eq!(moved.response(json!(9)).await.0["result"], json!({"k": 1}));
+    for i in 0..10 {
+        let r = c.call(10 + i, "demo.echo", json!({"i": i})).await;
+        assert_eq!(r["result"], json!({"i": i}), "{r}");
+    }
+    assert_eq!(
+        subscribes(stats(redis.clone()).await),
+        before,
+        "fresh calls subscribe to nothing"
+    );
+    other.shutdown().await;
+}

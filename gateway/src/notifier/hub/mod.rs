@@ -119,6 +119,9 @@ pub(crate) struct Hub {
     fetches: FuturesUnordered<Fetch>,
     /// Deferred reads, in deadline order (one delay for all).
     deferred: VecDeque<(Instant, Arc<str>)>,
+    /// This gateway's reply channel (published mode), subscribed on every
+    /// connection before any round: fresh jobs need no channel of their own.
+    reply_channel: Option<Arc<str>>,
 }
 
 /// How long the read of a fresh job's second `hset` waits for another
@@ -177,6 +180,7 @@ impl Hub {
             outage_wait: Duration::ZERO,
             fetches: FuturesUnordered::new(),
             deferred: VecDeque::new(),
+            reply_channel: None,
         }
     }
 
@@ -184,6 +188,12 @@ impl Hub {
     /// is unreachable (zero: it fails with the first failed attempt).
     pub(crate) fn outage_wait(mut self, wait: Duration) -> Self {
         self.outage_wait = wait;
+        self
+    }
+
+    /// Subscribes this channel on every connection (published mode).
+    pub(crate) fn reply_channel(mut self, channel: Option<Arc<str>>) -> Self {
+        self.reply_channel = channel;
         self
     }
 
@@ -220,9 +230,13 @@ impl Hub {
                 let connection = self.connection.clone();
                 let mut reader = self.reader.clone();
                 let keyspace = self.mechanism == Mechanism::Keyspace;
+                let reply_channel = self.reply_channel.clone();
                 connecting = Some(Box::pin(async move {
                     let client = connection.pubsub_client().await?;
-                    let pubsub = client.get_async_pubsub().await?;
+                    let mut pubsub = client.get_async_pubsub().await?;
+                    if let Some(channel) = reply_channel {
+                        pubsub.subscribe(&*channel).await?;
+                    }
                     // CONFIG SET does not survive a Redis restart: apply it
                     // again on every (re)connection.
                     if keyspace {
@@ -314,7 +328,12 @@ impl Hub {
                 let id: Arc<str> = Arc::from(job.id.as_str());
                 if !self.watches.contains_key(&id) {
                     let key = super::job_key(&self.prefix, &job);
-                    let mut channels = vec![(job.custom_channel(), Channel::Custom)];
+                    let mut channels = Vec::with_capacity(2);
+                    // a fresh job this gateway adds reports on its reply
+                    // channel (published mode): nothing to subscribe
+                    if !(new_job && self.reply_channel.is_some()) {
+                        channels.push((job.custom_channel(), Channel::Custom));
+                    }
                     if self.mechanism == Mechanism::Keyspace {
                         channels.push((key.keyspace_channel(self.db), Channel::Keyspace));
                     }
@@ -391,6 +410,9 @@ impl Hub {
     }
 
     fn message(&mut self, msg: &redis::Msg) {
+        if self.reply_channel.as_deref() == Some(msg.get_channel_name()) {
+            return self.reply(msg);
+        }
         let Some((id, kind)) = self.channels.get(msg.get_channel_name()).cloned() else {
             return;
         };
@@ -421,6 +443,27 @@ impl Hub {
                     self.deliver(&id, update);
                 }
             }
+        }
+    }
+
+    /// A message on the reply channel: a custom-publisher message that
+    /// names its job.
+    fn reply(&mut self, msg: &redis::Msg) {
+        let Ok(payload) = msg.get_payload::<String>() else {
+            return;
+        };
+        let Ok(message) = serde_json::from_str::<Value>(&payload) else {
+            return;
+        };
+        let Some(job_id) = message.get("jobId").and_then(Value::as_str) else {
+            return;
+        };
+        let Some((id, _)) = self.watches.get_key_value(job_id) else {
+            return;
+        };
+        let id = id.clone();
+        if let Some(update) = super::custom_update(&message) {
+            self.deliver(&id, update);
         }
     }
 
