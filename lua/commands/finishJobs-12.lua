@@ -91,8 +91,9 @@ local codes = {}
 local nCompleted, nFailed = 0, 0
 -- keep policies met in this call, by kind and limits (made when first needed)
 local trims
--- the policy recorded last: kind, count, age, limit (as sent)
-local lastKeep = {}
+-- the policy recorded last: kind, count, age, limit (as sent; locals, not
+-- a table: a table that grows is rehashed at each power of two)
+local lastKind, lastCount, lastAge, lastLimit
 local meta = readMeta(k.meta)
 local maxLen = meta.maxLen
 local anyDelayed = false
@@ -260,8 +261,8 @@ local function settle(o)
     -- jobs of a batch mostly share their policy: it is recorded once
     -- per run of equal ones (the ARGV strings compare by reference)
     if keepAge ~= "" or (count and count > 0) then
-      if kind ~= lastKeep[1] or keepCount ~= lastKeep[2] or keepAge ~= lastKeep[3] or keepLimit ~= lastKeep[4] then
-        lastKeep[1], lastKeep[2], lastKeep[3], lastKeep[4] = kind, keepCount, keepAge, keepLimit
+      if kind ~= lastKind or keepCount ~= lastCount or keepAge ~= lastAge or keepLimit ~= lastLimit then
+        lastKind, lastCount, lastAge, lastLimit = kind, keepCount, keepAge, keepLimit
         trims = trims or {}
         trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
           { kind == "completed" and KEYS[11] or KEYS[12], count, tonumber(keepAge), tonumber(keepLimit) or 1000,
