@@ -48,7 +48,10 @@ fn options(id: &str) -> JobOptions {
 
 async fn produce(conn: &Connection, queue: &str, count: usize) {
     let q = Queue::new(queue, conn).await.unwrap();
-    let (producers, batch) = (env_or("LUA_COST_PRODUCERS", 8), env_or("LUA_COST_BATCH", 10));
+    let (producers, batch) = (
+        env_or("LUA_COST_PRODUCERS", 8),
+        env_or("LUA_COST_BATCH", 10),
+    );
     let per = count.div_ceil(producers);
     let tasks = (0..producers).map(|p| {
         let q = q.clone();
@@ -147,7 +150,12 @@ fn report(scenario: &str, jobs: usize, secs: f64, cpu: f64, cmds: &[(String, f64
         .fold((0.0, 0.0), |a, c| (a.0 + c.1, a.1 + c.2));
     let inner_us: f64 = cmds
         .iter()
-        .filter(|c| !matches!(c.0.as_str(), "evalsha" | "eval" | "info" | "zcard" | "config"))
+        .filter(|c| {
+            !matches!(
+                c.0.as_str(),
+                "evalsha" | "eval" | "info" | "zcard" | "config"
+            )
+        })
         .filter(|c| !c.0.starts_with("bzpop") && !c.0.starts_with("client"))
         .map(|c| c.2)
         .sum();
@@ -179,7 +187,9 @@ fn main() {
     if scenarios.is_empty() {
         scenarios = ["gwadd", "gwwork", "gw"].map(String::from).to_vec();
     }
-    let own = std::env::var("LUA_COST_URL").is_err().then(RedisServer::start);
+    let own = std::env::var("LUA_COST_URL")
+        .is_err()
+        .then(RedisServer::start);
     let url = std::env::var("LUA_COST_URL").unwrap_or_else(|_| own.as_ref().unwrap().url());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
