@@ -49,9 +49,7 @@ impl JobWrites {
                 queue: job.queue().clone(),
                 job_id: job.id.clone(),
                 keep_logs: job.opts.keep_logs,
-                publish: job
-                    .publishes_progress()
-                    .then(|| job.opts.reply_to.clone().unwrap_or_default()),
+                publish: job.progress_publishing().map(str::to_string),
                 backlog: Mutex::new(Backlog::default()),
             }),
         }

@@ -25,7 +25,7 @@ impl Queue {
     /// [`Queue::update_progress`], also published on `job:{jobId}` as
     /// `{"type":"progress","jobId":..,"progress":..}` when `publish` is
     /// some, and on the channel it names, if any (what a worker with
-    /// `WorkerOptions::publish_results` does: see [`Job::publishes_progress`]
+    /// `WorkerOptions::publish_results` does: see [`Job::progress_publishing`]
     /// and `JobOptions::reply_to`).
     pub async fn set_progress(
         &self,
@@ -174,10 +174,13 @@ impl Queue {
 }
 
 impl Job {
-    /// Whether this job's progress is also published on `job:{jobId}`
-    /// (it was fetched by a worker with `publish_results`).
-    pub fn publishes_progress(&self) -> bool {
+    /// Where this job's progress is also published, as
+    /// [`Queue::set_progress`] takes it: `Some` (the job's `replyTo`
+    /// channel, or "" for none besides `job:{jobId}`) when a worker with
+    /// `publish_results` fetched it, else `None`.
+    pub fn progress_publishing(&self) -> Option<&str> {
         self.publish_progress
+            .then(|| self.opts.reply_to.as_deref().unwrap_or(""))
     }
 
     /// Reports progress (a number or any JSON): stored in `progress` and
@@ -186,9 +189,7 @@ impl Job {
         match &self.recorded {
             Some(recorded) => recorded.push_progress(progress.clone()),
             None => {
-                let publish = self
-                    .publish_progress
-                    .then(|| self.opts.reply_to.as_deref().unwrap_or(""));
+                let publish = self.progress_publishing();
                 self.queue
                     .set_progress(&self.id, &progress, publish)
                     .await?

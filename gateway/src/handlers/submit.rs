@@ -114,11 +114,10 @@ pub fn prepare(
 pub async fn run(
     queue: AddBatcher,
     notifier: Notifier,
-    call: Prepared,
+    mut call: Prepared,
     watch: Option<(SessionId, mpsc::Sender<JobEvent>)>,
 ) -> Result<Option<Snapshot>, RpcError> {
     let watching = watch.is_some();
-    let mut call = call;
     if watching {
         // published mode: workers also report on this gateway's channel
         call.opts.reply_to = notifier.reply_channel().map(str::to_string);
