@@ -1,26 +1,19 @@
 --[[
-  trimFinished(setKey, prefix, now, maxCount, maxAge, limit, limitText):
-  applies a keepJobs policy to `completed` or `failed`: drops jobs older
-  than maxAge seconds (at most `limit` per call; `limitText` is it as
-  text) and keeps the newest maxCount jobs.
+  trimFinished(setKey, prefix, now, maxCount, maxAge, limit): applies a
+  keepJobs policy to `completed` or `failed`: drops jobs older than maxAge
+  seconds (at most `limit` per call) and keeps the newest maxCount jobs.
 ]]
 --- @include "removeJobKeys"
-local function trimFinished(setKey, prefix, now, maxCount, maxAge, limit, limitText)
+local function trimFinished(setKey, prefix, now, maxCount, maxAge, limit)
   if maxAge then
     local cutoff = now - maxAge * 1000
-    -- numbers go to Redis as text: Lua would format them with "%.14g",
-    -- which costs several times "%d"
-    local cutoffText = cutoff
-    if cutoff == math.floor(cutoff) then
-      cutoffText = string.format("%d", cutoff)
-    end
-    local old = rcall("ZREVRANGEBYSCORE", setKey, cutoffText, "-inf", "LIMIT", "0", limitText)
+    local old = rcall("ZREVRANGEBYSCORE", setKey, cutoff, "-inf", "LIMIT", 0, limit)
     for _, jobId in ipairs(old) do
       removeJobKeys(prefix .. jobId)
     end
     if #old > 0 then
       if #old < limit then
-        rcall("ZREMRANGEBYSCORE", setKey, "-inf", cutoffText)
+        rcall("ZREMRANGEBYSCORE", setKey, "-inf", cutoff)
       else
         for i = 1, #old, 7000 do
           rcall("ZREM", setKey, unpack(old, i, math.min(i + 6999, #old)))
