@@ -23,18 +23,21 @@
 ]]
 local rcall = redis.call
 --- @include "includes/queueKeys"
---- @include "includes/deduplicate"
---- @include "includes/delayedScore"
 --- @include "includes/enqueueReady"
 --- @include "includes/readMeta"
---- @include "includes/refreshDelayMarker"
 
--- Re-attaching an existing job to a parent is rare: its helpers are defined
--- when a call needs them, not on every call (a Lua function definition runs
--- each time the script does).
-local function attach(...)
-  --- @include "includes/attachExisting"
-  return attachExisting(...)
+-- Delays, deduplication and re-attaching an existing job to a parent are
+-- rare: their helpers are defined when a call needs them, not on every
+-- call (a Lua function definition runs each time the script does).
+local later
+local function lazy()
+  if not later then
+    --- @include "includes/attachExisting"
+    --- @include "includes/deduplicate"
+    later = { attachExisting = attachExisting, deduplicate = deduplicate, delayedScore = delayedScore,
+      refreshDelayMarker = refreshDelayMarker }
+  end
+  return later
 end
 
 local k = queueKeys()
@@ -49,35 +52,81 @@ local delayed = false
 
 -- a child's parent must exist: checked for the whole batch before writing
 local parents = {}
+-- the job keys of the custom ids (by job), to check them with one EXISTS
+-- when the batch has several jobs and none has a parent or deduplication
+-- (those may write other jobs' keys)
+local customKeys = n > 1 and {} or nil
+local nCustom = 0
 for j = 0, n - 1 do
-  local parentJson = ARGV[3 + j * 10 + 9]
+  local base = 3 + j * 10
+  local parentJson = ARGV[base + 9]
   if parentJson ~= "" then
+    customKeys = nil
     local p = cjson.decode(parentJson)
     local parentKey = p["queueKey"] .. ":" .. p["id"]
     if rcall("EXISTS", parentKey) ~= 1 then
       return -5
     end
     parents[j] = { key = parentKey, queue = p["queueKey"], id = p["id"] }
+  elseif customKeys then
+    if ARGV[base + 8] ~= "" then
+      customKeys = nil
+    elseif ARGV[base] ~= "" then
+      nCustom = nCustom + 1
+      customKeys[j + 1] = prefix .. ARGV[base]
+    end
+  end
+end
+-- none of them exists yet: a custom id then exists only when an earlier
+-- job of this batch had it (`written`), so no EXISTS per job
+local written
+if customKeys and nCustom > 0 then
+  local list, found = {}, 0
+  for j = 1, n do
+    if customKeys[j] then
+      list[#list + 1] = customKeys[j]
+    end
+  end
+  for i = 1, #list, 5000 do
+    found = found + rcall("EXISTS", unpack(list, i, math.min(i + 4999, #list)))
+  end
+  if found == 0 then
+    written = {}
   end
 end
 
+-- every job counts once in the id counter, in order: one INCRBY for all
+-- (n as sent: a Lua number would be formatted with "%.14g")
+local counter = n > 0 and rcall("INCRBY", KEYS[11], ARGV[2]) - n or 0
 for j = 0, n - 1 do
   local base = 3 + j * 10
   local customId, name, data, opts = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local timestamp = ARGV[base + 4]
   local delay = tonumber(ARGV[base + 5])
   local priority = tonumber(ARGV[base + 6])
-  local counter = rcall("INCR", KEYS[11])
+  counter = counter + 1
   local jobId = customId
+  local jobKey
   if jobId == "" then
     jobId = string.format("%d", counter)
+    jobKey = prefix .. jobId
+  else
+    jobKey = customKeys and customKeys[j + 1] or prefix .. jobId
   end
-  local jobKey = prefix .. jobId
+  local exists = false
+  if customId ~= "" then
+    if written then
+      exists = written[customId] or false
+      written[customId] = true
+    else
+      exists = rcall("EXISTS", jobKey) == 1
+    end
+  end
   local de = ARGV[base + 8] ~= "" and cjson.decode(ARGV[base + 8]) or nil
   local taken = false
-  if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
+  if exists then
     local parent = parents[j]
-    if parent and not attach(jobKey, jobId, prefix .. "completed", parent.queue, parent.id, ARGV[base + 9], false, timestamp) then
+    if parent and not lazy().attachExisting(jobKey, jobId, prefix .. "completed", parent.queue, parent.id, ARGV[base + 9], false, timestamp) then
       -- another parent holds it: nothing written for this job
       jobId = -7
     else
@@ -85,7 +134,7 @@ for j = 0, n - 1 do
     end
     taken = true
   elseif de and de["id"] then
-    local owner = deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, delay, maxLen)
+    local owner = lazy().deduplicate(k, prefix, de, jobId, name, data, opts, timestamp, delay, maxLen)
     if owner then
       jobId = owner
       taken = true
@@ -105,7 +154,7 @@ for j = 0, n - 1 do
     end
     rcall("XADD", k.events, "*", "event", "added", "jobId", jobId, "name", name)
     if delay > 0 then
-      local score, due = delayedScore(k.delayed, timestamp, delay)
+      local score, due = lazy().delayedScore(k.delayed, timestamp, delay)
       rcall("ZADD", k.delayed, score, jobId)
       rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
       delayed = true
@@ -126,6 +175,6 @@ if ready and not blocked then
   rcall("ZADD", k.marker, "0", "0")
 end
 if delayed then
-  refreshDelayMarker(k.marker, k.delayed)
+  lazy().refreshDelayMarker(k.marker, k.delayed)
 end
 return ids

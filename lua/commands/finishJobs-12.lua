@@ -66,15 +66,23 @@ local function lazy()
     --- @include "includes/refreshDelayMarker"
     --- @include "includes/releaseDedupKey"
     --- @include "includes/requeueDedupNext"
-    --- @include "includes/removeJobKeys"
-    --- @include "includes/trimFinished"
     later = {
       collectMetrics = collectMetrics, completeChild = completeChild, delayedScore = delayedScore,
       failChild = failChild, refreshDelayMarker = refreshDelayMarker, releaseDedupKey = releaseDedupKey,
-      requeueDedupNext = requeueDedupNext, removeJobKeys = removeJobKeys, trimFinished = trimFinished
+      requeueDedupNext = requeueDedupNext
     }
   end
   return later
+end
+-- Keep policies are common (an age limit on every job is the gateway's
+-- default): their two helpers alone, not the nine above.
+local keeping
+local function keep()
+  if not keeping then
+    --- @include "includes/trimFinished"
+    keeping = { removeJobKeys = removeJobKeys, trimFinished = trimFinished }
+  end
+  return keeping
 end
 
 local k = queueKeys()
@@ -92,6 +100,9 @@ local codes = {}
 local nCompleted, nFailed = 0, 0
 -- keep policies met in this call, by kind and limits (made when first needed)
 local trims
+-- the policy recorded last: kind, count, age, limit (as sent; locals, not
+-- a table: a table that grows is rehashed at each power of two)
+local lastKind, lastCount, lastAge, lastLimit
 local meta = readMeta(k.meta)
 local maxLen = meta.maxLen
 local anyDelayed = false
@@ -254,7 +265,7 @@ local function settle(o)
   -- "" (keep all, no age limit) is the common case: no number to parse
   local count = keepCount ~= "" and tonumber(keepCount)
   if count == 0 then
-    lazy().removeJobKeys(jobKey)
+    keep().removeJobKeys(jobKey)
   else
     local ids = finishedIds[kind]
     if not ids then
@@ -271,11 +282,16 @@ local function settle(o)
     else
       rcall("HSET", jobKey, "atm", atm, "returnvalue", value, "finishedOn", nowText)
     end
-    local age = keepAge ~= "" and tonumber(keepAge)
-    if age or (count and count > 0) then
-      trims = trims or {}
-      trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
-        { kind == "completed" and KEYS[11] or KEYS[12], count, age, tonumber(keepLimit) or 1000 }
+    -- jobs of a batch mostly share their policy: it is recorded once
+    -- per run of equal ones (the ARGV strings compare by reference)
+    if keepAge ~= "" or (count and count > 0) then
+      if kind ~= lastKind or keepCount ~= lastCount or keepAge ~= lastAge or keepLimit ~= lastLimit then
+        lastKind, lastCount, lastAge, lastLimit = kind, keepCount, keepAge, keepLimit
+        trims = trims or {}
+        trims[kind .. ":" .. keepCount .. ":" .. keepAge .. ":" .. keepLimit] =
+          { kind == "completed" and KEYS[11] or KEYS[12], count, tonumber(keepAge), tonumber(keepLimit) or 1000,
+            keepLimit ~= "" and keepLimit or "1000" }
+      end
     end
   end
   -- the stream is trimmed by the finishing events themselves (BullMQ
@@ -303,7 +319,7 @@ end
 
 if trims then
   for _, t in pairs(trims) do
-    lazy().trimFinished(t[1], prefix, now, t[2], t[3], t[4])
+    keep().trimFinished(t[1], prefix, now, t[2], t[3], t[4], t[5])
   end
 end
 if maxMetrics then

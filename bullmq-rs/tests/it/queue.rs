@@ -193,6 +193,51 @@ async fn duplicate_custom_id_returns_the_existing_job() {
 }
 
 #[tokio::test]
+async fn bulk_add_finds_custom_ids_that_exist_or_repeat_within_the_batch() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let with_id = |id: &str| JobOptions {
+        job_id: Some(id.into()),
+        ..Default::default()
+    };
+    queue
+        .add("a", &json!({"n": 0}), with_id("old"))
+        .await
+        .unwrap();
+    // one EXISTS finds nothing new here: the repeat must still be seen
+    let fresh = vec![
+        NewJob::new("a", &json!({"n": 1}), with_id("x")),
+        NewJob::new("a", &json!({"n": 2}), JobOptions::default()),
+        NewJob::new("a", &json!({"n": 3}), with_id("x")),
+    ];
+    assert_eq!(queue.add_bulk(fresh).await.unwrap(), ["x", "3", "x"]);
+    // one that exists: each is checked on its own
+    let mixed = vec![
+        NewJob::new("a", &json!({"n": 4}), with_id("y")),
+        NewJob::new("a", &json!({"n": 5}), with_id("old")),
+        NewJob::new("a", &json!({"n": 6}), with_id("y")),
+    ];
+    assert_eq!(queue.add_bulk(mixed).await.unwrap(), ["y", "old", "y"]);
+    for (id, n) in [("old", 0), ("x", 1), ("y", 4)] {
+        let job = queue.get_job(id).await.unwrap().unwrap();
+        assert_eq!(job.data, json!({"n": n}), "the first add of {id} wins");
+    }
+    let counter: i64 = raw(&ctx, redis::cmd("GET").arg(format!("bull:{q}:id"))).await;
+    assert_eq!(counter, 7, "every job counts once");
+    let events: Vec<redis::Value> = raw(
+        &ctx,
+        redis::cmd("XRANGE")
+            .arg(format!("bull:{q}:events"))
+            .arg("-")
+            .arg("+"),
+    )
+    .await;
+    let duplicated = format!("{events:?}").matches("duplicated").count();
+    assert_eq!(duplicated, 3);
+}
+
+#[tokio::test]
 async fn bulk_add_is_one_batch_in_order() {
     let ctx = ctx().await;
     let queue = Queue::new(&queue_name(), &ctx.conn).await.unwrap();
