@@ -90,20 +90,22 @@ async fn jobs_survive(conn: Connection, fault: impl FnOnce() + Send + 'static) {
     runtime.close().await;
 }
 
-// Flaky since 2026-12-06 (about half of the runs on this machine): after the
-// kill, the restart of the old master and the failover, job 1 is missing from
-// the cluster altogether (`get_job` is None), so the wait for it times out.
-// `08b9b70` passed 3 of 3 runs, later trees 2 of 3 to 2 of 5, and reverting
-// that day's Lua changes did not help: the cause is not found yet. Run it with
-// `cargo test -p worker --test failover -- --ignored`.
-#[ignore = "flaky: a job goes missing after the cluster failover; cause under investigation"]
+// Once flaky (a job missing from the cluster after the failover): the
+// fixture returned while a replica, though linked, had not yet received any
+// write, so the promoted replica started empty. `RedisCluster::start` now
+// waits until every replica holds its master's writes. Adds wait for one
+// replica too, as a deployment that must not lose an acknowledged job would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_jobs_survive_a_cluster_failover() {
     let cluster = Arc::new(Mutex::new(RedisCluster::start()));
     let url = cluster.lock().unwrap().url();
-    let conn = Connection::connect(RedisOptions::new(url).with_prefix("{bull}"))
-        .await
-        .unwrap();
+    let conn = Connection::connect(
+        RedisOptions::new(url)
+            .with_prefix("{bull}")
+            .with_replica_acks(1, Duration::from_secs(5)),
+    )
+    .await
+    .unwrap();
     // The closure holds a clone: dropping the fixture kills every node.
     let fault = cluster.clone();
     jobs_survive(conn, move || {
@@ -121,7 +123,10 @@ async fn runtime_jobs_survive_a_cluster_failover() {
 async fn runtime_jobs_survive_a_sentinel_failover() {
     let set = Arc::new(Mutex::new(RedisSentinelSet::start("jobs")));
     let url = set.lock().unwrap().url();
-    let conn = Connection::open(&url).await.unwrap();
+    let conn =
+        Connection::connect(RedisOptions::new(url).with_replica_acks(1, Duration::from_secs(5)))
+            .await
+            .unwrap();
     let fault = set.clone();
     jobs_survive(conn, move || {
         let mut set = fault.lock().unwrap();

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::node::{connect, info_field, query, wait_for, NodeProcess};
+use super::node::{connect, info_field, query, wait_for, wait_replicated, NodeProcess};
 
 /// A 6-node cluster owned by a test; every node is killed on drop.
 #[derive(Debug)]
@@ -213,6 +213,17 @@ impl RedisCluster {
         wait_for(30, "every node to agree the cluster is ok", || {
             self.nodes.iter().all(|n| cluster_ok(n.port))
         });
+        self.wait_replicated();
+    }
+
+    fn wait_replicated(&self) {
+        let masters = self.masters();
+        let replicas: Vec<u16> = self
+            .ports()
+            .into_iter()
+            .filter(|p| !masters.contains(p))
+            .collect();
+        wait_replicated(&masters, &replicas);
     }
 }
 

@@ -122,3 +122,32 @@ pub(crate) fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Waits until every replica in `replicas` holds all its master's writes.
+///
+/// A replica can report `master_link_status:up` yet receive no writes for up
+/// to a second after a diskless sync (its master streams to it only after the
+/// replica's next REPLCONF ACK). A master killed in that window leaves a
+/// promoted replica at offset 0 and every write since is gone: the fixture's
+/// fault, not the code under test's. So: write on every master (FLUSHALL on a
+/// fresh server), then wait until each replica's offset reaches its master's.
+pub(crate) fn wait_replicated(masters: &[u16], replicas: &[u16]) {
+    for &port in masters {
+        let _: Option<String> = query(port, &redis::cmd("FLUSHALL"));
+    }
+    let offset = |port: u16, field: &str| -> Option<i64> {
+        query::<String>(port, redis::cmd("INFO").arg("replication"))
+            .and_then(|i| info_field(&i, field))
+            .and_then(|o| o.parse().ok())
+    };
+    wait_for(30, "every replica to receive its master's writes", || {
+        replicas.iter().all(|&replica| {
+            let master = query::<String>(replica, redis::cmd("INFO").arg("replication"))
+                .and_then(|i| info_field(&i, "master_port"))
+                .and_then(|p| p.parse::<u16>().ok());
+            let theirs = master.and_then(|m| offset(m, "master_repl_offset"));
+            let own = offset(replica, "slave_repl_offset");
+            matches!((own, theirs), (Some(a), Some(b)) if b > 0 && a >= b)
+        })
+    });
+}

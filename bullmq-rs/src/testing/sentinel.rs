@@ -2,7 +2,7 @@
 //! all `redis-server` processes on loopback. Tests kill the master to make
 //! the sentinels promote the replica.
 
-use super::node::{info_field, query, wait_for, NodeProcess};
+use super::node::{info_field, query, wait_for, wait_replicated, NodeProcess};
 
 /// A master, its replica and three sentinels; every process is killed on
 /// drop.
@@ -45,6 +45,7 @@ impl RedisSentinelSet {
                 .as_deref()
                 == Some("up")
         });
+        wait_replicated(&[master.port], &[replica.port]);
         let sentinels: Vec<NodeProcess> = (0..3)
             .map(|_| {
                 NodeProcess::start_with(
