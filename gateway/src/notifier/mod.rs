@@ -23,6 +23,7 @@
 //! has confirmed it: callers subscribe first, then read the job's state,
 //! so nothing slips between.
 
+mod coarse_timeout;
 mod custom;
 mod events;
 mod hub;
@@ -39,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use bullmq_wire::JobSnapshot as Snapshot;
 /// A job's progress or end (the library's type).
 pub use bullmq_wire::JobUpdate;
+use coarse_timeout::CoarseTimeout;
 use custom::custom_update;
 pub use custom::parse_custom;
 
@@ -101,6 +103,8 @@ impl From<bullmq_wire::Error> for NotifyError {
 /// How long `watch` waits for Redis to confirm a subscription once the
 /// pub/sub connection is up (on top of the outage wait).
 const WATCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The period of the watch timeout's shared clock.
+const TIMEOUT_TICK: Duration = Duration::from_millis(500);
 
 pub(crate) enum Command {
     Watch {
@@ -143,6 +147,8 @@ pub struct Notifier {
     reply_channel: Option<Arc<str>>,
     /// A watch waits this long for Redis to confirm its subscription.
     watch_timeout: Duration,
+    /// The clock of that wait (no timer registered per watch).
+    timeouts: CoarseTimeout,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -239,6 +245,7 @@ impl Notifier {
             mechanism,
             reply_channel,
             watch_timeout: WATCH_TIMEOUT + options.outage_wait,
+            timeouts: CoarseTimeout::start(TIMEOUT_TICK),
         })
     }
 
@@ -264,7 +271,7 @@ impl Notifier {
                 done,
             })
             .map_err(|_| NotifyError::Stopped)?;
-        match tokio::time::timeout(self.watch_timeout, rx).await {
+        match self.timeouts.run(self.watch_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NotifyError::Stopped),
             Err(_) => {
