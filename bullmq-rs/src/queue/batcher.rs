@@ -64,24 +64,47 @@ impl AddBatcher {
     }
 
     /// Adds one job, as [`Queue::add`] does; returns its id (for an existing
-    /// custom id, that id).
-    pub async fn add<T: serde::Serialize + ?Sized>(
+    /// custom id, that id). The data is serialized now; the job is queued
+    /// when the future is first polled.
+    pub fn add<T: serde::Serialize + ?Sized>(
         &self,
         name: &str,
         data: &T,
         opts: JobOptions,
-    ) -> Result<String> {
-        self.add_job(NewJob::serialize(name, data, opts)?).await
+    ) -> impl std::future::Future<Output = Result<String>> + Send + '_ {
+        self.enqueue(NewJob::serialize(name, data, opts))
     }
 
     /// Adds one prepared job.
-    pub async fn add_job(&self, job: NewJob) -> Result<String> {
-        job.validate()?;
+    pub fn add_job(
+        &self,
+        job: NewJob,
+    ) -> impl std::future::Future<Output = Result<String>> + Send + '_ {
+        self.enqueue(Ok(job))
+    }
+
+    /// Queues the job without holding it across an await: a gateway keeps
+    /// one such future per call in flight, and a job (~450 bytes) held
+    /// beside the channel's send future made it ~2 KiB, copied on every
+    /// move. Only when the queue is full does the job wait, boxed.
+    async fn enqueue(&self, job: Result<NewJob>) -> Result<String> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Pending { job, reply })
-            .await
-            .map_err(|_| Error::Closed)?;
+        // Decided in a block that ends before any await, so that neither
+        // the job nor the error holding it stays in this future's state.
+        let full = {
+            let job = job?;
+            job.validate()?;
+            match self.tx.try_send(Pending { job, reply }) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(pending)) => Some(Box::new(pending)),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
+            }
+        };
+        if let Some(pending) = full {
+            Box::pin(self.tx.send(*pending))
+                .await
+                .map_err(|_| Error::Closed)?;
+        }
         answer.await.map_err(|_| Error::Closed)?
     }
 }

@@ -422,6 +422,38 @@ async fn batcher_coalesces_concurrent_adds() {
     );
 }
 
+/// More adds than the batcher queues (4,096) while Redis holds its calls:
+/// the extra adds wait for room instead of failing, and every job lands.
+#[tokio::test]
+async fn batcher_adds_beyond_its_queue_wait_for_room() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let batcher = bullmq_wire::AddBatcher::new(queue.clone());
+    // the batcher's script calls block until the pause ends
+    let _: () = raw(
+        &ctx,
+        redis::cmd("CLIENT").arg("PAUSE").arg(1000).arg("WRITE"),
+    )
+    .await;
+    let adds = 5000;
+    let tasks: Vec<_> = (0..adds)
+        .map(|i| {
+            let b = batcher.clone();
+            tokio::spawn(async move { b.add("n", &json!({ "i": i }), JobOptions::default()).await })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap().expect("an add beyond the queue depth"));
+    }
+    assert_eq!(ids.len(), adds);
+    assert_eq!(
+        queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting],
+        adds as u64
+    );
+}
+
 /// With Redis down every add waiting in the batcher gets a retryable
 /// error, and the batcher works again once Redis is back.
 #[tokio::test]

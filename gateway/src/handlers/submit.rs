@@ -6,6 +6,10 @@
 //! after the add, because the add may have found an existing job (the
 //! resend of an idempotent call), possibly already finished.
 
+use std::future::Future;
+
+use futures::FutureExt;
+
 use bullmq_wire::{AddBatcher, JobOptions};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -43,15 +47,20 @@ pub(crate) fn handle(mut call: Call<'_>, mut req: Request, target: Target<'_>) {
     let notifier = shared.notifier.clone();
     let job = prepared.job.clone();
     let adding = call.begin_add(&job);
+    // `map`, not an async block awaiting `run`: that would hold `run`'s
+    // arguments beside its future (the add stays marked in flight until
+    // the guard is dropped after it)
     if call.id().is_none() {
-        return call.fire(async move {
-            let _adding = adding;
-            run(queue, notifier, prepared, None).await
-        });
+        return call.fire(run(queue, notifier, prepared, None).map(move |r| {
+            drop(adding);
+            r
+        }));
     }
-    call.watch(&job, move |session, tx| async move {
-        let _adding = adding;
-        run(queue, notifier, prepared, Some((session, tx))).await
+    call.watch(&job, move |session, tx| {
+        run(queue, notifier, prepared, Some((session, tx))).map(move |r| {
+            drop(adding);
+            r
+        })
     });
 }
 
@@ -111,35 +120,42 @@ pub fn prepare(
 
 /// Enqueues the job; with `watch`, first subscribes the session to it.
 /// Returns the job's state when it was read after the add.
-pub async fn run(
+///
+/// Not an `async fn`: that would copy its arguments into locals beside
+/// themselves, and this future (one per call in flight) is moved into the
+/// session's task set, so every byte of it is copied per call.
+pub fn run(
     queue: AddBatcher,
     notifier: Notifier,
     mut call: Prepared,
     watch: Option<(SessionId, mpsc::Sender<JobEvent>)>,
-) -> Result<Option<Snapshot>, RpcError> {
+) -> impl Future<Output = Result<Option<Snapshot>, RpcError>> + Send + 'static {
     let watching = watch.is_some();
     if watching {
         // published mode: workers also report on this gateway's channel
         call.opts.reply_to = notifier.reply_channel().map(str::to_string);
     }
-    if let Some((session, tx)) = watch {
-        notifier
-            .watch(&call.job, session, tx, !call.read_after)
+    async move {
+        if let Some((session, tx)) = watch {
+            notifier
+                .watch(&call.job, session, tx, !call.read_after)
+                .await
+                .map_err(from_notify_error)?;
+        }
+        queue
+            .add(&call.name, &call.data, call.opts)
             .await
-            .map_err(from_notify_error)?;
+            .map_err(from_queue_error)?;
+        if watching && call.read_after {
+            // rare (the client gave a jobId): boxed, so that the common
+            // call's future does not carry the read's state
+            return Box::pin(notifier.read(&call.job))
+                .await
+                .map(Some)
+                .map_err(from_notify_error);
+        }
+        Ok(None)
     }
-    queue
-        .add(&call.name, &call.data, call.opts)
-        .await
-        .map_err(from_queue_error)?;
-    if watching && call.read_after {
-        return notifier
-            .read(&call.job)
-            .await
-            .map(Some)
-            .map_err(from_notify_error);
-    }
-    Ok(None)
 }
 
 #[cfg(test)]
@@ -197,5 +213,18 @@ mod tests {
         assert_eq!(err.data.unwrap()["errors"].as_array().unwrap().len(), 1);
         let err = prepare_call(json!({"n": 1}), Some("bad key")).unwrap_err();
         assert_eq!(err.code, -32602);
+    }
+
+    /// One `run` future per call in flight is moved into the session's
+    /// task set and boxed: it was 4,320 bytes (an `async fn` copying its
+    /// arguments, the add future holding the job twice), and each byte was
+    /// copied several times per call.
+    #[test]
+    fn the_call_future_stays_small() {
+        fn future_size<A, B, C, D, F>(_: fn(A, B, C, D) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let size = future_size(run);
+        assert!(size <= 1536, "submit::run's future is {size} bytes");
     }
 }

@@ -11,13 +11,21 @@ use serde_json::Value;
 /// or an object with `message`). Anything else is ignored.
 pub fn parse_custom(payload: &str) -> Option<JobUpdate> {
     let v: Value = serde_json::from_str(payload).ok()?;
-    custom_update(&v)
+    custom_update(v)
 }
 
-/// [`parse_custom`] of a message already parsed.
-pub(crate) fn custom_update(v: &Value) -> Option<JobUpdate> {
-    let field = |names: &[&str]| names.iter().find_map(|n| v.get(*n)).cloned();
-    match v.get("type")?.as_str()? {
+/// [`parse_custom`] of a message already parsed; its fields are moved
+/// into the update, not copied.
+pub(crate) fn custom_update(v: Value) -> Option<JobUpdate> {
+    let Value::Object(mut v) = v else {
+        return None;
+    };
+    let kind = match v.remove("type") {
+        Some(Value::String(kind)) => kind,
+        _ => return None,
+    };
+    let mut field = |names: &[&str]| names.iter().find_map(|n| v.remove(*n));
+    match kind.as_str() {
         "progress" => Some(JobUpdate::Progress(
             field(&["progress", "percent", "data"]).unwrap_or(Value::Null),
         )),
@@ -35,7 +43,9 @@ pub(crate) fn custom_update(v: &Value) -> Option<JobUpdate> {
                     .unwrap_or_else(|| err.to_string()),
                 other => other.to_string(),
             };
-            let attempts_made = v.get("attemptsMade").and_then(Value::as_i64).unwrap_or(0);
+            let attempts_made = field(&["attemptsMade"])
+                .and_then(|a| a.as_i64())
+                .unwrap_or(0);
             Some(JobUpdate::Failed {
                 reason,
                 attempts_made,

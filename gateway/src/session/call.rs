@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -94,8 +95,7 @@ impl<'s> Call<'s> {
             started,
             ..
         } = self;
-        session.tasks.push(Box::pin(async move {
-            let result = task.await;
+        session.tasks.push(Box::pin(task.map(move |result| {
             let Some(id) = id else {
                 return TaskDone::Fired {
                     label,
@@ -112,7 +112,7 @@ impl<'s> Call<'s> {
                 started,
                 response: response.for_job(job_id),
             }
-        }));
+        })));
     }
 
     /// Runs `task` for a request nobody waits for (no id); drops it (and
@@ -127,12 +127,9 @@ impl<'s> Call<'s> {
             return self.answer(None, Err(RpcError::too_many_in_flight(limit)));
         }
         let label = self.label;
-        self.session.tasks.push(Box::pin(async move {
-            TaskDone::Fired {
-                label,
-                result: task.await,
-            }
-        }));
+        self.session.tasks.push(Box::pin(
+            task.map(move |result| TaskDone::Fired { label, result }),
+        ));
     }
 
     /// Registers the request as waiting for `job`'s end (unless the socket
@@ -158,13 +155,13 @@ impl<'s> Call<'s> {
         let sender = session.job_sender();
         let task = start(session.id, sender);
         let job_id: Arc<str> = Arc::from(job.id.as_str());
-        session.tasks.push(Box::pin(async move {
-            TaskDone::Watch {
+        session
+            .tasks
+            .push(Box::pin(task.map(move |result| TaskDone::Watch {
                 job_id,
                 token,
-                result: task.await,
-            }
-        }));
+                result,
+            })));
     }
 
     /// Marks `job`'s add as in flight on this socket until the returned

@@ -97,12 +97,16 @@ impl Hub {
         }
         let is_final = update.is_final();
         w.finished = is_final;
-        let event = JobEvent {
+        let mut event = Some(JobEvent {
             job_id: id.clone(),
             update,
-        };
+        });
         let metrics = &self.metrics;
+        // the last socket gets the event itself; only the others a copy
+        // (usually there is one socket, and a copy would clone the JSON)
+        let mut left = w.subs.len();
         w.subs.retain(|_, tx| {
+            left -= 1;
             // progress only uses the slots above the ends' reserve, so an
             // end always finds room without a task to wait for one
             if !has_room(tx, is_final) {
@@ -111,9 +115,17 @@ impl Hub {
                     .fetch_add(1, Ordering::Relaxed);
                 return true;
             }
-            match tx.try_send(event.clone()) {
+            let copy = if left == 0 {
+                event.take()
+            } else {
+                event.clone()
+            };
+            let Some(copy) = copy else {
+                return true;
+            };
+            match tx.try_send(copy) {
                 Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
+                Err(TrySendError::Full(event)) => {
                     // an end with no room: the socket watches more jobs than
                     // its channel reserves ends for, which sessions prevent
                     tracing::error!(job = %event.job_id, "a socket's job channel has no room for an end");

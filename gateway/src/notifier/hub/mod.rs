@@ -462,7 +462,7 @@ impl Hub {
             return;
         };
         let id = id.clone();
-        if let Some(update) = super::custom_update(&message) {
+        if let Some(update) = super::custom_update(message) {
             self.deliver(&id, update);
         }
     }
