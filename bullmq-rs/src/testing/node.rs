@@ -135,18 +135,18 @@ pub(crate) fn wait_replicated(masters: &[u16], replicas: &[u16]) {
     for &port in masters {
         let _: Option<String> = query(port, &redis::cmd("FLUSHALL"));
     }
-    let offset = |port: u16, field: &str| -> Option<i64> {
-        query::<String>(port, redis::cmd("INFO").arg("replication"))
-            .and_then(|i| info_field(&i, field))
-            .and_then(|o| o.parse().ok())
-    };
+    let replication = |port: u16| query::<String>(port, redis::cmd("INFO").arg("replication"));
+    let number = |info: &str, field: &str| info_field(info, field)?.parse::<i64>().ok();
     wait_for(30, "every replica to receive its master's writes", || {
         replicas.iter().all(|&replica| {
-            let master = query::<String>(replica, redis::cmd("INFO").arg("replication"))
-                .and_then(|i| info_field(&i, "master_port"))
-                .and_then(|p| p.parse::<u16>().ok());
-            let theirs = master.and_then(|m| offset(m, "master_repl_offset"));
-            let own = offset(replica, "slave_repl_offset");
+            let Some(info) = replication(replica) else {
+                return false;
+            };
+            let own = number(&info, "slave_repl_offset");
+            let theirs = info_field(&info, "master_port")
+                .and_then(|p| p.parse::<u16>().ok())
+                .and_then(replication)
+                .and_then(|m| number(&m, "master_repl_offset"));
             matches!((own, theirs), (Some(a), Some(b)) if b > 0 && a >= b)
         })
     });

@@ -8,8 +8,6 @@
 
 use std::future::Future;
 
-use futures::FutureExt;
-
 use bullmq_wire::{AddBatcher, JobOptions};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -20,7 +18,7 @@ use crate::dispatch::Target;
 use crate::ids::{JobRef, Owner};
 use crate::notifier::{JobEvent, Notifier, SessionId, Snapshot};
 use crate::protocol::{Request, RpcError};
-use crate::session::Call;
+use crate::session::{AddInFlight, Call};
 
 /// Schema errors reported back, at most.
 const MAX_SCHEMA_ERRORS: usize = 5;
@@ -47,20 +45,11 @@ pub(crate) fn handle(mut call: Call<'_>, mut req: Request, target: Target<'_>) {
     let notifier = shared.notifier.clone();
     let job = prepared.job.clone();
     let adding = call.begin_add(&job);
-    // `map`, not an async block awaiting `run`: that would hold `run`'s
-    // arguments beside its future (the add stays marked in flight until
-    // the guard is dropped after it)
     if call.id().is_none() {
-        return call.fire(run(queue, notifier, prepared, None).map(move |r| {
-            drop(adding);
-            r
-        }));
+        return call.fire(run(queue, notifier, prepared, None, adding));
     }
     call.watch(&job, move |session, tx| {
-        run(queue, notifier, prepared, Some((session, tx))).map(move |r| {
-            drop(adding);
-            r
-        })
+        run(queue, notifier, prepared, Some((session, tx)), adding)
     });
 }
 
@@ -119,7 +108,8 @@ pub fn prepare(
 }
 
 /// Enqueues the job; with `watch`, first subscribes the session to it.
-/// Returns the job's state when it was read after the add.
+/// Returns the job's state when it was read after the add. The add counts
+/// as in flight on its socket until `adding` is dropped, when this ends.
 ///
 /// Not an `async fn`: that would copy its arguments into locals beside
 /// themselves, and this future (one per call in flight) is moved into the
@@ -129,6 +119,7 @@ pub fn run(
     notifier: Notifier,
     mut call: Prepared,
     watch: Option<(SessionId, mpsc::Sender<JobEvent>)>,
+    adding: AddInFlight,
 ) -> impl Future<Output = Result<Option<Snapshot>, RpcError>> + Send + 'static {
     let watching = watch.is_some();
     if watching {
@@ -136,6 +127,7 @@ pub fn run(
         call.opts.reply_to = notifier.reply_channel().map(str::to_string);
     }
     async move {
+        let _adding = adding;
         if let Some((session, tx)) = watch {
             notifier
                 .watch(&call.job, session, tx, !call.read_after)
@@ -221,7 +213,7 @@ mod tests {
     /// copied several times per call.
     #[test]
     fn the_call_future_stays_small() {
-        fn future_size<A, B, C, D, F>(_: fn(A, B, C, D) -> F) -> usize {
+        fn future_size<A, B, C, D, E, F>(_: fn(A, B, C, D, E) -> F) -> usize {
             std::mem::size_of::<F>()
         }
         let size = future_size(run);

@@ -55,7 +55,7 @@ impl CoarseTimeout {
         limit: Duration,
         fut: F,
     ) -> Result<F::Output, Elapsed> {
-        let period = self.clock.period.as_nanos().max(1);
+        let period = self.clock.period.as_nanos();
         let whole = u64::try_from(limit.as_nanos().div_ceil(period)).unwrap_or(u64::MAX);
         // The first tick may come at once: count one more than the limit.
         let end = self
