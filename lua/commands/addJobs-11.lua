@@ -47,6 +47,12 @@ local meta = readMeta(k.meta)
 local maxLen = meta.maxLen
 local blocked = meta.paused or (meta.concurrency ~= nil and rcall("LLEN", k.active) >= meta.concurrency)
 local ids = {}
+-- the ready jobs without a priority of a batch, pushed to `wait` with one
+-- LPUSH (and one RPUSH for LIFO) after the loop: pushes at the head and at
+-- the tail commute, and LPUSH a b leaves the list LPUSH a, LPUSH b leaves
+-- (a single job is pushed at once: no table)
+local heads = n > 1 and {} or nil
+local tails
 local ready = false
 local delayed = false
 
@@ -159,11 +165,16 @@ for j = 0, n - 1 do
       rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "delayed", "jobId", jobId, "delay", due)
       delayed = true
     else
-      local pushCmd = "LPUSH"
-      if ARGV[base + 7] == "1" then
-        pushCmd = "RPUSH"
+      if priority > 0 then
+        enqueueReady(k, jobId, priority)
+      elseif not heads then
+        rcall(ARGV[base + 7] == "1" and "RPUSH" or "LPUSH", k.wait, jobId)
+      elseif ARGV[base + 7] == "1" then
+        tails = tails or {}
+        tails[#tails + 1] = jobId
+      else
+        heads[#heads + 1] = jobId
       end
-      enqueueReady(k, jobId, priority, pushCmd)
       rcall("XADD", k.events, "MAXLEN", "~", maxLen, "*", "event", "waiting", "jobId", jobId)
       ready = true
     end
@@ -171,6 +182,16 @@ for j = 0, n - 1 do
   ids[#ids + 1] = jobId
 end
 
+if heads then
+  for i = 1, #heads, 5000 do
+    rcall("LPUSH", k.wait, unpack(heads, i, math.min(i + 4999, #heads)))
+  end
+end
+if tails then
+  for i = 1, #tails, 5000 do
+    rcall("RPUSH", k.wait, unpack(tails, i, math.min(i + 4999, #tails)))
+  end
+end
 if ready and not blocked then
   rcall("ZADD", k.marker, "0", "0")
 end

@@ -534,3 +534,52 @@ async fn typed_data_round_trips_and_a_misfit_is_unrecoverable() {
     assert!(failure.unrecoverable, "{failure:?}");
     assert!(failure.message.contains("does not fit"), "{failure:?}");
 }
+
+/// One batch of FIFO and LIFO jobs (pushed to `wait` together, after the
+/// batch's other writes) leaves `wait` in the order adding them one by one
+/// leaves it, so workers of every language take them in the same order.
+#[tokio::test]
+async fn a_batch_of_fifo_and_lifo_jobs_leaves_wait_as_single_adds_do() {
+    let ctx = ctx().await;
+    let tags = [
+        "plain-1", "lifo-1", "plain-2", "plain-3", "lifo-2", "plain-4",
+    ];
+    let opts = |tag: &str| JobOptions {
+        lifo: tag.starts_with("lifo"),
+        job_id: Some(tag.to_string()),
+        ..Default::default()
+    };
+    let ctx = &ctx;
+    let wait = |q: String| async move {
+        let ids: Vec<String> = raw(
+            ctx,
+            redis::cmd("LRANGE")
+                .arg(format!("bull:{q}:wait"))
+                .arg(0)
+                .arg(-1),
+        )
+        .await;
+        ids
+    };
+
+    let one_by_one = queue_name();
+    let queue = Queue::new(&one_by_one, &ctx.conn).await.unwrap();
+    for tag in tags {
+        queue.add("j", &json!({}), opts(tag)).await.unwrap();
+    }
+    let batched = queue_name();
+    let queue = Queue::new(&batched, &ctx.conn).await.unwrap();
+    let jobs = tags
+        .iter()
+        .map(|t| NewJob::new("j", &json!({}), opts(t)))
+        .collect();
+    queue.add_bulk(jobs).await.unwrap();
+
+    let expected = wait(one_by_one).await;
+    // head to tail; workers take from the tail: the LIFO jobs first
+    assert_eq!(
+        expected,
+        ["plain-4", "plain-3", "plain-2", "plain-1", "lifo-1", "lifo-2"]
+    );
+    assert_eq!(wait(batched).await, expected);
+}
