@@ -15,6 +15,11 @@
 //! `LUA_COST_CONCURRENCY` (50) the worker's concurrency (1: one job per
 //! fetch and finish, what a call costs when nothing shares it).
 //!
+//! `LUA_COST_PUBLISH=job` makes the worker publish each end on
+//! `job:{jobId}` (`publish_results`, as the `worker` binary does);
+//! `LUA_COST_PUBLISH=reply` also gives every job a reply channel
+//! (`reply_to`, as a gateway in `--notify published` does).
+//!
 //! `LUA_COST_URL=redis://...` uses that server instead of starting one (for
 //! `valgrind --tool=callgrind redis-server`: the stats are reset before
 //! each scenario, so the server must be ours alone).
@@ -38,8 +43,10 @@ fn options(id: &str) -> JobOptions {
         count: None,
         limit: None,
     };
+    let reply = std::env::var("LUA_COST_PUBLISH").is_ok_and(|p| p == "reply");
     JobOptions {
         job_id: Some(id.to_string()),
+        reply_to: reply.then(|| "bullmq-wire:gateway:lua-cost".to_string()),
         remove_on_complete: Some(keep()),
         remove_on_fail: Some(keep()),
         ..Default::default()
@@ -91,6 +98,7 @@ async fn wait_completed(url: &str, queue: &str, n: usize) {
 async fn start_worker(conn: &Connection, queue: &str) -> Worker {
     let opts = WorkerOptions {
         concurrency: env_or("LUA_COST_CONCURRENCY", 50),
+        publish_results: std::env::var("LUA_COST_PUBLISH").is_ok(),
         ..Default::default()
     };
     Worker::start(queue, conn, opts, |_job| async {

@@ -25,7 +25,9 @@
                 "result":<returnvalue>}, and each final failure as
                 {"type":"error","jobId":..,"error":<reason>,
                 "attemptsMade":n}, before the job's hash is written
-                ("" = do not)
+                ("" = do not). An outcome's own channel gets one message
+                per call: the end, or the JSON array of the ends of the
+                call's jobs with that channel, after the settling
     ARGV[12]    number of outcomes m
     then 10 values per outcome:
       jobId, lock token, kind (completed|failed|delayed|retry|handback),
@@ -185,6 +187,11 @@ if #released > 0 then
   callMany("SREM", k.stalled, unstalled)
 end
 
+-- the ends to publish on outcomes' own channels: those on the first
+-- channel met (a gateway's jobs share its reply channel; a lone end is
+-- kept as a string, not a table), then those on others, by channel
+local replyChannel, replyList, otherReplies
+
 -- 2. move each job out of active to where its outcome sends it
 -- `now, id` pairs for the finished sets, by kind (made when first needed)
 local finishedIds = {}
@@ -249,7 +256,25 @@ local function settle(o)
     end
     rcall("PUBLISH", "job:" .. jobId, message)
     if extra ~= "" then
-      rcall("PUBLISH", extra, message)
+      -- the outcome's own channel (a gateway's reply channel) gets one
+      -- message per call, not per job: see step 3
+      if not replyChannel then
+        replyChannel, replyList = extra, message
+      elseif extra == replyChannel then
+        if type(replyList) == "string" then
+          replyList = { replyList, message }
+        else
+          replyList[#replyList + 1] = message
+        end
+      else
+        otherReplies = otherReplies or {}
+        local list = otherReplies[extra]
+        if not list then
+          list = {}
+          otherReplies[extra] = list
+        end
+        list[#list + 1] = message
+      end
     end
   end
   if attrs[3] then
@@ -312,7 +337,18 @@ end
 for i, o in ipairs(jobs) do
   codes[i] = o.code or settle(o)
 end
--- 3. once per call: the finished sets, then their keep policies
+-- 3. once per call: the gathered ends, the finished sets, then their keep
+-- policies
+-- one message per channel: the JSON array of the ends when there are
+-- several
+if replyChannel then
+  rcall("PUBLISH", replyChannel, type(replyList) == "string" and replyList or "[" .. table.concat(replyList, ",") .. "]")
+end
+if otherReplies then
+  for channel, list in pairs(otherReplies) do
+    rcall("PUBLISH", channel, #list == 1 and list[1] or "[" .. table.concat(list, ",") .. "]")
+  end
+end
 for kind, ids in pairs(finishedIds) do
   callMany("ZADD", kind == "completed" and KEYS[11] or KEYS[12], ids)
 end

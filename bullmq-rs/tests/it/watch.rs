@@ -244,3 +244,84 @@ async fn completions_are_published_when_asked() {
     let last_write = seen.iter().rposition(|(c, _)| *c == hash_channel);
     assert!(result_at < last_write, "{seen:?}");
 }
+
+/// The ends a worker publishes on the jobs' own channel
+/// (`JobOptions::reply_to`, a gateway's reply channel) go as one message
+/// per script call: the JSON array of the ends settled together, while
+/// `job:{jobId}` still gets each job's own message.
+#[tokio::test]
+async fn ends_settled_together_share_one_reply_message() {
+    const JOBS: usize = 5;
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let client = redis::Client::open(ctx.server.url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe("replies").await.unwrap();
+    pubsub.psubscribe("job:*").await.unwrap();
+    let mut messages = pubsub.into_on_message();
+
+    let mut ids = Vec::new();
+    for i in 0..JOBS {
+        let opts = JobOptions {
+            reply_to: Some("replies".into()),
+            ..Default::default()
+        };
+        let name = if i == 0 { "bad" } else { "ok" };
+        ids.push(queue.add(name, &json!({"n": i}), opts).await.unwrap());
+    }
+    // every handler returns once all have started: the worker takes the
+    // five in one fetch and settles them in one call
+    let together = Arc::new(tokio::sync::Barrier::new(JOBS));
+    let handler = move |job: bullmq_wire::Job| {
+        let together = together.clone();
+        async move {
+            together.wait().await;
+            match job.name.as_str() {
+                "ok" => Ok(json!({"n": job.data["n"]})),
+                _ => Err(JobError::new("no")),
+            }
+        }
+    };
+    let opts = WorkerOptions {
+        concurrency: JOBS,
+        publish_results: true,
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, opts, handler).await.unwrap();
+    for id in &ids[1..] {
+        wait_state(&queue, id, JobState::Completed).await;
+    }
+    wait_state(&queue, &ids[0], JobState::Failed).await;
+    worker.close().await;
+
+    let mut publish = redis::cmd("PUBLISH");
+    publish.arg("job:end").arg("end");
+    let _: i64 = raw(&ctx, &mut publish).await;
+    let (mut replies, mut per_job) = (Vec::new(), 0);
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(20), messages.next())
+        .await
+        .expect("messages up to the marker")
+    {
+        match msg.get_channel_name() {
+            "job:end" => break,
+            "replies" => replies.push(msg.get_payload::<String>().unwrap()),
+            _ => per_job += 1,
+        }
+    }
+    assert_eq!(per_job, JOBS, "job:{{jobId}} gets each end");
+    assert_eq!(
+        replies.len(),
+        1,
+        "one message on the reply channel: {replies:?}"
+    );
+    let ends: serde_json::Value = serde_json::from_str(&replies[0]).unwrap();
+    let mut ends = ends.as_array().expect("an array of ends").clone();
+    ends.sort_by_key(|e| e["jobId"].as_str().unwrap().parse::<u64>().unwrap());
+    let mut expected =
+        vec![json!({"type": "error", "jobId": ids[0], "error": "no", "attemptsMade": 1})];
+    for (i, id) in ids.iter().enumerate().skip(1) {
+        expected.push(json!({"type": "result", "jobId": id, "result": {"n": i}}));
+    }
+    assert_eq!(ends, expected);
+}

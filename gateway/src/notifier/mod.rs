@@ -113,7 +113,9 @@ pub(crate) enum Command {
         tx: mpsc::Sender<JobEvent>,
         /// The job does not exist yet and the caller is about to create it.
         new_job: bool,
-        done: oneshot::Sender<Result<(), NotifyError>>,
+        /// Told once Redis confirmed the subscription; `None` for a fresh
+        /// job on the reply channel, whose caller does not wait.
+        done: Option<oneshot::Sender<Result<(), NotifyError>>>,
     },
     Unwatch {
         job_id: String,
@@ -261,6 +263,24 @@ impl Notifier {
         tx: mpsc::Sender<JobEvent>,
         new_job: bool,
     ) -> Result<(), NotifyError> {
+        if new_job && self.reply_channel.is_some() && self.subscribed() {
+            // published mode, a fresh job: its updates come on the reply
+            // channel, subscribed already, so there is nothing to confirm
+            // and the caller adds the job at once. The hub registers the
+            // watch before it looks at any message that arrives after this
+            // send (so before the job's first update); were the connection
+            // lost meanwhile, the job is read again once it is back.
+            return self
+                .cmds
+                .send(Command::Watch {
+                    job: job.clone(),
+                    session,
+                    tx,
+                    new_job,
+                    done: None,
+                })
+                .map_err(|_| NotifyError::Stopped);
+        }
         let (done, rx) = oneshot::channel();
         self.cmds
             .send(Command::Watch {
@@ -268,7 +288,7 @@ impl Notifier {
                 session,
                 tx,
                 new_job,
-                done,
+                done: Some(done),
             })
             .map_err(|_| NotifyError::Stopped)?;
         match self.timeouts.run(self.watch_timeout, rx).await {

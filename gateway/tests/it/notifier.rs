@@ -200,3 +200,100 @@ async fn published_mode_subscribes_once_and_reattaches_elsewhere() {
     );
     other.shutdown().await;
 }
+
+/// Published mode: a worker that settles several of this gateway's jobs in
+/// one script call publishes their ends as one message on the reply
+/// channel, a JSON array; each call gets its own end from it.
+#[tokio::test]
+async fn published_mode_delivers_the_ends_of_one_reply_message() {
+    let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
+    let mut redis = s.env.connection().await.command_connection();
+    // the hub subscribes its reply channel once connected
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let reply_channel = loop {
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg("bullmq-wire:gateway:*")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        match channels.as_slice() {
+            [channel] => break channel.clone(),
+            [] if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            _ => panic!("one reply channel: {channels:?}"),
+        }
+    };
+
+    // no worker: the jobs wait while the array naming both is published
+    let mut c = s.gw.client("alice").await;
+    let mut ids = Vec::new();
+    for id in [1, 2] {
+        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "demo.echo", "params": {"id": id}, "ack": true}))
+            .await;
+        let accepted = c.recv().await;
+        assert_eq!(accepted["method"], "rpc.accepted", "{accepted}");
+        ids.push(accepted["params"]["jobId"].clone());
+    }
+    let ends = json!([
+        {"type": "result", "jobId": ids[0], "result": {"by": "array"}},
+        {"type": "error", "jobId": ids[1], "error": "no way", "attemptsMade": 1},
+        {"type": "result", "jobId": "demo.someone-else.1", "result": 1},
+    ]);
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(&reply_channel)
+        .arg(ends.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let (r, _) = c.response(json!(1)).await;
+    assert_eq!(r["result"], json!({"by": "array"}), "{r}");
+    let (r, _) = c.response(json!(2)).await;
+    assert_eq!(r["error"]["data"]["failedReason"], "no way", "{r}");
+}
+
+/// Published mode: a fresh call is added without waiting for the hub (its
+/// updates come on the reply channel, already subscribed). When the
+/// pub/sub connection drops while calls run, ends published meanwhile
+/// are not lost: the jobs are read again once it is back.
+#[tokio::test]
+async fn published_mode_calls_survive_pubsub_drops() {
+    const CALLS: i64 = 60;
+    let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
+    let opts = WorkerOptions {
+        concurrency: 8,
+        publish_results: true,
+        ..Default::default()
+    };
+    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let mut c = s.gw.client("alice").await;
+    let mut redis = s.env.connection().await.command_connection();
+    let killer = tokio::spawn(async move {
+        for _ in 0..4 {
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            let _: i64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+        }
+    });
+    for id in 0..CALLS {
+        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "demo.sleep", "params": {"ms": 30 + id % 7}}))
+            .await;
+    }
+    let mut answered = std::collections::BTreeMap::new();
+    while answered.len() < CALLS as usize {
+        let v = c.recv().await;
+        if v.get("method").is_some() {
+            continue;
+        }
+        let id = v["id"].as_i64().expect("a response id");
+        assert_eq!(v["result"], json!({"slept": 30 + id % 7}), "{v}");
+        assert!(answered.insert(id, v).is_none(), "call {id} answered twice");
+    }
+    killer.await.unwrap();
+}

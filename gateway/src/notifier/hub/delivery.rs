@@ -30,7 +30,7 @@ impl Hub {
             .notifier_reads_total
             .fetch_add(1, Ordering::Relaxed);
         let mut con = self.reader.clone();
-        let key = w.key.clone();
+        let key = crate::notifier::job_key(&self.prefix, &w.job);
         let id = id.clone();
         self.fetches.push(Box::pin(async move {
             let res = JobSnapshot::read(&mut con, &key)

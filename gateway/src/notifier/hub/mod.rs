@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bullmq_wire::JobSignal;
 use bullmq_wire::{CommandConnection, Connection};
-use bullmq_wire::{JobKey, JobSignal};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -47,7 +47,6 @@ enum Channel {
 
 struct Watch {
     job: JobRef,
-    key: JobKey,
     channels: Vec<String>,
     subs: HashMap<SessionId, mpsc::Sender<JobEvent>>,
     state: SubState,
@@ -283,7 +282,16 @@ impl Hub {
                     retry_at = None;
                 }
                 msg = async { stream.as_mut().expect("guarded").next().await }, if stream.is_some() => match msg {
-                    Some(msg) => self.message(&msg),
+                    Some(msg) => {
+                        // a watch sent before this message arrived is
+                        // registered first: a fresh job's watch is not
+                        // waited for (published mode), and its first
+                        // update may follow it closely
+                        while let Ok(cmd) = cmds.try_recv() {
+                            self.command(cmd);
+                        }
+                        self.message(&msg)
+                    }
                     None => {
                         tracing::warn!("notifier: pub/sub connection lost; resubscribing");
                         stream = None;
@@ -327,16 +335,23 @@ impl Hub {
                 self.reconnect_now |= self.offline;
                 let id: Arc<str> = Arc::from(job.id.as_str());
                 if !self.watches.contains_key(&id) {
-                    let key = super::job_key(&self.prefix, &job);
-                    let mut channels = Vec::with_capacity(2);
+                    let mut channels = Vec::new();
                     // a fresh job this gateway adds reports on its reply
                     // channel (published mode): nothing to subscribe
                     if !(new_job && self.reply_channel.is_some()) {
                         channels.push((job.custom_channel(), Channel::Custom));
                     }
                     if self.mechanism == Mechanism::Keyspace {
+                        let key = super::job_key(&self.prefix, &job);
                         channels.push((key.keyspace_channel(self.db), Channel::Keyspace));
                     }
+                    // nothing to subscribe while connected: watched now
+                    let connected = self.sink.is_some();
+                    let state = if channels.is_empty() && connected {
+                        SubState::Subscribed
+                    } else {
+                        SubState::Unsubscribed
+                    };
                     for (name, kind) in &channels {
                         self.channels.insert(name.clone(), (id.clone(), *kind));
                     }
@@ -345,23 +360,27 @@ impl Hub {
                         id.clone(),
                         Watch {
                             job,
-                            key,
                             channels,
                             subs: HashMap::new(),
-                            state: SubState::Unsubscribed,
+                            state,
                             waiters: Vec::new(),
                             last_progress: None,
                             fetching: false,
                             dirty: false,
                             seen: false,
                             finished: false,
-                            catch_up: false,
+                            // a caller that does not wait adds the job
+                            // now: while disconnected, its updates may be
+                            // missed, so it is read once subscribed again
+                            catch_up: done.is_none() && !connected,
                             creation_pending: new_job && self.mechanism == Mechanism::Keyspace,
                             activation_pending: false,
                             deferred: false,
                         },
                     );
-                    self.to_subscribe.push(id.clone());
+                    if state == SubState::Unsubscribed {
+                        self.to_subscribe.push(id.clone());
+                    }
                     self.watched_gauge
                         .watched
                         .store(self.watches.len(), Ordering::Relaxed);
@@ -370,6 +389,9 @@ impl Hub {
                     return;
                 };
                 w.subs.insert(session, tx);
+                let Some(done) = done else {
+                    return;
+                };
                 if w.state == SubState::Subscribed {
                     let _ = done.send(Ok(()));
                 } else {
@@ -447,14 +469,24 @@ impl Hub {
     }
 
     /// A message on the reply channel: a custom-publisher message that
-    /// names its job.
+    /// names its job, or the array of those a worker's script call
+    /// published at once.
     fn reply(&mut self, msg: &redis::Msg) {
-        let Ok(payload) = msg.get_payload::<String>() else {
+        let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
             return;
         };
-        let Ok(message) = serde_json::from_str::<Value>(&payload) else {
-            return;
-        };
+        match serde_json::from_str::<Value>(payload) {
+            Ok(Value::Array(messages)) => {
+                for message in messages {
+                    self.reply_one(message);
+                }
+            }
+            Ok(message) => self.reply_one(message),
+            Err(_) => {}
+        }
+    }
+
+    fn reply_one(&mut self, message: Value) {
         let Some(job_id) = message.get("jobId").and_then(Value::as_str) else {
             return;
         };
