@@ -10,6 +10,11 @@ use bullmq_wire::{Connection, RedisOptions, WorkerOptions};
 use clap::Parser;
 use worker_runtime::{services, Registry, Runtime, RuntimeOptions};
 
+/// mimalloc, not glibc's malloc, as in the gateway binary: measured in
+/// BENCHMARKS.md ("Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs Rust workers for `service.method` jobs on BullMQ queues.
 #[derive(Debug, Parser)]
 #[command(name = "worker", version, long_about = None)]
