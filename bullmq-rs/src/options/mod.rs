@@ -57,8 +57,10 @@ pub struct JobOptions {
     pub parent: Option<ParentRef>,
     /// A Redis pub/sub channel a worker with `publish_results` also
     /// publishes the job's progress and end on, with the job's id (a
-    /// gateway's own reply channel). Stored as `replyTo`; BullMQ clients
-    /// keep unknown options and ignore this one.
+    /// gateway's own reply channel). The ends of the jobs one script call
+    /// settles come as one message on it: the JSON array of their messages
+    /// when there are several. Stored as `replyTo`; BullMQ clients keep
+    /// unknown options and ignore this one.
     pub reply_to: Option<String>,
 }
 
