@@ -110,7 +110,7 @@ impl FlowProducer {
             call.push_arg(&n.id);
             call.push_arg(&n.job.name);
             call.push_arg(&n.job.data);
-            call.push_arg(o.to_stored_json().to_string());
+            call.push_arg(o.to_stored_string());
             call.push_arg(n.timestamp);
             call.push_arg(o.delay.map(to_ms).unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));

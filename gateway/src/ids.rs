@@ -79,16 +79,23 @@ impl JobRef {
         owner: &Owner,
         client_key: Option<&str>,
     ) -> Result<Self, KeyError> {
+        // the id is built in one allocation, the random key on the stack
+        let mut random = uuid::Uuid::encode_buffer();
         let key = match client_key {
             Some(k) => {
                 validate_client_key(k)?;
-                k.to_string()
+                k
             }
-            None => uuid::Uuid::new_v4().simple().to_string(),
+            None => &*uuid::Uuid::new_v4().simple().encode_lower(&mut random),
         };
+        let owner = owner.as_str();
+        let mut id = String::with_capacity(service.len() + owner.len() + key.len() + 2);
+        for part in [service, ".", owner, ".", key] {
+            id.push_str(part);
+        }
         Ok(JobRef {
             queue: service.to_string(),
-            id: format!("{service}.{}.{key}", owner.as_str()),
+            id,
         })
     }
 
@@ -150,6 +157,17 @@ mod tests {
             JobRef::for_call("s", &o, Some("k")),
             JobRef::for_call("t", &o, Some("k"))
         );
+        // a random key is a simple UUID: 32 lowercase hex digits
+        let random = JobRef::for_call("s", &o, None).unwrap();
+        let key = random
+            .id
+            .strip_prefix(&format!("s.{}.", o.as_str()))
+            .unwrap();
+        assert_eq!(key.len(), 32, "{key}");
+        assert!(key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_eq!(JobRef::owned_by(&random.id, &o), Some(random.clone()));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the add script is given apart. Times are whole milliseconds here (ages:
 //! whole seconds).
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::millis::{as_i64, ms_from_json, secs_from_json, to_ms};
@@ -55,26 +56,6 @@ impl Deduplication {
 }
 
 impl KeepJobs {
-    fn to_json(&self) -> Value {
-        match self {
-            KeepJobs::Remove(b) => json!(b),
-            KeepJobs::Count(n) => json!(n),
-            KeepJobs::Policy { age, count, limit } => {
-                let mut m = Map::new();
-                if let Some(a) = age {
-                    m.insert("age".into(), json!(a.as_secs()));
-                }
-                if let Some(c) = count {
-                    m.insert("count".into(), json!(c));
-                }
-                if let Some(l) = limit {
-                    m.insert("limit".into(), json!(l));
-                }
-                Value::Object(m)
-            }
-        }
-    }
-
     fn from_json(v: &Value) -> Option<Self> {
         match v {
             Value::Bool(b) => Some(KeepJobs::Remove(*b)),
@@ -137,54 +118,13 @@ impl JobOptions {
     /// `keepLogs` -> `kl`, `attempts` always present (0 by default), absent
     /// options left out, times in ms.
     pub fn to_stored_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("attempts".into(), json!(self.attempts.unwrap_or(0)));
-        if let Some(id) = &self.job_id {
-            m.insert("jobId".into(), json!(id));
-        }
-        if let Some(d) = self.delay {
-            m.insert("delay".into(), json!(to_ms(d)));
-        }
-        if let Some(p) = self.priority {
-            m.insert("priority".into(), json!(p));
-        }
-        if self.lifo {
-            m.insert("lifo".into(), json!(true));
-        }
-        if let Some(b) = &self.backoff {
-            m.insert("backoff".into(), b.to_json());
-        }
-        if let Some(k) = &self.remove_on_complete {
-            m.insert("removeOnComplete".into(), k.to_json());
-        }
-        if let Some(k) = &self.remove_on_fail {
-            m.insert("removeOnFail".into(), k.to_json());
-        }
-        if let Some(n) = self.keep_logs {
-            m.insert("kl".into(), json!(n));
-        }
-        if let Some(t) = self.timestamp {
-            m.insert("timestamp".into(), json!(t));
-        }
-        if let Some(n) = self.stack_trace_limit {
-            m.insert("stackTraceLimit".into(), json!(n));
-        }
-        if let Some(t) = self.timeout {
-            m.insert("timeout".into(), json!(to_ms(t)));
-        }
-        if let Some(p) = self.on_failure {
-            m.insert(p.key().into(), json!(true));
-        }
-        if let Some(d) = &self.deduplication {
-            m.insert("de".into(), d.to_json());
-        }
-        if let Some(p) = &self.parent {
-            m.insert("parent".into(), json!({"id": p.id, "queue": p.queue}));
-        }
-        if let Some(channel) = &self.reply_to {
-            m.insert("replyTo".into(), json!(channel));
-        }
-        Value::Object(m)
+        serde_json::to_value(Stored(self)).unwrap_or_else(|_| json!({}))
+    }
+
+    /// [`Self::to_stored_json`] as text, written straight from the options
+    /// (what every add sends: no JSON map built per job).
+    pub(crate) fn to_stored_string(&self) -> String {
+        serde_json::to_string(&Stored(self)).unwrap_or_else(|_| "{}".to_string())
     }
 
     /// Reads stored `opts`, whoever wrote them; unknown keys are ignored and
@@ -224,6 +164,88 @@ impl JobOptions {
     }
 }
 
+/// The stored `opts` of a job, serialized in BullMQ's key order.
+struct Stored<'a>(&'a JobOptions);
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let o = self.0;
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("attempts", &o.attempts.unwrap_or(0))?;
+        if let Some(id) = &o.job_id {
+            m.serialize_entry("jobId", id)?;
+        }
+        if let Some(d) = o.delay {
+            m.serialize_entry("delay", &to_ms(d))?;
+        }
+        if let Some(p) = o.priority {
+            m.serialize_entry("priority", &p)?;
+        }
+        if o.lifo {
+            m.serialize_entry("lifo", &true)?;
+        }
+        if let Some(b) = &o.backoff {
+            m.serialize_entry("backoff", &b.to_json())?;
+        }
+        if let Some(k) = &o.remove_on_complete {
+            m.serialize_entry("removeOnComplete", &StoredKeep(k))?;
+        }
+        if let Some(k) = &o.remove_on_fail {
+            m.serialize_entry("removeOnFail", &StoredKeep(k))?;
+        }
+        if let Some(n) = o.keep_logs {
+            m.serialize_entry("kl", &n)?;
+        }
+        if let Some(t) = o.timestamp {
+            m.serialize_entry("timestamp", &t)?;
+        }
+        if let Some(n) = o.stack_trace_limit {
+            m.serialize_entry("stackTraceLimit", &n)?;
+        }
+        if let Some(t) = o.timeout {
+            m.serialize_entry("timeout", &to_ms(t))?;
+        }
+        if let Some(p) = o.on_failure {
+            m.serialize_entry(p.key(), &true)?;
+        }
+        if let Some(d) = &o.deduplication {
+            m.serialize_entry("de", &d.to_json())?;
+        }
+        if let Some(p) = &o.parent {
+            m.serialize_entry("parent", &json!({"id": p.id, "queue": p.queue}))?;
+        }
+        if let Some(channel) = &o.reply_to {
+            m.serialize_entry("replyTo", channel)?;
+        }
+        m.end()
+    }
+}
+
+/// A keep policy as stored (`removeOnComplete`, `removeOnFail`).
+struct StoredKeep<'a>(&'a KeepJobs);
+
+impl Serialize for StoredKeep<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            KeepJobs::Remove(b) => serializer.serialize_bool(*b),
+            KeepJobs::Count(n) => n.serialize(serializer),
+            KeepJobs::Policy { age, count, limit } => {
+                let mut m = serializer.serialize_map(None)?;
+                if let Some(a) = age {
+                    m.serialize_entry("age", &a.as_secs())?;
+                }
+                if let Some(c) = count {
+                    m.serialize_entry("count", c)?;
+                }
+                if let Some(l) = limit {
+                    m.serialize_entry("limit", l)?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -249,6 +271,39 @@ mod tests {
         assert_eq!(
             JobOptions::default().to_stored_json(),
             json!({"attempts":0})
+        );
+        assert_eq!(JobOptions::from_stored_json(&o.to_stored_json()), o);
+        assert_eq!(o.to_stored_string(), o.to_stored_json().to_string());
+    }
+
+    /// What an add sends is the stored JSON, every option set, in BullMQ's
+    /// key order (written without a map, so the order is the code's).
+    #[test]
+    fn the_sent_text_is_the_stored_json() {
+        let o = JobOptions {
+            job_id: Some("a\"b".into()),
+            priority: Some(7),
+            lifo: true,
+            attempts: Some(2),
+            backoff: Some(Backoff::fixed(Duration::from_millis(250))),
+            remove_on_complete: Some(KeepJobs::Remove(true)),
+            remove_on_fail: Some(KeepJobs::Policy {
+                age: Some(Duration::from_secs(3600)),
+                count: Some(5),
+                limit: Some(100),
+            }),
+            timestamp: Some(1_700_000_000_000),
+            stack_trace_limit: Some(3),
+            on_failure: Some(ParentOnFailure::IgnoreDependency),
+            deduplication: Some(Deduplication::new("d")),
+            reply_to: Some("replies".into()),
+            ..Default::default()
+        };
+        let text = o.to_stored_string();
+        assert_eq!(text, o.to_stored_json().to_string());
+        assert_eq!(
+            text,
+            r#"{"attempts":2,"jobId":"a\"b","priority":7,"lifo":true,"backoff":{"type":"fixed","delay":250},"removeOnComplete":true,"removeOnFail":{"age":3600,"count":5,"limit":100},"timestamp":1700000000000,"stackTraceLimit":3,"idof":true,"de":{"id":"d"},"replyTo":"replies"}"#
         );
         assert_eq!(JobOptions::from_stored_json(&o.to_stored_json()), o);
     }

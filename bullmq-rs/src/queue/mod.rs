@@ -224,7 +224,7 @@ impl Queue {
             call.push_arg(o.job_id.as_deref().unwrap_or(""));
             call.push_arg(&job.name);
             call.push_arg(&job.data);
-            call.push_arg(o.to_stored_json().to_string());
+            call.push_arg(o.to_stored_string());
             call.push_arg(o.timestamp.unwrap_or(now));
             call.push_arg(o.delay.map(to_ms).unwrap_or(0));
             call.push_arg(o.priority.unwrap_or(0));

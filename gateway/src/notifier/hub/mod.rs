@@ -48,7 +48,8 @@ enum Channel {
 struct Watch {
     job: JobRef,
     channels: Vec<String>,
-    subs: HashMap<SessionId, mpsc::Sender<JobEvent>>,
+    /// Keyed by the gateway's own session numbers: a fast hasher.
+    subs: FastMap<SessionId, mpsc::Sender<JobEvent>>,
     state: SubState,
     waiters: Vec<Waiter>,
     last_progress: Option<Value>,
@@ -361,7 +362,7 @@ impl Hub {
                         Watch {
                             job,
                             channels,
-                            subs: HashMap::new(),
+                            subs: FastMap::default(),
                             state,
                             waiters: Vec::new(),
                             last_progress: None,
