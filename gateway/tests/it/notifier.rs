@@ -297,3 +297,41 @@ async fn published_mode_calls_survive_pubsub_drops() {
     }
     killer.await.unwrap();
 }
+
+/// Published mode with Redis down: a call (whose watch is not waited for)
+/// is refused with -32004 and `retryable: true`, as in the other modes, and
+/// once Redis is back retries are accepted and answered.
+#[tokio::test]
+async fn published_mode_redis_unavailable_is_retryable() {
+    let mut s = Stack::without_worker(|c| {
+        c.notify = NotifyMode::Published;
+        c.limits.watch_outage_wait = std::time::Duration::ZERO;
+    })
+    .await;
+    let opts = WorkerOptions {
+        concurrency: 4,
+        publish_results: true,
+        ..Default::default()
+    };
+    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let mut c = s.gw.client("alice").await;
+    assert_eq!(c.call(1, "demo.echo", json!({})).await["result"], json!({}));
+    s.env.redis.kill();
+    let r = c.call(2, "demo.echo", json!({})).await;
+    assert_eq!(r["error"]["code"], -32004, "{r}");
+    assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
+    s.env.redis.restart();
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+    let mut id = 10;
+    loop {
+        id += 1;
+        let r = c.call(id, "demo.echo", json!({"id": id})).await;
+        if r.get("result").is_some() {
+            assert_eq!(r["result"], json!({"id": id}));
+            break;
+        }
+        assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
+        assert!(tokio::time::Instant::now() < deadline, "still refused: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
