@@ -263,34 +263,31 @@ impl Notifier {
         tx: mpsc::Sender<JobEvent>,
         new_job: bool,
     ) -> Result<(), NotifyError> {
-        if new_job && self.reply_channel.is_some() && self.subscribed() {
-            // published mode, a fresh job: its updates come on the reply
-            // channel, subscribed already, so there is nothing to confirm
-            // and the caller adds the job at once. The hub registers the
-            // watch before it looks at any message that arrives after this
-            // send (so before the job's first update); were the connection
-            // lost meanwhile, the job is read again once it is back.
-            return self
-                .cmds
-                .send(Command::Watch {
-                    job: job.clone(),
-                    session,
-                    tx,
-                    new_job,
-                    done: None,
-                })
-                .map_err(|_| NotifyError::Stopped);
-        }
-        let (done, rx) = oneshot::channel();
+        // Published mode, a fresh job: its updates come on the reply
+        // channel, subscribed already, so there is nothing to confirm and
+        // the caller adds the job at once. The hub registers the watch
+        // before it looks at any message that arrives after this send (so
+        // before the job's first update); were the connection lost
+        // meanwhile, the job is read again once it is back.
+        let wait_for_confirmation = !(new_job && self.reply_channel.is_some() && self.subscribed());
+        let (done, rx) = if wait_for_confirmation {
+            let (done, rx) = oneshot::channel();
+            (Some(done), Some(rx))
+        } else {
+            (None, None)
+        };
         self.cmds
             .send(Command::Watch {
                 job: job.clone(),
                 session,
                 tx,
                 new_job,
-                done: Some(done),
+                done,
             })
             .map_err(|_| NotifyError::Stopped)?;
+        let Some(rx) = rx else {
+            return Ok(());
+        };
         match self.timeouts.run(self.watch_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NotifyError::Stopped),
