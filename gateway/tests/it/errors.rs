@@ -246,22 +246,7 @@ async fn redis_unavailable_is_retryable() {
     assert_eq!(r["error"]["data"]["retryable"], true);
     s.env.redis.restart();
     // The client's side of the contract: retry with backoff until accepted.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut id = 10;
-    loop {
-        id += 1;
-        let r = c.call(id, "demo.echo", json!({"id": id})).await;
-        if r.get("result").is_some() {
-            assert_eq!(r["result"], json!({"id": id}));
-            break;
-        }
-        assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still refused after {WAIT:?}: {r}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    c.echo_until_answered(10).await;
 }
 
 /// Issue 11: a watch made while Redis is down (here `rpc.subscribe` to a

@@ -5,10 +5,21 @@
 
 use serde_json::json;
 
-use bullmq_wire::WorkerOptions;
+use bullmq_wire::{Worker, WorkerOptions};
 use gateway::config::NotifyMode;
 
 use crate::support::{demo_worker_with, Stack};
+
+/// The demo worker publishing its results (`publish_results`, as the
+/// `worker` binary and `--dev` do).
+async fn publishing_worker(s: &Stack, concurrency: usize) -> Worker {
+    let opts = WorkerOptions {
+        concurrency,
+        publish_results: true,
+        ..Default::default()
+    };
+    demo_worker_with(&s.env.connection().await, opts).await
+}
 
 /// `gateway_notifier_reads_total` from `/metrics`.
 async fn reads(s: &Stack) -> u64 {
@@ -52,12 +63,7 @@ async fn a_quick_call_is_read_once() {
 #[tokio::test]
 async fn a_published_result_is_not_read() {
     let s = Stack::without_worker(|_| {}).await;
-    let opts = WorkerOptions {
-        concurrency: 4,
-        publish_results: true,
-        ..Default::default()
-    };
-    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let _worker = publishing_worker(&s, 4).await;
     let calls = 20;
     let spent = reads_for_quick_calls(&s, calls).await;
     // only a call whose end comes later than the activation delay is read
@@ -97,12 +103,7 @@ async fn an_end_that_is_the_second_write_is_delivered() {
 #[tokio::test]
 async fn published_mode_delivers_results_progress_and_failures() {
     let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
-    let opts = WorkerOptions {
-        concurrency: 4,
-        publish_results: true,
-        ..Default::default()
-    };
-    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let _worker = publishing_worker(&s, 4).await;
     let mut c = s.gw.client("alice").await;
     let before = reads(&s).await;
 
@@ -181,12 +182,7 @@ async fn published_mode_subscribes_once_and_reattaches_elsewhere() {
     assert_eq!(moved.recv().await["method"], "rpc.accepted");
 
     let before = subscribes(stats(redis.clone()).await);
-    let opts = WorkerOptions {
-        concurrency: 4,
-        publish_results: true,
-        ..Default::default()
-    };
-    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let _worker = publishing_worker(&s, 4).await;
     assert_eq!(c.response(json!(1)).await.0["result"], json!({"k": 1}));
     assert_eq!(moved.response(json!(9)).await.0["result"], json!({"k": 1}));
     for i in 0..10 {
@@ -261,12 +257,7 @@ async fn published_mode_delivers_the_ends_of_one_reply_message() {
 async fn published_mode_calls_survive_pubsub_drops() {
     const CALLS: i64 = 60;
     let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
-    let opts = WorkerOptions {
-        concurrency: 8,
-        publish_results: true,
-        ..Default::default()
-    };
-    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let _worker = publishing_worker(&s, 8).await;
     let mut c = s.gw.client("alice").await;
     let mut redis = s.env.connection().await.command_connection();
     let killer = tokio::spawn(async move {
@@ -308,12 +299,7 @@ async fn published_mode_redis_unavailable_is_retryable() {
         c.limits.watch_outage_wait = std::time::Duration::ZERO;
     })
     .await;
-    let opts = WorkerOptions {
-        concurrency: 4,
-        publish_results: true,
-        ..Default::default()
-    };
-    let _worker = demo_worker_with(&s.env.connection().await, opts).await;
+    let _worker = publishing_worker(&s, 4).await;
     let mut c = s.gw.client("alice").await;
     assert_eq!(c.call(1, "demo.echo", json!({})).await["result"], json!({}));
     s.env.redis.kill();
@@ -321,17 +307,5 @@ async fn published_mode_redis_unavailable_is_retryable() {
     assert_eq!(r["error"]["code"], -32004, "{r}");
     assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
     s.env.redis.restart();
-    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
-    let mut id = 10;
-    loop {
-        id += 1;
-        let r = c.call(id, "demo.echo", json!({"id": id})).await;
-        if r.get("result").is_some() {
-            assert_eq!(r["result"], json!({"id": id}));
-            break;
-        }
-        assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
-        assert!(tokio::time::Instant::now() < deadline, "still refused: {r}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    c.echo_until_answered(10).await;
 }

@@ -258,6 +258,28 @@ impl Client {
         self.response(json!(id)).await.0
     }
 
+    /// The client's side of a retryable refusal: calls `demo.echo` (ids
+    /// after `after`) with backoff until one is answered, each refusal
+    /// meanwhile being retryable, for at most [`WAIT`].
+    pub async fn echo_until_answered(&mut self, after: i64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut id = after;
+        loop {
+            id += 1;
+            let r = self.call(id, "demo.echo", json!({"id": id})).await;
+            if r.get("result").is_some() {
+                assert_eq!(r["result"], json!({"id": id}));
+                return;
+            }
+            assert_eq!(r["error"]["data"]["retryable"], true, "{r}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still refused after {WAIT:?}: {r}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits for the server's close frame; returns its code.
     pub async fn closed(&mut self) -> u16 {
         loop {
