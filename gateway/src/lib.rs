@@ -111,7 +111,7 @@ pub struct Gateway {
     /// `/metrics`' own listener, when configured.
     metrics_listener: Option<(TcpListener, SocketAddr)>,
     shared: Arc<Shared>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<tls::Acceptor>,
     shutdown: watch::Sender<bool>,
     addr: SocketAddr,
 }

@@ -11,11 +11,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
+use crate::tls::Acceptor;
 use crate::upgrade::ClientAddr;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,7 +24,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepts until `shutdown` turns true.
 pub async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Acceptor>,
     routes: BoxedFilter<(Response,)>,
     mut shutdown: watch::Receiver<bool>,
 ) {

@@ -1,12 +1,30 @@
-//! TLS for `wss://`: a rustls acceptor from PEM files (warp 0.4 has no TLS
-//! of its own; `server.rs` runs warp's filter over this acceptor), and a
-//! generated self-signed certificate for `--dev`.
+//! TLS for `wss://`: an acceptor from PEM files (warp 0.4 has no TLS of its
+//! own; `server.rs` runs warp's filter over the accepted streams), the
+//! stream itself ([`stream`]), and a generated self-signed certificate for
+//! `--dev`.
 
+mod stream;
+
+use std::io;
 use std::sync::Arc;
 
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpStream;
+
+pub use stream::TlsStream;
+
+/// Accepts TLS connections with one server configuration.
+#[derive(Clone)]
+pub struct Acceptor(Arc<rustls::ServerConfig>);
+
+impl Acceptor {
+    /// Runs the handshake on an accepted socket (the caller bounds its
+    /// time).
+    pub async fn accept(&self, tcp: TcpStream) -> io::Result<TlsStream> {
+        TlsStream::accept(tcp, self.0.clone()).await
+    }
+}
 
 use crate::config::TlsConfig;
 
@@ -28,7 +46,7 @@ pub enum TlsError {
 }
 
 /// Builds the acceptor (TLS 1.2 and 1.3, ring, ALPN `http/1.1`).
-pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+pub fn acceptor(config: &TlsConfig) -> Result<Acceptor, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&config.cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::Certificate(e.to_string()))?;
@@ -50,7 +68,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(server)))
+    Ok(Acceptor(Arc::new(server)))
 }
 
 /// A self-signed certificate for `localhost` and `127.0.0.1` (dev only).
