@@ -25,9 +25,11 @@ use crate::user_connections::Refused;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// tungstenite's read buffer per connection: small, since frames are
-/// JSON-RPC messages; a larger frame grows it on demand.
-const READ_BUFFER: usize = 2 * 1024;
+/// tungstenite's read buffer per connection, which it keeps for the
+/// connection's life: one typical call frame (a few hundred bytes). A larger
+/// frame grows it on demand; reads of a batch of frames take several calls,
+/// served from the TLS stream's or the socket's buffer.
+const READ_BUFFER: usize = 512;
 /// Bytes written to the socket at once when batching frames.
 const WRITE_BUFFER: usize = 16 * 1024;
 
