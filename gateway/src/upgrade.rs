@@ -212,7 +212,10 @@ fn accept(
                     Some(config),
                 )
                 .await;
-                session::run(
+                // The session gets a task of its own: awaited here, it would
+                // sit beside this task's state (the upgrade, the claims) for
+                // the socket's life, 224 bytes more per socket.
+                tokio::spawn(session::run(
                     ws,
                     shared,
                     SessionInit {
@@ -221,8 +224,7 @@ fn accept(
                         slot,
                         user_slot,
                     },
-                )
-                .await;
+                ));
             }
             Err(e) => tracing::debug!(cause = %e, "upgrade failed"),
         }

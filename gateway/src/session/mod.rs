@@ -8,14 +8,13 @@ mod call;
 mod jobs;
 mod pending;
 mod requests;
+mod tasks;
 mod writer;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -92,7 +91,7 @@ pub(crate) struct Session {
     /// Jobs this socket is adding (a subscribe to one waits for its add).
     adds: adds::Adds,
     batches: Batches,
-    tasks: FuturesUnordered<BoxFuture<'static, TaskDone>>,
+    tasks: tasks::Tasks,
     user_bucket: Option<Arc<Bucket>>,
     ip_bucket: Option<Arc<Bucket>>,
     limited_in_a_row: u32,
@@ -179,7 +178,7 @@ where
         pending: Pending::default(),
         adds: adds::Adds::default(),
         batches: Batches::default(),
-        tasks: FuturesUnordered::new(),
+        tasks: tasks::Tasks::default(),
         ip_bucket: shared.ip_limits.bucket(&init.ip),
         limited_in_a_row: 0,
         invalid_frames: InvalidFrames::new(
