@@ -201,10 +201,11 @@ impl Session {
     {
         let limits = Timing::of(&self.shared.config.limits);
         let mut shutdown = self.shared.shutdown.clone();
-        let mut ping =
-            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut expiry = Box::pin(tokio::time::sleep_until(instant_at(self.deadline)));
+        // One timer for the heartbeat and the token's expiry: a timer is a
+        // boxed `Sleep` (~110 bytes) that an idle socket holds for its life.
+        let mut next_ping = Instant::now() + limits.ping_interval;
+        let mut expires = instant_at(self.deadline);
+        let mut timer = Box::pin(tokio::time::sleep_until(next_ping.min(expires)));
         let mut last_seen = Instant::now();
         // Pings whose pong is awaited, oldest first: payload and when it
         // was queued. A client that reads answers them; one that only
@@ -227,12 +228,6 @@ impl Session {
             // at the top of every turn).
             tokio::select! {
                 changed = shutdown.changed() => if changed.is_err() { break Some(CloseReason::ServiceRestart) },
-                _ = &mut expiry => {
-                    if epoch_secs() >= self.deadline {
-                        break Some(CloseReason::TokenExpired);
-                    }
-                    expiry.as_mut().reset(instant_at(self.deadline));
-                }
                 frame = stream.next() => match frame {
                     None => break None,
                     Some(Err(WsError::Capacity(_))) => break Some(CloseReason::MessageTooBig),
@@ -263,22 +258,34 @@ impl Session {
                     }
                 } => self.on_job_event(ev),
                 Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.on_task_done(done),
-                _ = ping.tick() => {
-                    if last_seen.elapsed() >= limits.idle_timeout {
-                        break Some(CloseReason::HeartbeatTimeout);
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if now >= expires {
+                        if epoch_secs() >= self.deadline {
+                            break Some(CloseReason::TokenExpired);
+                        }
+                        expires = instant_at(self.deadline);
                     }
-                    if unanswered.front().is_some_and(|(_, sent)| sent.elapsed() >= limits.write_stall_timeout) {
-                        tracing::info!("pings unanswered: not reading; closing");
-                        break Some(CloseReason::SlowConsumer);
+                    if now >= next_ping {
+                        // A late tick delays the next one by a whole period.
+                        next_ping = now + limits.ping_interval;
+                        if last_seen.elapsed() >= limits.idle_timeout {
+                            break Some(CloseReason::HeartbeatTimeout);
+                        }
+                        if unanswered.front().is_some_and(|(_, sent)| sent.elapsed() >= limits.write_stall_timeout) {
+                            tracing::info!("pings unanswered: not reading; closing");
+                            break Some(CloseReason::SlowConsumer);
+                        }
+                        let payload: [u8; 8] = rand::random();
+                        if self.outbox.ping(payload.to_vec()).is_err() {
+                            self.closing = Some(CloseReason::SlowConsumer);
+                        }
+                        if unanswered.len() >= MAX_UNANSWERED_PINGS {
+                            unanswered.pop_back();
+                        }
+                        unanswered.push_back((payload, now));
                     }
-                    let payload: [u8; 8] = rand::random();
-                    if self.outbox.ping(payload.to_vec()).is_err() {
-                        self.closing = Some(CloseReason::SlowConsumer);
-                    }
-                    if unanswered.len() >= MAX_UNANSWERED_PINGS {
-                        unanswered.pop_back();
-                    }
-                    unanswered.push_back((payload, Instant::now()));
+                    timer.as_mut().reset(next_ping.min(expires));
                 }
                 _ = self.outbox.closed() => break None,
             }
