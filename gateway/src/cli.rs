@@ -231,6 +231,16 @@ mod tests {
     }
 
     #[test]
+    fn threads_default_to_one_per_core_and_take_a_count() {
+        assert_eq!(parse(&[]).load().unwrap().settings.server.threads, 0);
+        let loaded = parse(&["--threads", "1"]).load().unwrap();
+        assert_eq!(loaded.settings.server.threads, 1);
+        assert!(Cli::command_with_defaults()
+            .try_get_matches_from(["gateway", "--threads", "-1"])
+            .is_err());
+    }
+
+    #[test]
     fn the_file_sits_between_defaults_and_flags() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");

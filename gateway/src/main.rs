@@ -13,9 +13,20 @@ use gateway::embedded_redis::EmbeddedRedis;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let loaded = cli::Cli::parse_args().load()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if loaded.settings.server.threads > 0 {
+        runtime.worker_threads(loaded.settings.server.threads);
+    }
+    runtime
+        .build()
+        .context("starting the runtime")?
+        .block_on(run(loaded))
+}
+
+async fn run(loaded: cli::Loaded) -> anyhow::Result<()> {
     let server = &loaded.settings.server;
     service_main::init_tracing(
         server.log_format == LogFormat::Json,

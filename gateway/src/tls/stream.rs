@@ -297,6 +297,9 @@ impl AsyncRead for TlsStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
             if this.plain_at < this.plaintext.len() {
                 let n = buf.remaining().min(this.plaintext.len() - this.plain_at);
@@ -344,6 +347,9 @@ impl AsyncWrite for TlsStream {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         if this.outgoing.len() - this.out_at >= HIGH_WATER {
             ready!(this.poll_send(cx))?;
         }
