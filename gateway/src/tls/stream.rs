@@ -523,31 +523,32 @@ mod tests {
         assert_eq!(got, b"bye");
     }
 
-    #[tokio::test]
-    async fn plaintext_http_fails_the_handshake() {
+    /// The handshake's error when the client sends `bytes` (or, for
+    /// `None`, hangs up at once).
+    async fn failed_handshake(bytes: Option<&[u8]>) -> io::Error {
         let pem = crate::tls::self_signed().unwrap();
         let acceptor = crate::tls::acceptor(&pem).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        let mut tcp = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
+        match bytes {
+            Some(bytes) => tcp.write_all(bytes).await.unwrap(),
+            None => drop(tcp),
+        }
         let (accepted, _) = listener.accept().await.unwrap();
-        let err = acceptor.accept(accepted).await.err().expect("no handshake");
+        acceptor.accept(accepted).await.err().expect("no handshake")
+    }
+
+    #[tokio::test]
+    async fn plaintext_http_fails_the_handshake() {
+        let err = failed_handshake(Some(b"GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n")).await;
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
     }
 
     #[tokio::test]
     async fn eof_mid_handshake_is_an_error() {
-        let pem = crate::tls::self_signed().unwrap();
-        let acceptor = crate::tls::acceptor(&pem).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        drop(tcp);
-        let (accepted, _) = listener.accept().await.unwrap();
-        let err = acceptor.accept(accepted).await.err().expect("no handshake");
+        let err = failed_handshake(None).await;
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
     }
 }
