@@ -1,6 +1,6 @@
 //! TLS for `wss://`: an acceptor from PEM files (warp 0.4 has no TLS of its
 //! own; `server.rs` runs warp's filter over the accepted streams), the
-//! stream itself ([`stream`]), and a generated self-signed certificate for
+//! stream itself ([`TlsStream`]), and a generated self-signed certificate for
 //! `--dev`.
 
 mod stream;
