@@ -1,10 +1,12 @@
 // Holds N idle authenticated WebSocket connections to a gateway, one user
 // each, then makes one call on the last to show they are still served.
-// node --experimental-websocket hold.mjs <ws[s]://host:port/ws> <jwt-secret> <n>
+// node --experimental-websocket hold.mjs <ws[s]://host:port/ws> <jwt-secret> <n> [echo]
+// With `echo`, each socket first makes one demo.echo call and waits for its
+// result (a worker must serve `demo`), so the sockets are idle after use.
 // (for wss with a self-signed certificate: NODE_TLS_REJECT_UNAUTHORIZED=0)
 import crypto from 'node:crypto';
 
-const [base, secret, count] = process.argv.slice(2);
+const [base, secret, count, mode] = process.argv.slice(2);
 const n = Number(count);
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
 function token(sub) {
@@ -20,7 +22,12 @@ let failed = 0;
 for (let i = 0; i < n; i++) {
   await new Promise((resolve) => {
     const s = new WebSocket(`${base}?token=${token(`idle-${i}`)}`);
-    s.onopen = () => { open++; resolve(); };
+    s.onopen = () => {
+      open++;
+      if (mode !== 'echo') return resolve();
+      s.onmessage = (e) => { if (JSON.parse(e.data).id === 0) { s.onmessage = null; resolve(); } };
+      s.send(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'demo.echo', params: { i } }));
+    };
     s.onerror = () => { failed++; resolve(); };
     sockets.push(s);
   });
