@@ -82,8 +82,9 @@ pub(crate) struct Session {
     /// When the token expires (plus leeway), seconds since the epoch.
     deadline: u64,
     outbox: Outbox,
-    /// The channel job updates come in on, made at the first watch: an
-    /// idle socket does not hold its first block (32 updates, ~3 KiB).
+    /// The channel job updates come in on, made at the first watch and
+    /// dropped when nothing is watched: an idle socket does not hold its
+    /// first block (32 updates, ~3 KiB).
     jobs_tx: Option<mpsc::Sender<JobEvent>>,
     /// Its receiving end, until `serve` takes it at the top of a turn.
     new_jobs_rx: Option<mpsc::Receiver<JobEvent>>,
@@ -219,6 +220,12 @@ impl Session {
             }
             if jobs_rx.is_none() {
                 jobs_rx = self.new_jobs_rx.take();
+            } else if self.pending.len() == 0 && self.tasks.is_empty() {
+                // Nothing is watched or being set up: the channel and its
+                // first block go until the next watch makes a new one (the
+                // hub drops its senders at the unwatch each job end sends).
+                jobs_rx = None;
+                self.jobs_tx = None;
             }
             if *shutdown.borrow() {
                 break Some(CloseReason::ServiceRestart);

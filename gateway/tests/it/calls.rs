@@ -62,6 +62,28 @@ async fn progress_is_pushed() {
     );
 }
 
+/// A socket drops its job-update channel when nothing is watched and makes
+/// a new one at the next watch: each call after an idle spell still gets its
+/// progress and its result.
+#[tokio::test]
+async fn calls_after_an_idle_spell_get_progress_and_results() {
+    let s = Stack::start().await;
+    let mut c = s.gw.client("alice").await;
+    for round in 0..3 {
+        c.send(json!({"jsonrpc": "2.0", "id": round, "method": "demo.sleep", "params": {"ms": 300, "steps": 3}})).await;
+        let (r, before) = c.response(json!(round)).await;
+        assert_eq!(r["result"], json!({"slept": 300}), "round {round}");
+        assert!(
+            before.iter().any(|n| n["method"] == "rpc.progress"),
+            "round {round}: progress before the result"
+        );
+        let echoed = c
+            .call(100 + round, "demo.echo", json!({"round": round}))
+            .await;
+        assert_eq!(echoed["result"], json!({"round": round}));
+    }
+}
+
 /// A job that fails twice and succeeds on its third attempt answers with
 /// the result; the failures are not reported as ends.
 #[tokio::test]
