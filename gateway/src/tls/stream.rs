@@ -144,7 +144,13 @@ impl TlsStream {
             reader: None,
         };
         loop {
-            let step = stream.advance(None, None, false)?;
+            let step = match stream.advance(None, None, false) {
+                Ok(step) => step,
+                Err(e) => {
+                    stream.send_alert();
+                    return Err(e);
+                }
+            };
             poll_fn(|cx| stream.poll_send(cx)).await?;
             match step {
                 Step::Writable => return Ok(stream),
@@ -244,6 +250,26 @@ impl TlsStream {
         }
     }
 
+    /// Sends the alert rustls queues at a fatal error, as far as the socket
+    /// takes it now: it tells the peer why (the socket closes either way).
+    fn send_alert(&mut self) {
+        for _ in 0..4 {
+            match self.conn.process_tls_records(&mut []).state {
+                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+                    let queued = append_with(&mut self.outgoing, RECORD_OVERHEAD, |buf| {
+                        encode.encode(buf).map_err(encode_needs)
+                    });
+                    if queued.is_err() {
+                        break;
+                    }
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
+                _ => break,
+            }
+        }
+        self.send_now();
+    }
+
     /// Reads more TLS bytes from the socket; `Ok(0)` is EOF.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.incoming.len() >= MAX_INCOMING {
@@ -312,7 +338,13 @@ impl AsyncRead for TlsStream {
                 return Poll::Ready(Ok(()));
             }
             let before = buf.filled().len();
-            let step = this.advance(None, Some(buf), false)?;
+            let step = match this.advance(None, Some(buf), false) {
+                Ok(step) => step,
+                Err(e) => {
+                    this.send_alert();
+                    return Poll::Ready(Err(e));
+                }
+            };
             this.send_now();
             if buf.filled().len() > before || !this.plaintext.is_empty() {
                 return Poll::Ready(Ok(()));
@@ -534,10 +566,20 @@ mod tests {
             .unwrap();
         match bytes {
             Some(bytes) => tcp.write_all(bytes).await.unwrap(),
-            None => drop(tcp),
+            None => tcp.shutdown().await.unwrap(),
         }
         let (accepted, _) = listener.accept().await.unwrap();
-        acceptor.accept(accepted).await.err().expect("no handshake")
+        let err = acceptor.accept(accepted).await.err().expect("no handshake");
+        if bytes.is_some() {
+            // rustls' alert reaches the client: a record of type 21.
+            let mut first = [0u8; 1];
+            let read = tcp.read(&mut first).await;
+            assert!(
+                matches!(read, Ok(1)) && first[0] == 21,
+                "{read:?} {first:?}"
+            );
+        }
+        err
     }
 
     #[tokio::test]
