@@ -112,6 +112,7 @@ impl Pending {
         let w = list.swap_remove(pos);
         if list.is_empty() {
             self.by_job.remove(job_id);
+            self.release_if_empty();
         }
         self.count -= 1;
         Some(w)
@@ -121,7 +122,16 @@ impl Pending {
     pub(crate) fn take_job(&mut self, job_id: &str) -> Vec<Waiter> {
         let list = self.by_job.remove(job_id).unwrap_or_default();
         self.count -= list.len();
+        self.release_if_empty();
         list
+    }
+
+    /// A socket idle after use holds no table: the map keeps the capacity
+    /// it grew to until it is dropped.
+    fn release_if_empty(&mut self) {
+        if self.by_job.is_empty() {
+            self.by_job = HashMap::new();
+        }
     }
 
     /// Tokens of the requests on a job, split into ready and not ready.
@@ -247,5 +257,13 @@ mod tests {
         assert_eq!(p.take_job("j").len(), 1);
         assert_eq!(p.len(), 0);
         assert!(!p.watches("j"));
+        assert_eq!(p.by_job.capacity(), 0, "an emptied table is released");
+        let t3 = p.insert(j.clone(), Id::Null, ReplyTo::Direct, "m".into(), false);
+        assert!(p.remove("j", t3).is_some());
+        assert_eq!(
+            p.by_job.capacity(),
+            0,
+            "also when the last request is removed"
+        );
     }
 }
