@@ -12,6 +12,8 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpStream;
 
+use crate::config::TlsConfig;
+
 pub use stream::TlsStream;
 
 /// Accepts TLS connections with one server configuration.
@@ -25,8 +27,6 @@ impl Acceptor {
         TlsStream::accept(tcp, self.0.clone()).await
     }
 }
-
-use crate::config::TlsConfig;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -155,7 +155,7 @@ async fn serves_tls() {
     for cert in CertificateDer::pem_slice_iter(&tls.cert_pem) {
         roots.add(cert.unwrap()).unwrap();
     }
-    #[allow(deprecated)] // ring: see gateway/src/tls.rs
+    #[allow(deprecated)] // ring: see gateway/src/tls/mod.rs
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let client = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

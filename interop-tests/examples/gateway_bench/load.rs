@@ -67,7 +67,7 @@ impl Tls {
         for cert in CertificateDer::pem_file_iter(cert_file).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
-        // ring, like the gateway (see gateway/src/tls.rs)
+        // ring, like the gateway (see gateway/src/tls/mod.rs)
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
