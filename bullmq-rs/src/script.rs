@@ -70,6 +70,12 @@ impl Invocation {
         self.cmd.arg(arg);
     }
 
+    /// The `EVALSHA` command, to send in a pipeline; a NOSCRIPT reply is
+    /// then the caller's to handle (`invoke` handles it itself).
+    pub(crate) fn into_cmd(self) -> redis::Cmd {
+        self.cmd
+    }
+
     /// The same call as `EVAL <body>` instead of `EVALSHA <sha>`.
     fn with_body(&self) -> redis::Cmd {
         let mut cmd = redis::Cmd::with_capacity(self.script.num_keys + 24, 1024);

@@ -20,7 +20,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::in_flight::InFlight;
-use super::marker::{MarkerWaiter, Woken};
+use super::marker::{Answer, MarkerWaiter, Woken};
 use super::outcome::{Kind, Outcome};
 use super::reply::{parse_reply, Fetched};
 use super::watch_events::Watchers;
@@ -53,6 +53,27 @@ const MAX_CALLS: usize = 2;
 /// A script call in flight: gives back the outcomes it carried (to retry
 /// them if the call failed) and what it fetched.
 type Call = BoxFuture<'static, (Vec<Outcome>, usize, Result<Fetched>)>;
+
+/// What the loop knows of the queue from its last fetches.
+#[derive(Default)]
+struct Seen {
+    /// The last fetch found fewer jobs than it wanted: wait for a marker.
+    drained: bool,
+    /// When the next delayed job is due (ms; 0 = none known).
+    next_delayed: f64,
+    /// The rate limit allows no job before then.
+    limited_until: Option<Instant>,
+    /// A marker woke us while calls were in flight (see their results).
+    woken_during_call: bool,
+}
+
+/// A fetch sent behind the marker wait: the slots it may fill and its
+/// first lock token.
+#[derive(Clone, Copy)]
+struct Behind {
+    want: usize,
+    token_start: u64,
+}
 
 pub(crate) struct Runner {
     queue: Queue,
@@ -120,16 +141,14 @@ impl Runner {
 
         let mut pending: Vec<Outcome> = Vec::new();
         let mut calls: InFlight<(Vec<Outcome>, usize, Result<Fetched>)> = InFlight::new();
-        // slots the calls in flight may fill with the jobs they fetch
+        // slots the calls in flight (and a fetch behind the marker wait)
+        // may fill with the jobs they fetch
         let mut reserved = 0usize;
-        let mut drained = false;
-        let mut next_delayed = 0.0_f64;
-        let mut limited_until: Option<Instant> = None;
+        let mut behind: Option<Behind> = None;
+        let mut seen = Seen::default();
         let mut retry_at: Option<Instant> = None;
         let mut failures: u32 = 0;
         let mut handed_back = false;
-        // a marker woke us while calls were in flight (see their results)
-        let mut woken_during_call = false;
         // false once the Worker handle is gone: `changed()` would then
         // return at once forever
         let mut stop_open = true;
@@ -140,7 +159,7 @@ impl Runner {
                 handed_back = true;
             }
             let now = Instant::now();
-            let limited = limited_until.is_some_and(|t| now < t);
+            let limited = seen.limited_until.is_some_and(|t| now < t);
             let backing_off = retry_at.is_some_and(|t| now < t);
             let slots = if stop == Stop::Running {
                 self.opts
@@ -149,24 +168,48 @@ impl Runner {
             } else {
                 0
             };
-            let want = if drained || limited { 0 } else { slots };
+            let want = if seen.drained || limited { 0 } else { slots };
 
             if calls.len() < MAX_CALLS && !backing_off && (!pending.is_empty() || want > 0) {
                 reserved += want;
                 calls.push(self.start_call(std::mem::take(&mut pending), want));
             }
+            if stop != Stop::Running {
+                // the jobs a fetch behind the wait takes must reach us
+                self.marker.cancel();
+            }
             if calls.is_empty()
                 && pending.is_empty()
                 && stop != Stop::Running
                 && self.running.is_empty()
+                && !self.marker.is_fetching()
             {
                 break;
             }
-            let wait_for_marker =
-                calls.is_empty() && drained && slots > 0 && stop == Stop::Running && !backing_off;
-            if wait_for_marker {
-                self.marker
-                    .arm(block_timeout(next_delayed, self.opts.drain_delay));
+            let wait_for_marker = calls.is_empty()
+                && seen.drained
+                && slots > 0
+                && stop == Stop::Running
+                && !backing_off;
+            if wait_for_marker && !self.marker.is_armed() {
+                let timeout = block_timeout(seen.next_delayed, self.opts.drain_delay);
+                let token_start = self.next_token;
+                let fetch = script_call(
+                    &self.queue,
+                    &self.opts,
+                    &self.token_prefix,
+                    token_start,
+                    &[],
+                    slots,
+                );
+                if self.marker.arm(timeout, Some(fetch.into_cmd())) {
+                    self.next_token += slots as u64;
+                    reserved += slots;
+                    behind = Some(Behind {
+                        want: slots,
+                        token_start,
+                    });
+                }
             }
             let armed = self.marker.is_armed();
             tokio::select! {
@@ -177,25 +220,13 @@ impl Runner {
                             failures = 0;
                             self.settled(&batch);
                             self.watchers.settled(&batch, &fetched.recorded);
-                            if wanted > 0 {
-                                // a marker popped while this call ran may be
-                                // for a job added after the call looked
-                                drained = (fetched.jobs.len() < wanted || fetched.blocked) && !woken_during_call;
-                            }
+                            // a marker popped while this call ran may be for
+                            // a job added after the call looked
+                            let woken = seen.woken_during_call;
                             if calls.is_empty() {
-                                woken_during_call = false;
+                                seen.woken_during_call = false;
                             }
-                            next_delayed = earliest_due(next_delayed, fetched.next_delayed);
-                            limited_until = (fetched.rate_limit_ttl > 0)
-                                .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
-                            if limited_until.is_some() {
-                                drained = false;
-                            }
-                            for mut job in fetched.jobs {
-                                job.on_progress = Some(self.on_progress.clone());
-                                job.publish_progress = self.opts.publish_results;
-                                self.dispatch(job);
-                            }
+                            self.absorb(fetched, wanted, woken, &mut seen, &mut pending);
                         }
                         Err(e) => {
                             self.watchers.error(&e);
@@ -214,22 +245,43 @@ impl Runner {
                         self.collect(o, &mut pending);
                     }
                 }
-                woken = self.marker.woken(), if armed => {
-                    match woken {
-                        Woken::Marker(_, score) if score > now_ms() as f64 => {
-                            next_delayed = earliest_due(next_delayed, score);
+                answer = self.marker.woken(), if armed => {
+                    let mut free = slots;
+                    let sent = behind.take();
+                    if let Some(b) = sent {
+                        reserved -= b.want;
+                        free += b.want;
+                    }
+                    let Answer { woken, fetched } = answer;
+                    let fetched = match (sent, fetched) {
+                        (Some(b), Some(reply)) => self.read_behind(b, reply),
+                        _ => None,
+                    };
+                    match (woken, fetched) {
+                        (woken, Some((wanted, fetched))) => {
+                            // the fetch ran once the wait ended: it saw the
+                            // queue as it is now, marker included
+                            if let Woken::Marker(_, score) = woken {
+                                if score > now_ms() as f64 {
+                                    seen.next_delayed = earliest_due(seen.next_delayed, score);
+                                }
+                            }
+                            self.absorb(fetched, wanted, false, &mut seen, &mut pending);
                         }
-                        Woken::Marker(member, _) if slots == 0 || stop != Stop::Running => {
+                        (Woken::Marker(_, score), None) if score > now_ms() as f64 => {
+                            seen.next_delayed = earliest_due(seen.next_delayed, score);
+                        }
+                        (Woken::Marker(member, _), None) if free == 0 || stop != Stop::Running => {
                             // not ours to use any more: leave it for another worker
                             tokio::spawn(restore_marker(self.queue.clone(), member));
                         }
-                        _ => {
-                            drained = false;
-                            woken_during_call = !calls.is_empty();
+                        (_, None) => {
+                            seen.drained = false;
+                            seen.woken_during_call = !calls.is_empty();
                         }
                     }
                 }
-                _ = sleep_until(limited_until), if limited => {}
+                _ = sleep_until(seen.limited_until), if limited => {}
                 _ = sleep_until(retry_at), if backing_off => retry_at = None,
                 changed = self.stop.changed(), if stop_open => stop_open = changed.is_ok(),
             }
@@ -252,6 +304,63 @@ impl Runner {
             let result = settle_and_fetch(&queue, &opts, &prefix, token_start, &batch, want).await;
             (batch, want, result)
         })
+    }
+
+    /// Takes a fetch's answer: its jobs start (or go straight back to
+    /// `wait` when the worker is closing), and what it saw of the
+    /// queue steers the next fetch.
+    fn absorb(
+        &mut self,
+        fetched: Fetched,
+        wanted: usize,
+        woken_during_call: bool,
+        seen: &mut Seen,
+        pending: &mut Vec<Outcome>,
+    ) {
+        if wanted > 0 {
+            seen.drained = (fetched.jobs.len() < wanted || fetched.blocked) && !woken_during_call;
+        }
+        seen.next_delayed = earliest_due(seen.next_delayed, fetched.next_delayed);
+        seen.limited_until = (fetched.rate_limit_ttl > 0)
+            .then(|| Instant::now() + Duration::from_millis(fetched.rate_limit_ttl as u64));
+        if seen.limited_until.is_some() {
+            seen.drained = false;
+        }
+        // a closing worker starts nothing new: what a fetch brings in
+        // while it closes goes back for another worker at once
+        let hand_back = *self.stop.borrow() != Stop::Running;
+        for mut job in fetched.jobs {
+            if hand_back {
+                if let Some(token) = job.token.take() {
+                    pending.push(Outcome::hand_back(job.id, token));
+                }
+                continue;
+            }
+            job.on_progress = Some(self.on_progress.clone());
+            job.publish_progress = self.opts.publish_results;
+            self.dispatch(job);
+        }
+    }
+
+    /// The jobs of a fetch that ran behind the marker wait; `None` when it
+    /// did not run or its reply cannot be read (the loop fetches again).
+    fn read_behind(
+        &self,
+        b: Behind,
+        reply: redis::RedisResult<Vec<u8>>,
+    ) -> Option<(usize, Fetched)> {
+        let read = reply.map_err(crate::Error::from).and_then(|packed| {
+            read_reply(&self.queue, &self.token_prefix, b.token_start, &[], &packed)
+        });
+        match read {
+            Ok(fetched) => Some((b.want, fetched)),
+            Err(e) => {
+                // NOSCRIPT after a restart or a flush, mostly: the fetch the
+                // loop makes next sends the script's body
+                tracing::debug!(queue = self.queue.name(), error = %e, "the fetch behind the wait failed; fetching again");
+                None
+            }
+        }
     }
 
     fn dispatch(&mut self, mut job: Job) {
@@ -366,6 +475,21 @@ async fn settle_and_fetch(
     batch: &[Outcome],
     want: usize,
 ) -> Result<Fetched> {
+    let call = script_call(queue, opts, token_prefix, token_start, batch, want);
+    let packed: Vec<u8> = call.invoke(&mut queue.con()).await?;
+    read_reply(queue, token_prefix, token_start, batch, &packed)
+}
+
+/// The script call that settles `batch` and fetches up to `want` jobs,
+/// their lock tokens numbered from `token_start`.
+fn script_call(
+    queue: &Queue,
+    opts: &WorkerOptions,
+    token_prefix: &str,
+    token_start: u64,
+    batch: &[Outcome],
+    want: usize,
+) -> script::Invocation {
     let k = queue.keys();
     let mut call = if batch.is_empty() {
         script::FETCH_JOBS.call().keys(k.core())
@@ -402,14 +526,25 @@ async fn settle_and_fetch(
             o.push_args(&mut call);
         }
     }
-    let packed: Vec<u8> = call.invoke(&mut queue.con()).await?;
+    call
+}
+
+/// Reads a `finishJobs` or `fetchJobs` reply: the jobs fetched, and per
+/// outcome of `batch` whether it was recorded.
+fn read_reply(
+    queue: &Queue,
+    token_prefix: &str,
+    token_start: u64,
+    batch: &[Outcome],
+    packed: &[u8],
+) -> Result<Fetched> {
     let mut n = token_start;
     let mut tokens = || {
         let t = format!("{token_prefix}{n}");
         n += 1;
         t
     };
-    let (codes, mut fetched) = parse_reply(queue, &packed, !batch.is_empty(), &mut tokens)?;
+    let (codes, mut fetched) = parse_reply(queue, packed, !batch.is_empty(), &mut tokens)?;
     for (o, code) in batch.iter().zip(codes) {
         let refused = ScriptCode::from_reply(code);
         if let Some(code) = refused {

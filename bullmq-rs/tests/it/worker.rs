@@ -692,3 +692,164 @@ async fn a_typed_worker_reads_typed_data_and_fails_a_misfit_without_retries() {
         failed.failed_reason
     );
 }
+
+/// The `CLIENT LIST` line of the worker named `name`'s blocking connection
+/// while it is blocked in `BZPOPMIN`.
+async fn blocked_line(ctx: &crate::support::Ctx, name: &str) -> Option<String> {
+    let list: String = raw(ctx, redis::cmd("CLIENT").arg("LIST")).await;
+    list.lines()
+        .find(|l| {
+            l.contains(&format!(":w:{name} "))
+                && l.contains("cmd=bzpopmin")
+                && l.contains("flags=b")
+        })
+        .map(str::to_string)
+}
+
+/// An idle worker sends its fetch right behind `BZPOPMIN`, on the same
+/// connection, so Redis runs it as soon as a job's marker ends the wait:
+/// a new job starts one round trip sooner than with a fetch sent after
+/// the marker's answer.
+#[tokio::test]
+async fn an_idle_worker_fetches_on_its_blocking_connection_as_the_wait_ends() {
+    use futures::StreamExt as _;
+
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let opts = WorkerOptions {
+        name: Some("behind".into()),
+        drain_delay: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
+        .await
+        .unwrap();
+    let blocked = eventually(20, "the worker to block on the marker", || {
+        blocked_line(&ctx, "behind")
+    })
+    .await;
+    let addr = blocked
+        .split(' ')
+        .find_map(|f| f.strip_prefix("addr="))
+        .expect("addr= in CLIENT LIST")
+        .to_string();
+
+    let client = redis::Client::open(ctx.server.url()).unwrap();
+    let monitor = client.get_async_monitor().await.unwrap();
+    let mut lines = monitor.into_on_message::<String>();
+    let id = queue
+        .add("x", &json!(7), JobOptions::default())
+        .await
+        .unwrap();
+    wait_state(&queue, &id, JobState::Completed).await;
+    // what the blocking connection sent once the job's marker woke it
+    let mut from_blocking = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(5), lines.next()).await {
+        if line.contains(&format!(" {addr}] ")) {
+            let command = line.split('"').nth(1).unwrap_or_default().to_uppercase();
+            from_blocking.push(command);
+            if from_blocking.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        from_blocking,
+        ["EVALSHA", "BZPOPMIN"],
+        "the fetch that took the job went out behind the wait that ended, and the next wait followed"
+    );
+    worker.close().await;
+}
+
+/// Closing an idle worker ends its wait at once (`CLIENT UNBLOCK`), even
+/// with a long drain delay, so the fetch behind the wait answers.
+#[tokio::test]
+async fn closing_an_idle_worker_does_not_wait_out_its_block() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let opts = WorkerOptions {
+        name: Some("idle".into()),
+        drain_delay: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
+        .await
+        .unwrap();
+    eventually(20, "the worker to block on the marker", || {
+        blocked_line(&ctx, "idle")
+    })
+    .await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(20), worker.close())
+        .await
+        .expect("close ended the 60 s wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "close took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Jobs added while idle workers close are never left `active` under a
+/// lock nobody holds: a closing worker's last fetch (the one behind its
+/// wait) hands what it took back to `wait`, or the job ran before the
+/// close.
+#[tokio::test]
+async fn jobs_added_while_an_idle_worker_closes_are_not_left_active() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let mut ids = Vec::new();
+    for round in 0..12u64 {
+        let name = format!("closing{round}");
+        let opts = WorkerOptions {
+            name: Some(name.clone()),
+            drain_delay: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
+            .await
+            .unwrap();
+        eventually(20, "the worker to block on the marker", || {
+            blocked_line(&ctx, &name)
+        })
+        .await;
+        // the add and the close race; a few rounds let the add go first
+        let add = {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                if round % 3 == 0 {
+                    tokio::time::sleep(Duration::from_millis(round)).await;
+                }
+                queue.add("x", &json!(round), JobOptions::default()).await
+            })
+        };
+        if round % 3 == 1 {
+            tokio::time::sleep(Duration::from_millis(round)).await;
+        }
+        tokio::time::timeout(Duration::from_secs(20), worker.close())
+            .await
+            .expect("close ends");
+        let id = add.await.unwrap().unwrap();
+        let state = queue.get_job_state(&id).await.unwrap();
+        assert!(
+            matches!(state, JobState::Waiting | JobState::Completed),
+            "round {round}: job {id} is {state} after its worker closed"
+        );
+        let lock: Option<String> =
+            raw(&ctx, redis::cmd("GET").arg(format!("bull:{q}:{id}:lock"))).await;
+        assert_eq!(lock, None, "round {round}: no lock outlives the worker");
+        ids.push(id);
+    }
+    // whatever went back to wait is taken by the next worker
+    let worker = Worker::start(&q, &ctx.conn, WorkerOptions::default(), |job| async move {
+        Ok(job.data)
+    })
+    .await
+    .unwrap();
+    for id in &ids {
+        wait_state(&queue, id, JobState::Completed).await;
+    }
+    worker.close().await;
+}
