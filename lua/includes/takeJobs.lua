@@ -41,6 +41,9 @@ local function takeJobs(k, prefix, now, wanted, w, meta, out)
     wanted = room
   end
   local taken = 0
+  -- `wait` and `prioritized` were both seen empty: no need to look again
+  -- before deciding on the marker
+  local exhausted = false
 
   if maxJobs or wanted == 1 then
     -- one at a time: each start counts against the limit (jobs with a
@@ -57,6 +60,7 @@ local function takeJobs(k, prefix, now, wanted, w, meta, out)
         local popped = rcall("ZPOPMIN", k.prioritized)
         if #popped == 0 then
           rcall("DEL", k.pc)
+          exhausted = true
           break
         end
         jobId = popped[1]
@@ -91,6 +95,8 @@ local function takeJobs(k, prefix, now, wanted, w, meta, out)
       if #popped == 0 then
         rcall("DEL", k.pc)
       end
+      -- fewer than asked from both: both are empty now
+      exhausted = #tail < wanted and #popped / 2 < wanted - #ids
       for i = 1, #popped, 2 do
         ids[#ids + 1] = popped[i]
       end
@@ -104,7 +110,8 @@ local function takeJobs(k, prefix, now, wanted, w, meta, out)
     end
   end
 
-  if taken > 0 and (rcall("LLEN", k.wait) > 0 or rcall("ZCARD", k.prioritized) > 0) then
+  if taken > 0 and not exhausted
+    and (rcall("LLEN", k.wait) > 0 or rcall("ZCARD", k.prioritized) > 0) then
     -- more work is ready: wake the next idle worker, whatever its language
     rcall("ZADD", k.marker, "0", "0")
   end

@@ -853,3 +853,60 @@ async fn jobs_added_while_an_idle_worker_closes_are_not_left_active() {
     }
     worker.close().await;
 }
+
+/// One marker for a batch of jobs wakes one idle worker; when its fetch
+/// leaves jobs behind it sets the marker again for the next idle worker,
+/// and when it takes the last ones it does not.
+#[tokio::test]
+async fn a_fetch_that_leaves_jobs_behind_wakes_the_next_idle_worker() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    // every handler waits until all four jobs have started: two workers of
+    // concurrency 2 can only get there if the second one is woken too
+    let started = Arc::new(tokio::sync::Barrier::new(4));
+    let mut workers = Vec::new();
+    for name in ["first", "second"] {
+        let started = started.clone();
+        let opts = WorkerOptions {
+            name: Some(name.into()),
+            concurrency: 2,
+            drain_delay: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let worker = Worker::start(&q, &ctx.conn, opts, move |job| {
+            let started = started.clone();
+            async move {
+                started.wait().await;
+                Ok(job.data)
+            }
+        })
+        .await
+        .unwrap();
+        eventually(20, "the worker to block on the marker", || {
+            blocked_line(&ctx, name)
+        })
+        .await;
+        workers.push(worker);
+    }
+    let jobs: Vec<NewJob> = (0..4)
+        .map(|i| NewJob::new("b", &json!(i), JobOptions::default()))
+        .collect();
+    let ids = queue.add_bulk(jobs).await.unwrap();
+    for id in &ids {
+        wait_state(&queue, id, JobState::Completed).await;
+    }
+    // the queue is empty and both workers wait again: no marker is left
+    // for a job that is not there
+    for name in ["first", "second"] {
+        eventually(20, "the worker to block on the marker again", || {
+            blocked_line(&ctx, name)
+        })
+        .await;
+    }
+    let marker: i64 = raw(&ctx, redis::cmd("ZCARD").arg(format!("bull:{q}:marker"))).await;
+    assert_eq!(marker, 0, "no marker without a job");
+    for w in workers {
+        w.close().await;
+    }
+}
