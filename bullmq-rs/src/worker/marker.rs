@@ -68,6 +68,8 @@ pub(crate) struct MarkerWaiter {
     /// `CLIENT UNBLOCK` was sent for the armed wait.
     cancelled: bool,
     blocked: Arc<Blocked>,
+    /// The connection takes a fetch behind the wait (not a cluster one).
+    pipelines: bool,
     queue: Queue,
     task: JoinHandle<()>,
 }
@@ -77,6 +79,7 @@ impl MarkerWaiter {
     /// from the start, and spawns the waiting task.
     pub(crate) async fn start(queue: Queue, client_name: String) -> crate::Result<Self> {
         let con = queue.connection().blocking(Some(&client_name)).await?;
+        let pipelines = matches!(con, BlockingConnection::Server(_));
         let (requests, mut request_rx) = mpsc::channel::<Wait>(1);
         let (answer_tx, answers) = mpsc::channel(1);
         let marker_key = queue.keys().marker().to_string();
@@ -106,18 +109,26 @@ impl MarkerWaiter {
             fetching: false,
             cancelled: false,
             blocked,
+            pipelines,
             queue,
             task,
         })
     }
 
+    /// Whether a fetch can go behind the wait (see `arm`).
+    pub(crate) fn fetches_behind(&self) -> bool {
+        self.pipelines
+    }
+
     /// Makes sure a wait of at most `timeout` is under way, with `fetch`
-    /// (an `EVALSHA`) right behind it when given. Whether this call armed
-    /// the wait: when it did not, `fetch` was not sent.
+    /// (an `EVALSHA`) right behind it when given and `fetches_behind`.
+    /// Whether this call armed the wait: when it did not, `fetch` was not
+    /// sent.
     pub(crate) fn arm(&mut self, timeout: Duration, fetch: Option<redis::Cmd>) -> bool {
         if self.armed {
             return false;
         }
+        let fetch = fetch.filter(|_| self.pipelines);
         let fetching = fetch.is_some();
         self.blocked.waiting.store(true, Ordering::Release);
         if self.requests.try_send(Wait { timeout, fetch }).is_err() {
@@ -155,7 +166,7 @@ impl MarkerWaiter {
     /// is in, as a wait may reach Redis after the first try; without the
     /// right to `CLIENT UNBLOCK` the wait ends at its timeout instead.
     pub(crate) fn cancel(&mut self) {
-        if !self.armed || self.cancelled {
+        if !self.is_fetching() || self.cancelled {
             return;
         }
         self.cancelled = true;
@@ -164,9 +175,14 @@ impl MarkerWaiter {
         tokio::spawn(async move {
             let slot = crate::connection::slot::key_slot(queue.keys().meta().as_bytes());
             for _ in 0..200 {
-                let id = blocked.client_id.load(Ordering::Relaxed);
-                if !blocked.waiting.load(Ordering::Acquire) || id == 0 {
+                if !blocked.waiting.load(Ordering::Acquire) {
                     return;
+                }
+                let id = blocked.client_id.load(Ordering::Relaxed);
+                if id == 0 {
+                    // reconnecting: the wait is not in Redis yet
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
                 let mut unblock = redis::cmd("CLIENT");
                 unblock.arg("UNBLOCK").arg(id);
@@ -239,14 +255,13 @@ async fn wait_once(
     pipe.cmd("BZPOPMIN")
         .arg(marker_key)
         .arg(format!("{secs:.3}"));
-    let fetch = match (wait.fetch, &*c) {
-        (Some(fetch), BlockingConnection::Server(_)) => {
+    let count = match wait.fetch {
+        Some(fetch) => {
             pipe.add_command(fetch);
-            true
+            2
         }
-        _ => false,
+        None => 1,
     };
-    let count = if fetch { 2 } else { 1 };
     let reply = c.req_packed_commands(&pipe, 0, count).await;
     let mut replies = match reply {
         Ok(replies) if replies.len() == count => replies.into_iter(),

@@ -191,7 +191,12 @@ impl Runner {
                 && slots > 0
                 && stop == Stop::Running
                 && !backing_off;
-            if wait_for_marker && !self.marker.is_armed() {
+            if wait_for_marker && !self.marker.is_armed() && !self.marker.fetches_behind() {
+                self.marker.arm(
+                    block_timeout(seen.next_delayed, self.opts.drain_delay),
+                    None,
+                );
+            } else if wait_for_marker && !self.marker.is_armed() {
                 let timeout = block_timeout(seen.next_delayed, self.opts.drain_delay);
                 let token_start = self.next_token;
                 let fetch = script_call(
