@@ -41,6 +41,11 @@ struct Cli {
     /// Milliseconds between stalled-job sweeps (the first runs at start).
     #[arg(long, env = "WORKER_STALLED_INTERVAL_MS", default_value_t = 30_000)]
     stalled_interval: u64,
+    /// Runtime threads; 0: one per core. On a small machine shared with
+    /// Redis and a gateway, 1 spends less CPU per job (no wake-ups between
+    /// threads; BENCHMARKS.md, "Runtime threads").
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
+    threads: usize,
     /// Seconds running jobs get to finish on shutdown before being handed back.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace: u64,
@@ -73,9 +78,20 @@ struct Cli {
     services: Vec<String>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if cli.threads > 0 {
+        runtime.worker_threads(cli.threads);
+    }
+    runtime
+        .build()
+        .context("starting the runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     service_main::init_tracing(cli.log_json, "info");
     let names: Vec<String> = if cli.services.is_empty() {
         services::ALL.iter().map(|s| s.to_string()).collect()
@@ -131,6 +147,17 @@ mod tests {
         let from_env = parse(&[]);
         std::env::remove_var("LOG_JSON");
         assert!(from_env.unwrap());
+    }
+
+    #[test]
+    fn threads_default_to_one_per_core_and_take_a_count() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("worker").chain(args.iter().copied()))
+                .map(|c| c.threads)
+        };
+        assert_eq!(parse(&[]).unwrap(), 0);
+        assert_eq!(parse(&["--threads", "1"]).unwrap(), 1);
+        assert!(parse(&["--threads", "-1"]).is_err());
     }
 
     #[test]

@@ -51,7 +51,9 @@
 //! `--concurrency N` worker concurrency for both peers [50], `--payload N`
 //! bytes of text in each call's params [64], `--warmup N` calls [2000],
 //! `--peers ours,prd` [both, in this order], `--idle-peers ours[,prd]`
-//! [ours], `--client-threads N` load client threads [1], `--timeout-secs N`
+//! [ours], `--client-threads N` load client threads [1], `--threads N`
+//! runtime threads of our gateway and worker [0: one per core, their
+//! default; the PRD stack's Bun runs JavaScript on one], `--timeout-secs N`
 //! per scenario [300], `--tls`, `--open-loop R,...` [none],
 //! `--open-secs N` [10], `--open-sockets N` [50].
 //!
@@ -87,7 +89,7 @@ use load::{ready_call, run_load, Target, Tls};
 use open_loop::run_open_loop;
 use procs::{
     cpu_seconds_of, free_port, loadavg, our_binaries, prd_setup, raise_nofile, start_ours,
-    start_prd,
+    start_prd, OurBinaries,
 };
 use redis_stats::{command_counts, flushall, print_command_mix, redis_stats};
 use report::{report, OpenScenario, PeerResult, Scenario};
@@ -139,6 +141,7 @@ struct Args {
     peers: Vec<Peer>,
     idle_peers: Vec<Peer>,
     client_threads: usize,
+    threads: usize,
     timeout: Duration,
     tls: bool,
     open_loop: Vec<f64>,
@@ -157,6 +160,7 @@ fn parse_args(args: &[String]) -> Args {
         peers: vec![Peer::Ours, Peer::Prd],
         idle_peers: vec![Peer::Ours],
         client_threads: 1,
+        threads: 0,
         timeout: Duration::from_secs(300),
         tls: false,
         open_loop: Vec::new(),
@@ -194,6 +198,7 @@ fn parse_args(args: &[String]) -> Args {
             "--peers" => a.peers = peers(value()),
             "--idle-peers" => a.idle_peers = peers(value()),
             "--client-threads" => a.client_threads = num(value()).max(1),
+            "--threads" => a.threads = num(value()),
             "--timeout-secs" => a.timeout = Duration::from_secs(num(value()) as u64),
             "--open-loop" => {
                 a.open_loop = value()
@@ -243,7 +248,10 @@ fn main() {
     let args = parse_args(&argv);
     let (nofile_soft, nofile_hard) = raise_nofile();
 
-    let ours_bins = our_binaries();
+    let ours_bins = our_binaries().map(|b| OurBinaries {
+        threads: args.threads,
+        ..b
+    });
     let prd = if args.peers.contains(&Peer::Prd) || args.idle_peers.contains(&Peer::Prd) {
         Some(prd_setup())
     } else {
@@ -270,12 +278,13 @@ fn main() {
         if args.tls { "wss:// (TLS, throwaway self-signed certificate)" } else { "plain ws://" }
     );
     println!(
-        "calls: {} (1x1), {} (50x4), warm-up {}; payload {} B; worker concurrency {}; client threads {}; cores {}; loadavg {}; RLIMIT_NOFILE {}/{}; logs in {}\n",
+        "calls: {} (1x1), {} (50x4), warm-up {}; payload {} B; worker concurrency {}; our runtime threads {}; client threads {}; cores {}; loadavg {}; RLIMIT_NOFILE {}/{}; logs in {}\n",
         args.calls_1,
         args.calls_50,
         args.warmup,
         args.payload,
         args.concurrency,
+        if args.threads == 0 { "one per core".to_string() } else { format!("{} per process", args.threads) },
         args.client_threads,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         loadavg(),

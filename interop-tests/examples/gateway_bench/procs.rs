@@ -102,6 +102,9 @@ pub(crate) fn wait_or_kill(child: &mut Child, grace: Duration) {
 pub(crate) struct OurBinaries {
     pub(crate) gateway: PathBuf,
     pub(crate) worker: PathBuf,
+    /// Runtime threads of each (`--threads`; 0: their default, one per
+    /// core).
+    pub(crate) threads: usize,
 }
 
 /// `gateway` and `worker` next to this example (`<target>/release/`), or
@@ -127,6 +130,7 @@ pub(crate) fn our_binaries() -> Result<OurBinaries, String> {
     let b = OurBinaries {
         gateway: pick("GATEWAY_BIN", "gateway"),
         worker: pick("WORKER_BIN", "worker"),
+        threads: 0,
     };
     for p in [&b.gateway, &b.worker] {
         if !p.exists() {
@@ -170,6 +174,7 @@ pub(crate) fn start_ours(
         "demo",
     ])
     .args(extra)
+    .args(["--threads", &bins.threads.to_string()])
     .env("RUST_LOG", "warn");
     let mut procs = vec![Proc::spawn("gateway", gw, logs, &format!("ours-{port}"))?];
     if with_worker {
@@ -179,6 +184,8 @@ pub(crate) fn start_ours(
             redis_url,
             "--concurrency",
             &concurrency.to_string(),
+            "--threads",
+            &bins.threads.to_string(),
             "demo",
         ])
         .env("RUST_LOG", "warn");
