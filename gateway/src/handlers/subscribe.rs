@@ -7,13 +7,13 @@
 //! to that service (-32601), and a job this socket is still adding counts
 //! as existing. (`rpc.unsubscribe` is `unsubscribe.rs`.)
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::{from_notify_error, job_id_param, owned_job, BuiltIn};
 use crate::ids::JobRef;
 use crate::notifier::{JobEvent, Notifier, SessionId, Snapshot};
 use crate::protocol::{Request, RpcError};
-use crate::session::{add_finished, Call};
+use crate::session::{add_finished, AddWaiter, Call};
 
 /// `rpc.subscribe`.
 pub(crate) const METHOD: BuiltIn = BuiltIn {
@@ -49,7 +49,7 @@ pub async fn run(
     job: JobRef,
     session: SessionId,
     tx: mpsc::Sender<JobEvent>,
-    adding: Option<watch::Receiver<()>>,
+    adding: Option<AddWaiter>,
 ) -> Result<Option<Snapshot>, RpcError> {
     notifier
         .watch(&job, session, tx, false)

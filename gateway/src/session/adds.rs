@@ -2,50 +2,86 @@
 //! with a `jobId` and, before its answer, `rpc.subscribe` to that job
 //! must not hear "not found": a job being added is a job that exists. The
 //! subscribe waits for the add to finish before it decides.
+//!
+//! Every call marks its add, and a subscribe that needs to wait is rare,
+//! so a mark is one small allocation: a flag and a `Notify` (a `watch`
+//! channel, used before, allocated eight of them per call).
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
+
+use super::FastMap;
 
 /// Entries kept before finished adds are swept out.
 const SWEEP_AT: usize = 64;
 
-/// Adds in flight by job id; each entry's sender lives in the add's task.
+#[derive(Debug, Default)]
+struct Flight {
+    done: AtomicBool,
+    notify: Notify,
+}
+
+impl Flight {
+    fn is_open(&self) -> bool {
+        !self.done.load(Ordering::Acquire)
+    }
+}
+
+/// Adds in flight by job id; each entry's guard lives in the add's task.
 #[derive(Debug, Default)]
 pub(crate) struct Adds {
-    by_job: HashMap<Arc<str>, watch::Receiver<()>>,
+    by_job: FastMap<Arc<str>, Arc<Flight>>,
 }
 
 /// Held by the task that adds a job; the add counts as done once it is
 /// dropped.
 #[derive(Debug)]
-pub struct AddInFlight(#[allow(dead_code)] watch::Sender<()>);
+pub struct AddInFlight(Arc<Flight>);
 
-fn open(rx: &watch::Receiver<()>) -> bool {
-    rx.has_changed().is_ok()
+impl Drop for AddInFlight {
+    fn drop(&mut self) {
+        self.0.done.store(true, Ordering::Release);
+        self.0.notify.notify_waiters();
+    }
 }
+
+/// An add in flight, to wait for with [`finished`].
+#[derive(Debug, Clone)]
+pub struct AddWaiter(Arc<Flight>);
 
 impl Adds {
     /// Marks an add of `job_id` as in flight.
     pub(crate) fn begin(&mut self, job_id: &str) -> AddInFlight {
         if self.by_job.len() >= SWEEP_AT {
-            self.by_job.retain(|_, rx| open(rx));
+            self.by_job.retain(|_, f| f.is_open());
         }
-        let (tx, rx) = watch::channel(());
-        self.by_job.insert(Arc::from(job_id), rx);
-        AddInFlight(tx)
+        let flight = Arc::new(Flight::default());
+        self.by_job.insert(Arc::from(job_id), flight.clone());
+        AddInFlight(flight)
     }
 
     /// The latest add of `job_id`, while it is in flight.
-    pub(crate) fn get(&self, job_id: &str) -> Option<watch::Receiver<()>> {
-        self.by_job.get(job_id).filter(|rx| open(rx)).cloned()
+    pub(crate) fn get(&self, job_id: &str) -> Option<AddWaiter> {
+        self.by_job
+            .get(job_id)
+            .filter(|f| f.is_open())
+            .map(|f| AddWaiter(f.clone()))
     }
 }
 
-/// Resolves once the add `rx` stands for is done.
-pub async fn finished(mut rx: watch::Receiver<()>) {
-    while rx.changed().await.is_ok() {}
+/// Resolves once the add `waiter` stands for is done.
+pub async fn finished(waiter: AddWaiter) {
+    let flight = waiter.0;
+    let notified = flight.notify.notified();
+    tokio::pin!(notified);
+    // registered before the flag is read: a drop in between still wakes us
+    notified.as_mut().enable();
+    if !flight.is_open() {
+        return;
+    }
+    notified.await;
 }
 
 #[cfg(test)]
@@ -56,15 +92,20 @@ mod tests {
     async fn an_add_is_in_flight_until_its_guard_drops() {
         let mut adds = Adds::default();
         let guard = adds.begin("q.o.k");
-        let rx = adds.get("q.o.k").expect("in flight");
+        let waiter = adds.get("q.o.k").expect("in flight");
         assert!(adds.get("q.o.other").is_none());
-        let waiter = tokio::spawn(finished(rx));
+        let waiting = tokio::spawn(finished(waiter.clone()));
+        tokio::task::yield_now().await;
         drop(guard);
-        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
             .await
             .expect("done once dropped")
             .unwrap();
         assert!(adds.get("q.o.k").is_none());
+        // a wait that starts after the add finished returns at once
+        tokio::time::timeout(std::time::Duration::from_secs(5), finished(waiter))
+            .await
+            .expect("already done");
     }
 
     #[test]

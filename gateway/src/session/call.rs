@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::adds::AddInFlight;
+use super::adds::{AddInFlight, AddWaiter};
 use super::pending::ReplyTo;
 use super::{Session, TaskDone};
 use crate::ids::{JobRef, Owner};
@@ -170,9 +170,9 @@ impl<'s> Call<'s> {
         self.session.adds.begin(&job.id)
     }
 
-    /// While an add of `job_id` is in flight on this socket: a receiver
-    /// whose `changed()` fails once it is done.
-    pub fn add_in_flight(&self, job_id: &str) -> Option<watch::Receiver<()>> {
+    /// While an add of `job_id` is in flight on this socket: what to wait
+    /// on (`add_finished`) for it to be done.
+    pub fn add_in_flight(&self, job_id: &str) -> Option<AddWaiter> {
         self.session.adds.get(job_id)
     }
 

@@ -32,7 +32,12 @@ use crate::state::Shared;
 use pending::{Batches, Pending, ReplyTo};
 use writer::{Bounds, Outbox};
 
-pub use adds::{finished as add_finished, AddInFlight};
+/// A map keyed by job ids: long, and chosen by clients. foldhash, seeded
+/// per map, is several times cheaper than SipHash on them (the notifier's
+/// hub uses it for the same reason).
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+
+pub use adds::{finished as add_finished, AddInFlight, AddWaiter};
 pub(crate) use call::Call;
 
 /// Pings remembered while their pongs are awaited (the oldest is kept).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::FastMap;
 use crate::notifier::JobUpdate;
 use crate::protocol::{Id, Response};
 
@@ -60,7 +61,7 @@ impl Waiter {
 /// Waiting requests by job id.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    by_job: HashMap<Arc<str>, Vec<Waiter>>,
+    by_job: FastMap<Arc<str>, Vec<Waiter>>,
     count: usize,
     next_token: u64,
 }
@@ -130,7 +131,7 @@ impl Pending {
     /// it grew to until it is dropped.
     fn release_if_empty(&mut self) {
         if self.by_job.is_empty() {
-            self.by_job = HashMap::new();
+            self.by_job = FastMap::default();
         }
     }
 
