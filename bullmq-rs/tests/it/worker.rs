@@ -910,3 +910,40 @@ async fn a_fetch_that_leaves_jobs_behind_wakes_the_next_idle_worker() {
         w.close().await;
     }
 }
+
+/// The fetch behind the wait is an `EVALSHA`: when Redis no longer knows
+/// the script (a restart, `SCRIPT FLUSH`), the job its marker announced
+/// is fetched again with the script's body, not left for the next wake-up.
+#[tokio::test]
+async fn an_idle_worker_takes_a_job_after_redis_forgot_its_scripts() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let opts = WorkerOptions {
+        name: Some("flushed".into()),
+        drain_delay: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
+        .await
+        .unwrap();
+    for round in 0..3u64 {
+        eventually(20, "the worker to block on the marker", || {
+            blocked_line(&ctx, "flushed")
+        })
+        .await;
+        let _: () = raw(&ctx, redis::cmd("SCRIPT").arg("FLUSH")).await;
+        let started = std::time::Instant::now();
+        let id = queue
+            .add("x", &json!(round), JobOptions::default())
+            .await
+            .unwrap();
+        wait_state(&queue, &id, JobState::Completed).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "round {round}: the job waited {:?}",
+            started.elapsed()
+        );
+    }
+    worker.close().await;
+}
