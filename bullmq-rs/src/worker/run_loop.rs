@@ -302,11 +302,21 @@ impl Runner {
     fn start_call(&mut self, batch: Vec<Outcome>, want: usize) -> Call {
         let token_start = self.next_token;
         self.next_token += want as u64;
+        let call = script_call(
+            &self.queue,
+            &self.opts,
+            &self.token_prefix,
+            token_start,
+            &batch,
+            want,
+        );
         let queue = self.queue.clone();
-        let opts = self.opts.clone();
         let prefix = self.token_prefix.clone();
         Box::pin(async move {
-            let result = settle_and_fetch(&queue, &opts, &prefix, token_start, &batch, want).await;
+            let result = match call.invoke::<Vec<u8>, _>(&mut queue.con()).await {
+                Ok(packed) => read_reply(&queue, &prefix, token_start, &batch, &packed),
+                Err(e) => Err(e),
+            };
             (batch, want, result)
         })
     }
@@ -471,22 +481,9 @@ async fn restore_marker(queue: Queue, member: String) {
     }
 }
 
-/// One script call: `finishJobs` when there are outcomes, else `fetchJobs`.
-async fn settle_and_fetch(
-    queue: &Queue,
-    opts: &WorkerOptions,
-    token_prefix: &str,
-    token_start: u64,
-    batch: &[Outcome],
-    want: usize,
-) -> Result<Fetched> {
-    let call = script_call(queue, opts, token_prefix, token_start, batch, want);
-    let packed: Vec<u8> = call.invoke(&mut queue.con()).await?;
-    read_reply(queue, token_prefix, token_start, batch, &packed)
-}
-
 /// The script call that settles `batch` and fetches up to `want` jobs,
-/// their lock tokens numbered from `token_start`.
+/// their lock tokens numbered from `token_start`: `finishJobs` when there
+/// are outcomes, else `fetchJobs`.
 fn script_call(
     queue: &Queue,
     opts: &WorkerOptions,

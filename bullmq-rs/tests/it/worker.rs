@@ -706,6 +706,25 @@ async fn blocked_line(ctx: &crate::support::Ctx, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// An echo worker named `name`, with a drain delay long enough that a
+/// missed wake-up shows, once it is blocked on the marker; with the
+/// `CLIENT LIST` line of its blocking connection.
+async fn idle_worker(ctx: &crate::support::Ctx, q: &str, name: &str) -> (Worker, String) {
+    let opts = WorkerOptions {
+        name: Some(name.into()),
+        drain_delay: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let worker = Worker::start(q, &ctx.conn, opts, |job| async move { Ok(job.data) })
+        .await
+        .unwrap();
+    let line = eventually(20, "the worker to block on the marker", || {
+        blocked_line(ctx, name)
+    })
+    .await;
+    (worker, line)
+}
+
 /// An idle worker sends its fetch right behind `BZPOPMIN`, on the same
 /// connection, so Redis runs it as soon as a job's marker ends the wait:
 /// a new job starts one round trip sooner than with a fetch sent after
@@ -717,18 +736,7 @@ async fn an_idle_worker_fetches_on_its_blocking_connection_as_the_wait_ends() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let opts = WorkerOptions {
-        name: Some("behind".into()),
-        drain_delay: Duration::from_secs(30),
-        ..Default::default()
-    };
-    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
-        .await
-        .unwrap();
-    let blocked = eventually(20, "the worker to block on the marker", || {
-        blocked_line(&ctx, "behind")
-    })
-    .await;
+    let (worker, blocked) = idle_worker(&ctx, &q, "behind").await;
     let addr = blocked
         .split(' ')
         .find_map(|f| f.strip_prefix("addr="))
@@ -769,18 +777,7 @@ async fn an_idle_worker_fetches_on_its_blocking_connection_as_the_wait_ends() {
 async fn closing_an_idle_worker_does_not_wait_out_its_block() {
     let ctx = ctx().await;
     let q = queue_name();
-    let opts = WorkerOptions {
-        name: Some("idle".into()),
-        drain_delay: Duration::from_secs(60),
-        ..Default::default()
-    };
-    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
-        .await
-        .unwrap();
-    eventually(20, "the worker to block on the marker", || {
-        blocked_line(&ctx, "idle")
-    })
-    .await;
+    let (worker, _) = idle_worker(&ctx, &q, "idle").await;
     let started = std::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(20), worker.close())
         .await
@@ -803,19 +800,7 @@ async fn jobs_added_while_an_idle_worker_closes_are_not_left_active() {
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
     let mut ids = Vec::new();
     for round in 0..12u64 {
-        let name = format!("closing{round}");
-        let opts = WorkerOptions {
-            name: Some(name.clone()),
-            drain_delay: Duration::from_secs(60),
-            ..Default::default()
-        };
-        let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
-            .await
-            .unwrap();
-        eventually(20, "the worker to block on the marker", || {
-            blocked_line(&ctx, &name)
-        })
-        .await;
+        let (worker, _) = idle_worker(&ctx, &q, &format!("closing{round}")).await;
         // the add and the close race; a few rounds let the add go first
         let add = {
             let queue = queue.clone();
@@ -920,19 +905,14 @@ async fn an_idle_worker_takes_a_job_after_redis_forgot_its_scripts() {
     let ctx = ctx().await;
     let q = queue_name();
     let queue = Queue::new(&q, &ctx.conn).await.unwrap();
-    let opts = WorkerOptions {
-        name: Some("flushed".into()),
-        drain_delay: Duration::from_secs(60),
-        ..Default::default()
-    };
-    let worker = Worker::start(&q, &ctx.conn, opts, |job| async move { Ok(job.data) })
-        .await
-        .unwrap();
+    let (worker, _) = idle_worker(&ctx, &q, "flushed").await;
     for round in 0..3u64 {
-        eventually(20, "the worker to block on the marker", || {
-            blocked_line(&ctx, "flushed")
-        })
-        .await;
+        if round > 0 {
+            eventually(20, "the worker to block on the marker again", || {
+                blocked_line(&ctx, "flushed")
+            })
+            .await;
+        }
         let _: () = raw(&ctx, redis::cmd("SCRIPT").arg("FLUSH")).await;
         let started = std::time::Instant::now();
         let id = queue
