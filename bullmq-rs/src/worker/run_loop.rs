@@ -4,7 +4,9 @@
 //! call and fetching jobs for the free slots. While calls are in flight,
 //! handlers keep running and finished jobs queue up for the next call, so
 //! the busier the worker, the more jobs each call carries; the second call
-//! keeps Redis busy while the worker handles the first one's reply.
+//! keeps Redis busy while the worker handles the first one's reply. When
+//! the queue is drained the loop waits on the marker, and its next fetch
+//! waits in Redis right behind that wait (`marker.rs`).
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -191,29 +193,30 @@ impl Runner {
                 && slots > 0
                 && stop == Stop::Running
                 && !backing_off;
-            if wait_for_marker && !self.marker.is_armed() && !self.marker.fetches_behind() {
-                self.marker.arm(
-                    block_timeout(seen.next_delayed, self.opts.drain_delay),
-                    None,
-                );
-            } else if wait_for_marker && !self.marker.is_armed() {
+            if wait_for_marker && !self.marker.is_armed() {
                 let timeout = block_timeout(seen.next_delayed, self.opts.drain_delay);
-                let token_start = self.next_token;
-                let fetch = script_call(
-                    &self.queue,
-                    &self.opts,
-                    &self.token_prefix,
-                    token_start,
-                    &[],
-                    slots,
-                );
-                if self.marker.arm(timeout, Some(fetch.into_cmd())) {
-                    self.next_token += slots as u64;
-                    reserved += slots;
-                    behind = Some(Behind {
-                        want: slots,
+                if self.marker.fetches_behind() {
+                    // the fetch goes with the wait: it holds the free slots
+                    // and their tokens until the answer is in
+                    let token_start = self.next_token;
+                    let fetch = script_call(
+                        &self.queue,
+                        &self.opts,
+                        &self.token_prefix,
                         token_start,
-                    });
+                        &[],
+                        slots,
+                    );
+                    if self.marker.arm(timeout, Some(fetch.into_cmd())) {
+                        self.next_token += slots as u64;
+                        reserved += slots;
+                        behind = Some(Behind {
+                            want: slots,
+                            token_start,
+                        });
+                    }
+                } else {
+                    self.marker.arm(timeout, None);
                 }
             }
             let armed = self.marker.is_armed();
