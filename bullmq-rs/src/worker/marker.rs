@@ -265,8 +265,11 @@ async fn wait_once(
     let reply = c.req_packed_commands(&pipe, 0, count).await;
     let mut replies = match reply {
         Ok(replies) if replies.len() == count => replies.into_iter(),
-        Ok(_) | Err(_) => {
-            let e = reply.err().map(|e| e.to_string()).unwrap_or_default();
+        other => {
+            let e = match other {
+                Ok(replies) => format!("{} replies to {count} commands", replies.len()),
+                Err(e) => e.to_string(),
+            };
             tracing::warn!(queue = queue.name(), redis = queue.connection().address(), error = %e, "waiting for jobs failed; reconnecting");
             *con = None;
             blocked.client_id.store(0, Ordering::Relaxed);
