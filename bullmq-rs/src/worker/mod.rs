@@ -243,7 +243,9 @@ impl Worker {
     }
 
     /// Stops fetching, lets running jobs finish and records their results,
-    /// then stops the timers and closes the worker's connections.
+    /// then stops the timers and closes the worker's connections. Jobs a
+    /// fetch still in flight brings in after the close began are handed
+    /// back to `wait` at once (no attempt counted), not started.
     pub async fn close(mut self) {
         let _ = self.shutdown.send(run_loop::Stop::Draining);
         if let Some(task) = self.task.take() {
