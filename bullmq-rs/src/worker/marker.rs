@@ -206,6 +206,19 @@ impl Drop for MarkerWaiter {
     }
 }
 
+/// Puts back a marker this worker popped but cannot use.
+pub(crate) async fn restore(queue: Queue, member: String) {
+    let res: redis::RedisResult<()> = redis::cmd("ZADD")
+        .arg(queue.keys().marker())
+        .arg(0)
+        .arg(member)
+        .query_async(&mut queue.con())
+        .await;
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "could not put the marker back");
+    }
+}
+
 /// The connection's `CLIENT ID` (0 when it cannot be had, or on a cluster,
 /// where no fetch goes behind the wait).
 async fn client_id(con: Option<&mut BlockingConnection>) -> u64 {

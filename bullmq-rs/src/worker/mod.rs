@@ -3,8 +3,9 @@
 //!
 //! One task (`run_loop`) owns the queue for the worker: it fetches jobs for
 //! free slots and settles finished ones, batching both into one script call
-//! whenever several are ready. Around it: `marker` blocks on the queue's
-//! marker while there is nothing to do, `locks` renews every held lock with
+//! whenever several are ready (`script_call` writes that call and reads its
+//! reply). Around it: `marker` blocks on the queue's marker while there is
+//! nothing to do, with the next fetch waiting behind it, `locks` renews every held lock with
 //! one call per interval, `stalled` runs BullMQ's stalled-job sweep.
 
 mod backoff;
@@ -15,6 +16,7 @@ mod marker;
 mod outcome;
 mod reply;
 mod run_loop;
+mod script_call;
 mod stalled;
 mod typed;
 mod watch_events;

@@ -22,17 +22,18 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::in_flight::InFlight;
-use super::marker::{Answer, MarkerWaiter, Woken};
+use super::marker::{self, Answer, MarkerWaiter, Woken};
 use super::outcome::{Kind, Outcome};
-use super::reply::{parse_reply, Fetched};
+use super::reply::Fetched;
+use super::script_call::{read_reply, script_call};
 use super::watch_events::Watchers;
 use super::{locks, stalled, Held, JobError, Processor, WorkerOptions};
-use crate::error::{Result, ScriptCode};
+use crate::error::Result;
 use crate::job::Job;
 use crate::job::ProgressHook;
 use crate::queue::Queue;
+use crate::scheduler;
 use crate::time::now_ms;
-use crate::{scheduler, script};
 
 /// Where the worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +282,7 @@ impl Runner {
                         }
                         (Woken::Marker(member, _), None) if free == 0 || stop != Stop::Running => {
                             // not ours to use any more: leave it for another worker
-                            tokio::spawn(restore_marker(self.queue.clone(), member));
+                            tokio::spawn(marker::restore(self.queue.clone(), member));
                         }
                         (_, None) => {
                             seen.drained = false;
@@ -469,95 +470,6 @@ impl Runner {
             }
         }
     }
-}
-
-/// Puts back a marker this worker popped but cannot use.
-async fn restore_marker(queue: Queue, member: String) {
-    let res: redis::RedisResult<()> = redis::cmd("ZADD")
-        .arg(queue.keys().marker())
-        .arg(0)
-        .arg(member)
-        .query_async(&mut queue.con())
-        .await;
-    if let Err(e) = res {
-        tracing::debug!(error = %e, "could not put the marker back");
-    }
-}
-
-/// The script call that settles `batch` and fetches up to `want` jobs,
-/// their lock tokens numbered from `token_start`: `finishJobs` when there
-/// are outcomes, else `fetchJobs`.
-fn script_call(
-    queue: &Queue,
-    opts: &WorkerOptions,
-    token_prefix: &str,
-    token_start: u64,
-    batch: &[Outcome],
-    want: usize,
-) -> script::Invocation {
-    let k = queue.keys();
-    let mut call = if batch.is_empty() {
-        script::FETCH_JOBS.call().keys(k.core())
-    } else {
-        script::FINISH_JOBS
-            .call()
-            .keys(k.core())
-            .key(k.completed())
-            .key(k.failed())
-    }
-    .arg(k.base())
-    .arg(now_ms())
-    .arg(want);
-    let limiter = opts.limiter;
-    call.push_arg(token_prefix);
-    call.push_arg(token_start);
-    call.push_arg(opts.lock_duration.as_millis() as u64);
-    call.push_arg(limiter.map(|l| l.max.to_string()).unwrap_or_default());
-    call.push_arg(
-        limiter
-            .map(|l| l.duration.as_millis().to_string())
-            .unwrap_or_default(),
-    );
-    call.push_arg(opts.name.as_deref().unwrap_or(""));
-    if !batch.is_empty() {
-        call.push_arg(
-            opts.metrics_max_data_points
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
-        );
-        call.push_arg(if opts.publish_results { "1" } else { "" });
-        call.push_arg(batch.len());
-        for o in batch {
-            o.push_args(&mut call);
-        }
-    }
-    call
-}
-
-/// Reads a `finishJobs` or `fetchJobs` reply: the jobs fetched, and per
-/// outcome of `batch` whether it was recorded.
-fn read_reply(
-    queue: &Queue,
-    token_prefix: &str,
-    token_start: u64,
-    batch: &[Outcome],
-    packed: &[u8],
-) -> Result<Fetched> {
-    let mut n = token_start;
-    let mut tokens = || {
-        let t = format!("{token_prefix}{n}");
-        n += 1;
-        t
-    };
-    let (codes, mut fetched) = parse_reply(queue, packed, !batch.is_empty(), &mut tokens)?;
-    for (o, code) in batch.iter().zip(codes) {
-        let refused = ScriptCode::from_reply(code);
-        if let Some(code) = refused {
-            tracing::warn!(queue = queue.name(), job_id = %o.job_id, %code, "could not record the job's result");
-        }
-        fetched.recorded.push(refused.is_none());
-    }
-    Ok(fetched)
 }
 
 /// Adds the next iteration of the scheduler that produced `job`, retrying
