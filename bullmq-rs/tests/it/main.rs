@@ -7,6 +7,7 @@ mod admin;
 mod connection;
 mod events;
 mod fidelity;
+mod idle;
 mod queue;
 mod retry_wake;
 mod stalled;

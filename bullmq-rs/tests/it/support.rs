@@ -47,3 +47,11 @@ pub async fn raw<T: redis::FromRedisValue>(ctx: &Ctx, cmd: &mut redis::Cmd) -> T
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     cmd.query_async(&mut con).await.unwrap()
 }
+
+/// Waits until `id` is in `state`, failing the test after 20 s.
+pub async fn wait_state(queue: &bullmq_wire::Queue, id: &str, state: bullmq_wire::JobState) {
+    eventually(20, &format!("job {id} to be {state}"), || async {
+        (queue.get_job_state(id).await.unwrap() == state).then_some(())
+    })
+    .await;
+}

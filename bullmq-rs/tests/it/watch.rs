@@ -12,19 +12,12 @@ use futures::{Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::support::{ctx, eventually, queue_name, raw, Ctx};
+use crate::support::{ctx, eventually, queue_name, raw, wait_state, Ctx};
 
 async fn snapshot(ctx: &Ctx, key: &JobKey) -> JobSnapshot {
     JobSnapshot::read(&mut ctx.conn.command_connection(), key)
         .await
         .unwrap()
-}
-
-async fn wait_state(queue: &Queue, id: &str, state: JobState) {
-    eventually(20, &format!("job {id} to be {state}"), || async {
-        (queue.get_job_state(id).await.unwrap() == state).then_some(())
-    })
-    .await;
 }
 
 /// A snapshot tells a waiting job, its progress while it runs, and its
