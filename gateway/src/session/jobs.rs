@@ -84,17 +84,25 @@ impl Session {
     }
 
     pub(super) fn on_job_event(&mut self, ev: JobEvent) {
-        let (ready, waiting) = self.pending.tokens(&ev.job_id);
-        if ready.is_empty() && waiting.is_empty() {
-            return;
-        }
-        for token in waiting {
-            if let Some(w) = self.pending.get_mut(&ev.job_id, token) {
-                w.buffer(ev.update.clone());
+        let JobEvent { job_id, update } = ev;
+        let tokens = self.pending.tokens(&job_id);
+        // the last request takes the update itself: a result is cloned
+        // only when several requests on this socket wait for the job
+        let mut update = Some(update);
+        let last = tokens.len().saturating_sub(1);
+        for (i, (token, ready)) in tokens.into_iter().enumerate() {
+            let Some(this) = (if i == last {
+                update.take()
+            } else {
+                update.clone()
+            }) else {
+                return;
+            };
+            if ready {
+                self.apply(&job_id, token, this);
+            } else if let Some(w) = self.pending.get_mut(&job_id, token) {
+                w.buffer(this);
             }
-        }
-        for token in ready {
-            self.apply(&ev.job_id, token, ev.update.clone());
         }
     }
 

@@ -135,18 +135,18 @@ impl Pending {
         }
     }
 
-    /// Tokens of the requests on a job, split into ready and not ready.
-    pub(crate) fn tokens(&self, job_id: &str) -> (Vec<u64>, Vec<u64>) {
-        let mut ready = Vec::new();
-        let mut waiting = Vec::new();
-        for w in self.by_job.get(job_id).into_iter().flatten() {
-            if w.ready {
-                ready.push(w.token);
-            } else {
-                waiting.push(w.token);
-            }
-        }
-        (ready, waiting)
+    /// Tokens of the requests on a job, each with whether it is ready
+    /// (its submit or subscribe task is done), not-ready ones first.
+    pub(crate) fn tokens(&self, job_id: &str) -> Vec<(u64, bool)> {
+        let mut tokens: Vec<(u64, bool)> = self
+            .by_job
+            .get(job_id)
+            .into_iter()
+            .flatten()
+            .map(|w| (w.token, w.ready))
+            .collect();
+        tokens.sort_by_key(|&(_, ready)| ready);
+        tokens
     }
 
     /// Whether any request waits on the job.
@@ -252,7 +252,7 @@ mod tests {
         let t2 = p.insert(j.clone(), Id::Null, ReplyTo::Direct, "m".into(), false);
         assert_eq!(p.len(), 2);
         p.get_mut("j", t1).unwrap().ready = true;
-        assert_eq!(p.tokens("j"), (vec![t1], vec![t2]));
+        assert_eq!(p.tokens("j"), vec![(t2, false), (t1, true)]);
         assert!(p.remove("j", t1).is_some());
         assert!(p.watches("j"));
         assert_eq!(p.take_job("j").len(), 1);
