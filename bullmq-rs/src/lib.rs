@@ -45,6 +45,7 @@ mod error;
 mod events;
 mod flow;
 mod job;
+mod json_text;
 mod keys;
 mod options;
 mod queue;
@@ -67,6 +68,7 @@ pub use job::{
 };
 #[cfg(feature = "testing")]
 pub use job::{JobBuilder, Recorded};
+pub use json_text::JsonText;
 pub use keys::{job_key, JobKey};
 pub use options::{
     validate_job_id, Backoff, Deduplication, JobOptions, KeepJobs, ParentOnFailure, ParentRef,

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::events::EventKind;
 use crate::job::parse_number;
+use crate::json_text::JsonText;
 use crate::keys::JobKey;
 
 /// The hash fields a snapshot reads, in `HMGET` order. Every BullMQ
@@ -28,8 +29,8 @@ const FIELDS: [&str; 6] = [
 pub enum JobUpdate {
     /// New progress (a number or any JSON).
     Progress(Value),
-    /// Completed with this return value.
-    Completed(Value),
+    /// Completed with this return value, as the job stored it.
+    Completed(JsonText),
     /// Failed for good.
     Failed {
         /// BullMQ's `failedReason`.
@@ -105,7 +106,7 @@ impl JobSnapshot {
     pub fn end(&self) -> Option<JobUpdate> {
         self.finished_on.as_ref()?;
         Some(match &self.returnvalue {
-            Some(rv) => JobUpdate::Completed(json_or_string(rv)),
+            Some(rv) => JobUpdate::Completed(JsonText::parse_or_string(rv)),
             None => JobUpdate::Failed {
                 reason: self.failed_reason.clone().unwrap_or_default(),
                 attempts_made: self
@@ -238,11 +239,14 @@ mod tests {
             Some("first try failed"),
             Some("2"),
         ]);
-        let completed = JobUpdate::Completed(json!({"ok": true}));
+        let completed = JobUpdate::Completed(json!({"ok": true}).into());
         assert_eq!(done.end(), Some(completed.clone()));
         assert_eq!(done.latest(), Some(completed));
         let text = snap(&[Some("1"), None, Some("2"), Some("plain"), None, None]);
-        assert_eq!(text.end(), Some(JobUpdate::Completed(json!("plain"))));
+        assert_eq!(
+            text.end(),
+            Some(JobUpdate::Completed(json!("plain").into()))
+        );
     }
 
     #[test]

@@ -66,7 +66,7 @@ async fn a_snapshot_follows_a_job_to_its_end() {
     let done = snapshot(&ctx, &key(&ok)).await;
     assert_eq!(
         done.end(),
-        Some(JobUpdate::Completed(json!({"done": true})))
+        Some(JobUpdate::Completed(json!({"done": true}).into()))
     );
     assert_eq!(done.latest(), done.end());
 

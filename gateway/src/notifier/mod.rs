@@ -41,7 +41,6 @@ pub use bullmq_wire::JobSnapshot as Snapshot;
 /// A job's progress or end (the library's type).
 pub use bullmq_wire::JobUpdate;
 use coarse_timeout::CoarseTimeout;
-use custom::custom_update;
 pub use custom::parse_custom;
 
 use crate::config::NotifyMode;

@@ -2,6 +2,7 @@
 //! notifications (`rpc.accepted`, `rpc.progress`). Only this module turns
 //! them into text.
 
+use bullmq_wire::JsonText;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
@@ -21,9 +22,10 @@ impl Serialize for Version {
 /// Success or error, flattened into the response object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Outcome {
-    /// `"result": ...`
+    /// `"result": ...` (a job's return value is forwarded as the text the
+    /// job stored)
     #[serde(rename = "result")]
-    Result(Value),
+    Result(JsonText),
     /// `"error": {...}`
     #[serde(rename = "error")]
     Error(RpcError),
@@ -48,6 +50,11 @@ pub struct Response {
 impl Response {
     /// A success.
     pub fn ok(id: Id, result: Value) -> Self {
+        Self::ok_text(id, result.into())
+    }
+
+    /// A success whose result is JSON text already (a job's return value).
+    pub fn ok_text(id: Id, result: JsonText) -> Self {
         Response {
             jsonrpc: Version,
             id,

@@ -133,7 +133,7 @@ impl Session {
             return false;
         };
         let response = match final_error {
-            Ok(v) => Response::ok(w.id, v),
+            Ok(v) => Response::ok_text(w.id, v),
             Err(e) => Response::err(w.id, e),
         }
         .for_job(job_id.to_string());

@@ -237,7 +237,7 @@ mod tests {
             w.buffer(JobUpdate::Progress(json!(i)));
         }
         assert_eq!(w.buffered.len(), 1);
-        w.buffer(JobUpdate::Completed(json!("done")));
+        w.buffer(JobUpdate::Completed(json!("done").into()));
         w.buffer(JobUpdate::Progress(json!("late")));
         assert_eq!(w.buffered.len(), 2);
         assert!(matches!(&w.buffered[0], JobUpdate::Progress(v) if *v == json!(999)));

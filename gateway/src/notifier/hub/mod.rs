@@ -476,28 +476,12 @@ impl Hub {
         let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
             return;
         };
-        match serde_json::from_str::<Value>(payload) {
-            Ok(Value::Array(messages)) => {
-                for message in messages {
-                    self.reply_one(message);
-                }
+        super::custom::parse_replies(payload, |job_id, update| {
+            if let Some((id, _)) = self.watches.get_key_value(job_id) {
+                let id = id.clone();
+                self.deliver(&id, update);
             }
-            Ok(message) => self.reply_one(message),
-            Err(_) => {}
-        }
-    }
-
-    fn reply_one(&mut self, message: Value) {
-        let Some(job_id) = message.get("jobId").and_then(Value::as_str) else {
-            return;
-        };
-        let Some((id, _)) = self.watches.get_key_value(job_id) else {
-            return;
-        };
-        let id = id.clone();
-        if let Some(update) = super::custom_update(message) {
-            self.deliver(&id, update);
-        }
+        });
     }
 
     fn feed(&mut self, item: FeedItem) {
