@@ -41,9 +41,10 @@ struct Cli {
     /// Milliseconds between stalled-job sweeps (the first runs at start).
     #[arg(long, env = "WORKER_STALLED_INTERVAL_MS", default_value_t = 30_000)]
     stalled_interval: u64,
-    /// Runtime threads; 0: one per core. On a small machine shared with
-    /// Redis and a gateway, 1 spends less CPU per job (no wake-ups between
-    /// threads; BENCHMARKS.md, "Runtime threads").
+    /// Runtime threads; 0: one per core; 1: tokio's single-thread
+    /// scheduler. On a small machine shared with Redis and a gateway, 1
+    /// spends less CPU per job (no wake-ups between threads;
+    /// BENCHMARKS.md, "Runtime threads").
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     threads: usize,
     /// Seconds running jobs get to finish on shutdown before being handed back.

@@ -50,8 +50,9 @@ settings! {
         with_worker: bool = false
             => key "with_worker", flag "with-worker", env "GATEWAY_WORKER",
                arg(num_args = 0..=1, default_missing_value = "true");
-        /// Runtime threads; 0: one per core. On a small machine shared with
-        /// Redis and workers, 1 costs less CPU per call (BENCHMARKS.md).
+        /// Runtime threads; 0: one per core; 1: tokio's single-thread
+        /// scheduler. On a small machine shared with Redis and workers, 1
+        /// costs less CPU per call (BENCHMARKS.md).
         threads: usize = 0
             => key "threads", flag "threads", env "GATEWAY_THREADS";
     }

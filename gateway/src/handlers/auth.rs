@@ -18,7 +18,7 @@ pub(crate) const METHOD: BuiltIn = BuiltIn {
 fn handle(mut call: Call<'_>, req: Request) {
     let shared = call.shared();
     let result =
-        refresh(&shared.auth, call.sub(), req.params.as_ref()).map(|(claims, deadline)| {
+        refresh(&shared.auth, call.sub(), req.params_value().as_ref()).map(|(claims, deadline)| {
             call.set_deadline(deadline);
             answer(&claims)
         });

@@ -16,8 +16,9 @@ pub(crate) const METHOD: BuiltIn = BuiltIn {
 };
 
 fn handle(call: Call<'_>, req: Request) {
-    let about = job_id_param(req.params.as_ref()).ok();
-    let found = owned_job(req.params.as_ref(), call.owner())
+    let params = req.params_value();
+    let about = job_id_param(params.as_ref()).ok();
+    let found = owned_job(params.as_ref(), call.owner())
         .and_then(|job| Ok((queue_of(&call.shared(), &job)?, job)));
     let (queue, job) = match found {
         Ok(found) => found,

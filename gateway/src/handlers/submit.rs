@@ -8,8 +8,8 @@
 
 use std::future::Future;
 
-use bullmq_wire::{AddBatcher, JobOptions};
-use serde_json::{json, Value};
+use bullmq_wire::{AddBatcher, JobOptions, JsonText};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{from_notify_error, from_queue_error, options};
@@ -60,8 +60,8 @@ pub struct Prepared {
     pub job: JobRef,
     /// The job name: the method.
     pub name: String,
-    /// The job data: the params (`{}` when absent).
-    pub data: Value,
+    /// The job data: the params as the client wrote them (`{}` when absent).
+    pub data: JsonText,
     /// Options, clamped.
     pub opts: JobOptions,
     /// Read the job after adding it (the client gave a `jobId`).
@@ -79,10 +79,14 @@ pub fn prepare(
 ) -> Result<Prepared, RpcError> {
     let job = JobRef::for_call(service, owner, req.job_id.as_deref())
         .map_err(RpcError::invalid_params)?;
-    let data = req.params.take().unwrap_or_else(|| json!({}));
+    let data = req
+        .params
+        .take()
+        .unwrap_or_else(|| JsonText::parse_or_string("{}"));
     if let Some(schema) = config.and_then(|c| c.schema.as_ref()) {
+        let value = data.to_value();
         let errors: Vec<String> = schema
-            .iter_errors(&data)
+            .iter_errors(&value)
             .take(MAX_SCHEMA_ERRORS)
             .map(|e| {
                 let path = e.instance_path().to_string();
@@ -154,6 +158,7 @@ pub fn run(
 mod tests {
     use super::*;
     use crate::config::{FileConfig, Services};
+    use serde_json::Value;
 
     fn method_with_schema() -> MethodConfig {
         let file = FileConfig::from_value(json!({"services": {"s": {"methods": {"m": {
@@ -171,7 +176,7 @@ mod tests {
         Request {
             id: None,
             method: "s.m".into(),
-            params: Some(params),
+            params: Some(params.into()),
             job_id: job_id.map(str::to_string),
             options: None,
             ack: false,
@@ -195,7 +200,7 @@ mod tests {
         };
         let ok = prepare_call(json!({"n": 1}), Some("k")).unwrap();
         assert_eq!(ok.name, "m");
-        assert_eq!(ok.data, json!({"n": 1}));
+        assert_eq!(ok.data.to_value(), json!({"n": 1}));
         assert!(ok.read_after);
         assert_eq!(ok.opts.job_id.as_deref(), Some(ok.job.id.as_str()));
         let err = prepare_call(json!({"n": "x"}), None).unwrap_err();

@@ -22,8 +22,9 @@ pub(crate) const METHOD: BuiltIn = BuiltIn {
 };
 
 fn handle(call: Call<'_>, req: Request) {
-    let about = job_id_param(req.params.as_ref()).ok();
-    let job = match owned_job(req.params.as_ref(), call.owner()) {
+    let params = req.params_value();
+    let about = job_id_param(params.as_ref()).ok();
+    let job = match owned_job(params.as_ref(), call.owner()) {
         Ok(job) => job,
         Err(e) => return call.answer(about.as_deref(), Err(e)),
     };

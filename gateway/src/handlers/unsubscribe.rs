@@ -16,8 +16,9 @@ pub(crate) const METHOD: BuiltIn = BuiltIn {
 };
 
 fn handle(mut call: Call<'_>, req: Request) {
-    let about = job_id_param(req.params.as_ref()).ok();
-    let result = owned_job(req.params.as_ref(), call.owner()).and_then(|job| {
+    let params = req.params_value();
+    let about = job_id_param(params.as_ref()).ok();
+    let result = owned_job(params.as_ref(), call.owner()).and_then(|job| {
         let released = call.release_waiters(&job.id, || {
             RpcError::new(ErrorCode::Unsubscribed).data(json!({ "jobId": job.id }))
         });

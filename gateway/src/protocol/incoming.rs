@@ -2,7 +2,9 @@
 //! exact errors. Members beyond the standard ones (`jobId`, `options`,
 //! `ack`) are type-checked here and interpreted by the handlers.
 
-use serde::Serialize;
+use bullmq_wire::JsonText;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use super::error::RpcError;
@@ -41,14 +43,22 @@ pub struct Request {
     pub id: Option<Id>,
     /// `service.method` or a built-in `rpc.*`.
     pub method: String,
-    /// An object or array; `None` when absent.
-    pub params: Option<Value>,
+    /// An object or array, as the client wrote it (a call's params become
+    /// its job's data without being read into a tree); `None` when absent.
+    pub params: Option<JsonText>,
     /// The client's idempotency key.
     pub job_id: Option<String>,
     /// Job options as sent (checked and clamped by the submit handler).
     pub options: Option<Map<String, Value>>,
     /// Answer at once with an `rpc.accepted` notification.
     pub ack: bool,
+}
+
+impl Request {
+    /// The params, parsed (for the built-in methods that read them).
+    pub fn params_value(&self) -> Option<Value> {
+        self.params.as_ref().map(JsonText::to_value)
+    }
 }
 
 /// A request that could not be accepted, with the id to answer (null when
@@ -86,32 +96,34 @@ pub enum Incoming {
 
 /// Parses a text frame. `max_batch` bounds the number of requests in a batch.
 pub fn parse(text: &str, max_batch: usize) -> Incoming {
-    let value: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return Incoming::Invalid(RpcError::parse_error(e)),
-    };
-    match value {
-        Value::Array(items) if items.is_empty() => {
-            Incoming::Invalid(RpcError::invalid_request("empty batch"))
+    // the frame is split into its requests as text; each request's members
+    // are then read one by one, and its params are kept as text
+    if text.trim_start().starts_with('[') {
+        let items: Vec<&RawValue> = match serde_json::from_str(text) {
+            Ok(items) => items,
+            Err(e) => return Incoming::Invalid(RpcError::parse_error(e)),
+        };
+        if items.is_empty() {
+            return Incoming::Invalid(RpcError::invalid_request("empty batch"));
         }
-        Value::Array(items) if items.len() > max_batch => {
-            Incoming::Invalid(RpcError::invalid_request(format!(
+        if items.len() > max_batch {
+            return Incoming::Invalid(RpcError::invalid_request(format!(
                 "batch of {} requests, the maximum is {max_batch}",
                 items.len()
-            )))
+            )));
         }
-        Value::Array(items) => {
-            let mut items: Vec<Item> = items.into_iter().map(parse_request).collect();
-            keep_numeric_ids_exact(text, &mut items);
-            Incoming::Batch(items)
-        }
-        other => {
-            let mut item = [parse_request(other)];
-            keep_numeric_ids_exact(text, &mut item);
-            let [item] = item;
-            Incoming::Single(item)
-        }
+        let mut items: Vec<Item> = items.into_iter().map(parse_request).collect();
+        keep_numeric_ids_exact(text, &mut items);
+        return Incoming::Batch(items);
     }
+    let item: &RawValue = match serde_json::from_str(text) {
+        Ok(item) => item,
+        Err(e) => return Incoming::Invalid(RpcError::parse_error(e)),
+    };
+    let mut item = [parse_request(item)];
+    keep_numeric_ids_exact(text, &mut item);
+    let [item] = item;
+    Incoming::Single(item)
 }
 
 /// Replaces each id that serde_json read as a float with the text the client
@@ -147,87 +159,186 @@ fn item_id_mut(item: &mut Item) -> Option<&mut Id> {
     }
 }
 
+/// The members of a request object that mean something, as text; a member
+/// present with `null` is `Some("null")`, unknown members are skipped.
+#[derive(Deserialize)]
+struct Members<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(rename = "jobId", borrow, default, deserialize_with = "present")]
+    job_id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    options: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    ack: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// A member's value (the text is JSON the frame's parser checked).
+fn value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
 // an error's `data` is a JSON value, larger with serde_json's preserve_order;
 // a rejection is made once per bad request, so boxing it buys nothing
 #[allow(clippy::result_large_err)]
-fn parse_request(value: Value) -> Item {
+fn parse_request(raw: &RawValue) -> Item {
+    if !raw.get().starts_with('{') {
+        return Err(Rejected {
+            id: Some(Id::Null),
+            error: RpcError::invalid_request("a request must be an object"),
+        });
+    }
+    let m: Members<'_> = match serde_json::from_str(raw.get()) {
+        Ok(m) => m,
+        // a member given twice (or a member of an unexpected shape that
+        // the text reader refuses): read as a tree, where the last wins
+        Err(_) => return parse_request_tree(value(raw)),
+    };
+    let text = |raw: Option<&RawValue>| raw.map(value);
+    let parts = Parts {
+        id: text(m.id),
+        jsonrpc: m.jsonrpc.map(|v| v.get() == "\"2.0\"" || value(v) == "2.0"),
+        method: text(m.method),
+        params: match m.params {
+            None => None,
+            Some(p) if p.get().starts_with(['{', '[']) => Some(Ok(JsonText::from_raw(p))),
+            Some(p) => Some(Err(value(p))),
+        },
+        job_id: text(m.job_id),
+        options: text(m.options),
+        ack: text(m.ack),
+    };
+    parts.check()
+}
+
+/// A request read as a tree (see `parse_request`).
+#[allow(clippy::result_large_err)]
+fn parse_request_tree(value: Value) -> Item {
     let Value::Object(mut m) = value else {
         return Err(Rejected {
             id: Some(Id::Null),
             error: RpcError::invalid_request("a request must be an object"),
         });
     };
-    let id = match m.remove("id") {
-        None => None,
-        Some(v) => match Id::from_value(v) {
-            Some(id) => Some(id),
-            None => {
-                return Err(Rejected {
-                    id: Some(Id::Null),
-                    error: RpcError::invalid_request("id must be a string, a number or null"),
-                })
-            }
+    let parts = Parts {
+        id: m.remove("id"),
+        jsonrpc: m.remove("jsonrpc").map(|v| v == "2.0"),
+        method: m.remove("method"),
+        params: match m.remove("params") {
+            None => None,
+            Some(v @ (Value::Object(_) | Value::Array(_))) => Some(Ok(JsonText::from_value(&v))),
+            Some(v) => Some(Err(v)),
         },
+        job_id: m.remove("jobId"),
+        options: m.remove("options"),
+        ack: m.remove("ack"),
     };
-    // Until `jsonrpc` and `method` are checked this is not a notification,
-    // so errors are answered (with id null when there was no id).
-    let answer = |error: RpcError| Rejected {
-        id: Some(id.clone().unwrap_or(Id::Null)),
-        error,
-    };
-    match m.remove("jsonrpc") {
-        Some(Value::String(v)) if v == "2.0" => {}
-        Some(_) => return Err(answer(RpcError::invalid_request("jsonrpc must be \"2.0\""))),
-        None => {
-            return Err(answer(RpcError::invalid_request(
-                "missing jsonrpc: \"2.0\"",
-            )))
+    parts.check()
+}
+
+/// A request's members, before they are checked; `params` is the text of
+/// an object or an array, or what else was sent.
+struct Parts {
+    id: Option<Value>,
+    /// Present, and whether it is `"2.0"`.
+    jsonrpc: Option<bool>,
+    method: Option<Value>,
+    params: Option<Result<JsonText, Value>>,
+    job_id: Option<Value>,
+    options: Option<Value>,
+    ack: Option<Value>,
+}
+
+impl Parts {
+    /// The request, or the first thing wrong with it, in JSON-RPC's order.
+    #[allow(clippy::result_large_err)]
+    fn check(self) -> Item {
+        let id = match self.id {
+            None => None,
+            Some(v) => match Id::from_value(v) {
+                Some(id) => Some(id),
+                None => {
+                    return Err(Rejected {
+                        id: Some(Id::Null),
+                        error: RpcError::invalid_request("id must be a string, a number or null"),
+                    })
+                }
+            },
+        };
+        // Until `jsonrpc` and `method` are checked this is not a
+        // notification, so errors are answered (with id null when there
+        // was no id).
+        let answer = |error: RpcError| Rejected {
+            id: Some(id.clone().unwrap_or(Id::Null)),
+            error,
+        };
+        match self.jsonrpc {
+            Some(true) => {}
+            Some(false) => {
+                return Err(answer(RpcError::invalid_request("jsonrpc must be \"2.0\"")))
+            }
+            None => {
+                return Err(answer(RpcError::invalid_request(
+                    "missing jsonrpc: \"2.0\"",
+                )))
+            }
         }
+        let method = match self.method {
+            Some(Value::String(s)) => s,
+            Some(_) => return Err(answer(RpcError::invalid_request("method must be a string"))),
+            None => return Err(answer(RpcError::invalid_request("missing method"))),
+        };
+        // From here on the request is well-formed: a notification gets no
+        // answer.
+        let reject = |error: RpcError| Rejected {
+            id: id.clone(),
+            error,
+        };
+        let params = match self.params {
+            None => None,
+            Some(Ok(text)) => Some(text),
+            Some(Err(_)) => {
+                return Err(reject(RpcError::invalid_params(
+                    "params must be an object or an array",
+                )))
+            }
+        };
+        let job_id = match self.job_id {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err(reject(RpcError::invalid_params("jobId must be a string"))),
+        };
+        let options = match self.options {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(o),
+            Some(_) => {
+                return Err(reject(RpcError::invalid_params(
+                    "options must be an object",
+                )))
+            }
+        };
+        let ack = match self.ack {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => b,
+            Some(_) => return Err(reject(RpcError::invalid_params("ack must be a boolean"))),
+        };
+        Ok(Request {
+            id,
+            method,
+            params,
+            job_id,
+            options,
+            ack,
+        })
     }
-    let method = match m.remove("method") {
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(answer(RpcError::invalid_request("method must be a string"))),
-        None => return Err(answer(RpcError::invalid_request("missing method"))),
-    };
-    // From here on the request is well-formed: a notification gets no answer.
-    let reject = |error: RpcError| Rejected {
-        id: id.clone(),
-        error,
-    };
-    let params = match m.remove("params") {
-        None => None,
-        Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v),
-        Some(_) => {
-            return Err(reject(RpcError::invalid_params(
-                "params must be an object or an array",
-            )))
-        }
-    };
-    let job_id = match m.remove("jobId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(_) => return Err(reject(RpcError::invalid_params("jobId must be a string"))),
-    };
-    let options = match m.remove("options") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(o)) => Some(o),
-        Some(_) => {
-            return Err(reject(RpcError::invalid_params(
-                "options must be an object",
-            )))
-        }
-    };
-    let ack = match m.remove("ack") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => b,
-        Some(_) => return Err(reject(RpcError::invalid_params("ack must be a boolean"))),
-    };
-    Ok(Request {
-        id,
-        method,
-        params,
-        job_id,
-        options,
-        ack,
-    })
 }

@@ -2,6 +2,7 @@
 //! requests are shown as `{"request": ...}` with what was parsed; rejected
 //! ones as the exact error response the gateway sends.
 
+use bullmq_wire::JsonText;
 use serde_json::{json, Value};
 
 use super::*;
@@ -224,4 +225,44 @@ fn numeric_ids_come_back_exactly_as_sent() {
     // The last id member wins, as in the first parse.
     let twice = r#"{"jsonrpc":"2.0","id":1,"method":"a.b","id":0.1}"#;
     assert_eq!(echoed_ids(twice), ["0.1"]);
+}
+
+#[test]
+fn params_are_kept_as_the_client_wrote_them() {
+    let Incoming::Single(Ok(r)) = parse(
+        r#"{"jsonrpc":"2.0","id":1,"method":"s.m","params":{"z":1, "a":[ 2 ,"\u00e9"]}}"#,
+        4,
+    ) else {
+        panic!("not a request")
+    };
+    // the job's data is this text: key order, spacing and escapes as sent
+    assert_eq!(
+        r.params.as_ref().map(JsonText::get),
+        Some(r#"{"z":1, "a":[ 2 ,"\u00e9"]}"#)
+    );
+    assert_eq!(r.params_value(), Some(json!({"z": 1, "a": [2, "é"]})));
+}
+
+#[test]
+fn a_member_given_twice_counts_once_the_last_as_in_a_tree() {
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"a.b","method":"s.m","params":[1],"params":{"k":2}}"#,
+        r#"{"request":{"id":1,"method":"s.m","params":{"k":2},"jobId":null,"options":null,"ack":false}}"#,
+    );
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"s.m","params":{"k":2},"params":3}"#,
+        r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Invalid params: params must be an object or an array"}}"#,
+    );
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"s.m","params":null}"#,
+        r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Invalid params: params must be an object or an array"}}"#,
+    );
+    check(
+        r#"{"jsonrpc":"2.0","jsonrpc":"1.0","id":"x","method":"s.m"}"#,
+        r#"{"jsonrpc":"2.0","id":"x","error":{"code":-32600,"message":"Invalid Request: jsonrpc must be \"2.0\""}}"#,
+    );
+    check(
+        r#"{"jsonrpc":"2\u002e0","id":"x","method":"s.m","unknown":{"deep":[1,{"x":null}]}}"#,
+        r#"{"request":{"id":"x","method":"s.m","params":null,"jobId":null,"options":null,"ack":false}}"#,
+    );
 }
