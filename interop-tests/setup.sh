@@ -19,6 +19,14 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
+# One setup at a time: test binaries run in parallel and each may ask for
+# the same part; two `npm ci` in one directory leave a half-installed
+# node_modules behind a stamp that says it is complete.
+if command -v flock > /dev/null; then
+  exec 9> "$here/.setup.lock"
+  flock 9
+fi
+
 hash_of() {
   sha256sum "$@" | sha256sum | cut -d' ' -f1
 }
