@@ -44,7 +44,9 @@ pub(crate) fn handle(mut call: Call<'_>, mut req: Request, target: Target<'_>) {
     };
     let notifier = shared.notifier.clone();
     let job = prepared.job.clone();
-    let adding = call.begin_add(&job);
+    // a subscribe may name the job before its add is done only when the
+    // client chose the id; a random id is known once the job is added
+    let adding = prepared.read_after.then(|| call.begin_add(&job));
     if call.id().is_none() {
         return call.fire(run(queue, notifier, prepared, None, adding));
     }
@@ -113,7 +115,8 @@ pub fn prepare(
 
 /// Enqueues the job; with `watch`, first subscribes the session to it.
 /// Returns the job's state when it was read after the add. The add counts
-/// as in flight on its socket until `adding` is dropped, when this ends.
+/// as in flight on its socket until `adding` (if any) is dropped, when
+/// this ends.
 ///
 /// Not an `async fn`: that would copy its arguments into locals beside
 /// themselves, and this future (one per call in flight) is moved into the
@@ -123,7 +126,7 @@ pub fn run(
     notifier: Notifier,
     mut call: Prepared,
     watch: Option<(SessionId, mpsc::Sender<JobEvent>)>,
-    adding: AddInFlight,
+    adding: Option<AddInFlight>,
 ) -> impl Future<Output = Result<Option<Snapshot>, RpcError>> + Send + 'static {
     let watching = watch.is_some();
     if watching {

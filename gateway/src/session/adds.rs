@@ -3,9 +3,10 @@
 //! must not hear "not found": a job being added is a job that exists. The
 //! subscribe waits for the add to finish before it decides.
 //!
-//! Every call marks its add, and a subscribe that needs to wait is rare,
-//! so a mark is one small allocation: a flag and a `Notify` (a `watch`
-//! channel, used before, allocated eight of them per call).
+//! Only a call with the client's `jobId` marks its add (a random id is
+//! known to the client once the job is added), and a subscribe that needs
+//! to wait is rare, so a mark is one small allocation: a flag and a
+//! `Notify` (a `watch` channel, used before, allocated eight of them).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
