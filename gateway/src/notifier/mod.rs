@@ -117,7 +117,7 @@ pub(crate) enum Command {
         done: Option<oneshot::Sender<Result<(), NotifyError>>>,
     },
     Unwatch {
-        job_id: String,
+        job_id: Arc<str>,
         session: SessionId,
     },
 }
@@ -291,7 +291,7 @@ impl Notifier {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NotifyError::Stopped),
             Err(_) => {
-                self.unwatch(&job.id, session);
+                self.unwatch(job.id.as_str(), session);
                 Err(NotifyError::Timeout)
             }
         }
@@ -304,9 +304,9 @@ impl Notifier {
     }
 
     /// Stops delivering `job_id`'s updates to `session`.
-    pub fn unwatch(&self, job_id: &str, session: SessionId) {
+    pub fn unwatch(&self, job_id: impl Into<Arc<str>>, session: SessionId) {
         let _ = self.cmds.send(Command::Unwatch {
-            job_id: job_id.to_string(),
+            job_id: job_id.into(),
             session,
         });
     }

@@ -145,9 +145,9 @@ impl Session {
         false
     }
 
-    fn unwatch_if_idle(&mut self, job_id: &str) {
+    fn unwatch_if_idle(&mut self, job_id: &Arc<str>) {
         if !self.pending.watches(job_id) {
-            self.shared.notifier.unwatch(job_id, self.id);
+            self.shared.notifier.unwatch(job_id.clone(), self.id);
         }
     }
 }

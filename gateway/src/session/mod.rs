@@ -310,7 +310,7 @@ impl Session {
             self.shared.user_connections.cool_down(&self.sub);
         }
         for job in self.pending.jobs() {
-            self.shared.notifier.unwatch(&job, self.id);
+            self.shared.notifier.unwatch(job, self.id);
         }
         match reason {
             Some(r) => self.outbox.close(r),

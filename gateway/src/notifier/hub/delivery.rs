@@ -105,7 +105,7 @@ impl Hub {
         // the last socket gets the event itself; only the others a copy
         // (usually there is one socket, and a copy would clone the JSON)
         let mut left = w.subs.len();
-        w.subs.retain(|_, tx| {
+        w.subs.retain(|tx| {
             left -= 1;
             // progress only uses the slots above the ends' reserve, so an
             // end always finds room without a task to wait for one

@@ -3,6 +3,7 @@
 //! when their hash changes (one read in flight per job, bursts coalesced)
 //! and fans updates out to sessions.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,11 +21,13 @@ use tokio::time::Instant;
 
 mod delivery;
 mod rounds;
+mod subs;
 
 use super::events::{Feed, FeedItem};
-use super::{Command, JobEvent, JobUpdate, Mechanism, NotifyError, SessionId, Snapshot};
+use super::{Command, JobUpdate, Mechanism, NotifyError, Snapshot};
 use crate::ids::JobRef;
 use crate::metrics::Metrics;
+use subs::Subs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SubState {
@@ -48,8 +51,7 @@ enum Channel {
 struct Watch {
     job: JobRef,
     channels: Vec<String>,
-    /// Keyed by the gateway's own session numbers: a fast hasher.
-    subs: FastMap<SessionId, mpsc::Sender<JobEvent>>,
+    subs: Subs,
     state: SubState,
     waiters: Vec<Waiter>,
     last_progress: Option<Value>,
@@ -335,34 +337,42 @@ impl Hub {
             } => {
                 self.reconnect_now |= self.offline;
                 let id: Arc<str> = Arc::from(job.id.as_str());
-                if !self.watches.contains_key(&id) {
-                    let mut channels = Vec::new();
-                    // a fresh job this gateway adds reports on its reply
-                    // channel (published mode): nothing to subscribe
-                    if !(new_job && self.reply_channel.is_some()) {
-                        channels.push((job.custom_channel(), Channel::Custom));
-                    }
-                    if self.mechanism == Mechanism::Keyspace {
-                        let key = super::job_key(&self.prefix, &job);
-                        channels.push((key.keyspace_channel(self.db), Channel::Keyspace));
-                    }
-                    // nothing to subscribe while connected: watched now
-                    let connected = self.sink.is_some();
-                    let state = if channels.is_empty() && connected {
-                        SubState::Subscribed
-                    } else {
-                        SubState::Unsubscribed
-                    };
-                    for (name, kind) in &channels {
-                        self.channels.insert(name.clone(), (id.clone(), *kind));
-                    }
-                    let channels = channels.into_iter().map(|(name, _)| name).collect();
-                    self.watches.insert(
-                        id.clone(),
-                        Watch {
+                // one lookup of the id for a new watch and for a known one
+                let outage_wait = self.outage_wait;
+                let w = match self.watches.entry(id) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(new) => {
+                        let id = new.key().clone();
+                        let mut channels = Vec::new();
+                        // a fresh job this gateway adds reports on its reply
+                        // channel (published mode): nothing to subscribe
+                        if !(new_job && self.reply_channel.is_some()) {
+                            channels.push((job.custom_channel(), Channel::Custom));
+                        }
+                        if self.mechanism == Mechanism::Keyspace {
+                            let key = super::job_key(&self.prefix, &job);
+                            channels.push((key.keyspace_channel(self.db), Channel::Keyspace));
+                        }
+                        // nothing to subscribe while connected: watched now
+                        let connected = self.sink.is_some();
+                        let state = if channels.is_empty() && connected {
+                            SubState::Subscribed
+                        } else {
+                            SubState::Unsubscribed
+                        };
+                        for (name, kind) in &channels {
+                            self.channels.insert(name.clone(), (id.clone(), *kind));
+                        }
+                        let channels = channels.into_iter().map(|(name, _)| name).collect();
+                        if state == SubState::Unsubscribed {
+                            self.to_subscribe.push(id);
+                        }
+                        // only the hub writes the gauge: one more watch
+                        self.watched_gauge.watched.fetch_add(1, Ordering::Relaxed);
+                        new.insert(Watch {
                             job,
                             channels,
-                            subs: FastMap::default(),
+                            subs: Subs::None,
                             state,
                             waiters: Vec::new(),
                             last_progress: None,
@@ -377,17 +387,8 @@ impl Hub {
                             creation_pending: new_job && self.mechanism == Mechanism::Keyspace,
                             activation_pending: false,
                             deferred: false,
-                        },
-                    );
-                    if state == SubState::Unsubscribed {
-                        self.to_subscribe.push(id.clone());
+                        })
                     }
-                    self.watched_gauge
-                        .watched
-                        .store(self.watches.len(), Ordering::Relaxed);
-                }
-                let Some(w) = self.watches.get_mut(&id) else {
-                    return;
                 };
                 w.subs.insert(session, tx);
                 let Some(done) = done else {
@@ -398,21 +399,17 @@ impl Hub {
                 } else {
                     w.waiters.push(Waiter {
                         done,
-                        until: Instant::now() + self.outage_wait,
+                        until: Instant::now() + outage_wait,
                     });
                 }
             }
             Command::Unwatch { job_id, session } => {
-                let id: Arc<str> = Arc::from(job_id.as_str());
-                let empty = match self.watches.get_mut(&id) {
-                    Some(w) => {
-                        w.subs.remove(&session);
-                        w.subs.is_empty()
-                    }
+                let empty = match self.watches.get_mut(&job_id) {
+                    Some(w) => w.subs.remove(session),
                     None => false,
                 };
                 if empty {
-                    self.remove(&id);
+                    self.remove(&job_id);
                 }
             }
         }
