@@ -97,7 +97,11 @@ pub enum Incoming {
 /// Parses a text frame. `max_batch` bounds the number of requests in a batch.
 pub fn parse(text: &str, max_batch: usize) -> Incoming {
     // the frame is split into its requests as text; each request's members
-    // are then read one by one, and its params are kept as text
+    // are then read one by one, and its params are kept as text; first, it
+    // must be JSON a tree would accept (see `strict`)
+    if let Err(e) = super::strict::check(text) {
+        return Incoming::Invalid(RpcError::parse_error(e));
+    }
     if text.trim_start().starts_with('[') {
         let items: Vec<&RawValue> = match serde_json::from_str(text) {
             Ok(items) => items,

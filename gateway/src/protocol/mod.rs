@@ -9,6 +9,7 @@ mod incoming;
 mod outgoing;
 #[cfg(test)]
 mod properties;
+mod strict;
 #[cfg(test)]
 mod tests;
 

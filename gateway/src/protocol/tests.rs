@@ -266,3 +266,15 @@ fn a_member_given_twice_counts_once_the_last_as_in_a_tree() {
         r#"{"request":{"id":"x","method":"s.m","params":null,"jobId":null,"options":null,"ack":false}}"#,
     );
 }
+
+#[test]
+fn text_a_tree_refuses_is_a_parse_error_though_params_are_kept_as_text() {
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"s.m","params":{"n":1e400}}"#,
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: number out of range at line 1 column 58"}}"#,
+    );
+    check(
+        r#"[{"jsonrpc":"2.0","id":1,"method":"s.m","params":["\ud800"]}]"#,
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: unexpected end of hex escape at line 1 column 58"}}"#,
+    );
+}
