@@ -15,20 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let loaded = cli::Cli::parse_args().load()?;
-    let mut runtime = match loaded.settings.server.threads {
-        // one thread: the scheduler made for it, without the work-stealing
-        // machinery (BENCHMARKS.md, "Runtime threads")
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut runtime = tokio::runtime::Builder::new_multi_thread();
-            runtime.worker_threads(n);
-            runtime
-        }
-    };
-    runtime.enable_all();
-    runtime
-        .build()
+    service_main::runtime(loaded.settings.server.threads)
         .context("starting the runtime")?
         .block_on(run(loaded))
 }

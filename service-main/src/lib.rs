@@ -1,5 +1,5 @@
 //! What the `gateway` and `worker` binaries' `main` functions share: the
-//! log subscriber and the signal that stops them. A crate of its own so
+//! runtime, the log subscriber and the signal that stops them. A crate of its own so
 //! that the gateway has it without the worker runtime (its `dev` feature
 //! off) and the worker has it without the gateway.
 
@@ -52,9 +52,26 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The tokio runtime for `threads` runtime threads: 0, one per core; 1,
+/// the scheduler made for one thread, without the work-stealing machinery
+/// (BENCHMARKS.md, "Runtime threads").
+pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    };
+    builder.enable_all().build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_bool;
+    use tokio::runtime::{Handle, RuntimeFlavor};
 
     #[test]
     fn booleans_accept_what_people_type() {
@@ -67,5 +84,17 @@ mod tests {
         for bad in ["", "2", "y", "truthy"] {
             assert!(parse_bool(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn one_thread_is_the_current_thread_scheduler_and_more_are_not() {
+        let flavor = |threads| {
+            super::runtime(threads)
+                .unwrap()
+                .block_on(async { Handle::current().runtime_flavor() })
+        };
+        assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
+        assert_eq!(flavor(0), RuntimeFlavor::MultiThread);
     }
 }

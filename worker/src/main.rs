@@ -81,20 +81,7 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut runtime = match cli.threads {
-        // one thread: the scheduler made for it, without the work-stealing
-        // machinery (BENCHMARKS.md, "Runtime threads")
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut runtime = tokio::runtime::Builder::new_multi_thread();
-            runtime.worker_threads(n);
-            runtime
-        }
-    };
-    runtime.enable_all();
-    runtime
-        .build()
+    service_main::runtime(cli.threads)
         .context("starting the runtime")?
         .block_on(run(cli))
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use bullmq_wire::{JobUpdate, JsonText};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -69,24 +69,25 @@ struct Message<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(rename = "jobId", borrow, default)]
     job_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "crate::protocol::present")]
     progress: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "crate::protocol::present")]
     percent: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "crate::protocol::present")]
     data: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "crate::protocol::present")]
     result: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "crate::protocol::present")]
     error: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "crate::protocol::present")]
     message: Option<&'a RawValue>,
-    #[serde(rename = "attemptsMade", borrow, default, deserialize_with = "present")]
+    #[serde(
+        rename = "attemptsMade",
+        borrow,
+        default,
+        deserialize_with = "crate::protocol::present"
+    )]
     attempts_made: Option<&'a RawValue>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
 }
 
 impl Message<'_> {

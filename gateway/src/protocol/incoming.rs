@@ -183,7 +183,10 @@ struct Members<'a> {
     ack: Option<&'a RawValue>,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+/// For `#[serde(default, deserialize_with = "present")]` on an
+/// `Option<&RawValue>` member: a member sent as `null` is `Some("null")`,
+/// as in a tree (serde's `Option` would make it `None`, as if absent).
+pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
 }
 

@@ -15,5 +15,6 @@ mod tests;
 
 pub use close::CloseReason;
 pub use error::{ErrorCode, RpcError};
+pub(crate) use incoming::present;
 pub use incoming::{parse, Id, Incoming, Item, Rejected, Request};
 pub use outgoing::{to_text, Notification, Outcome, Response, Version};
