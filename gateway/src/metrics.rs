@@ -45,8 +45,18 @@ pub struct Metrics {
     /// Jobs the notifier read from Redis after a change.
     pub notifier_reads_total: AtomicU64,
     labels: MethodLabels,
-    calls: Mutex<HashMap<(String, &'static str), u64>>,
-    latency: Mutex<HashMap<String, Histogram>>,
+    /// By method label: one lock and one lookup per call, and an
+    /// allocation only for a label's first call.
+    by_method: Mutex<HashMap<String, MethodStats>>,
+}
+
+/// What one method label counted.
+#[derive(Debug, Default, Clone)]
+struct MethodStats {
+    /// Calls by outcome (a handful of outcomes per method).
+    outcomes: Vec<(&'static str, u64)>,
+    /// Latency of the calls that ran (`None` until one did).
+    latency: Option<Histogram>,
 }
 
 /// The `outcome` label of a finished call: `ok` or the error's name.
@@ -83,13 +93,18 @@ impl Metrics {
     /// Counts a finished call and, when it ran, its latency.
     pub fn call(&self, method: &str, outcome: &'static str, elapsed: Option<Duration>) {
         let method = self.labels.label(method);
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        *calls.entry((method.to_string(), outcome)).or_default() += 1;
-        drop(calls);
+        let mut by_method = self.by_method.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = match by_method.get_mut(method) {
+            Some(stats) => stats,
+            None => by_method.entry(method.to_string()).or_default(),
+        };
+        match stats.outcomes.iter_mut().find(|(o, _)| *o == outcome) {
+            Some((_, n)) => *n += 1,
+            None => stats.outcomes.push((outcome, 1)),
+        }
         if let Some(elapsed) = elapsed {
             let secs = elapsed.as_secs_f64();
-            let mut lat = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-            let h = lat.entry(method.to_string()).or_default();
+            let h = stats.latency.get_or_insert_with(Histogram::default);
             for (i, bound) in BOUNDS.iter().enumerate() {
                 if secs <= *bound {
                     h.counts[i] += 1;
@@ -154,27 +169,31 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         let _ = writeln!(out, "# HELP gateway_calls_total Requests by method and outcome.\n# TYPE gateway_calls_total counter");
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut calls: Vec<_> = calls.into_iter().collect();
-        calls.sort();
-        for ((method, outcome), n) in calls {
-            let _ = writeln!(
-                out,
-                "gateway_calls_total{{method=\"{}\",outcome=\"{outcome}\"}} {n}",
-                escape(&method)
-            );
+        let by_method = self
+            .by_method
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut by_method: Vec<_> = by_method.into_iter().collect();
+        by_method.sort_by(|a, b| a.0.cmp(&b.0));
+        for (method, stats) in &by_method {
+            let mut outcomes = stats.outcomes.clone();
+            outcomes.sort();
+            for (outcome, n) in outcomes {
+                let _ = writeln!(
+                    out,
+                    "gateway_calls_total{{method=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    escape(method)
+                );
+            }
         }
         let _ = writeln!(
             out,
             "# HELP gateway_call_duration_seconds From request to final response.\n# TYPE gateway_call_duration_seconds histogram"
         );
-        let lat = self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let mut lat: Vec<_> = lat.into_iter().collect();
-        lat.sort_by(|a, b| a.0.cmp(&b.0));
+        let lat = by_method
+            .into_iter()
+            .filter_map(|(method, stats)| Some((method, stats.latency?)));
         for (method, h) in lat {
             let m = escape(&method);
             for (i, bound) in BOUNDS.iter().enumerate() {
@@ -248,6 +267,8 @@ mod tests {
         assert!(text
             .contains("gateway_call_duration_seconds_bucket{method=\"demo.echo\",le=\"0.005\"} 1"));
         assert!(text.contains("gateway_call_duration_seconds_count{method=\"demo.echo\"} 2"));
+        // a method whose calls never ran has counts and no histogram
+        assert!(!text.contains("gateway_call_duration_seconds_count{method=\"other\"}"));
         assert!(text.contains("gateway_connections 2"));
         assert!(text.contains("gateway_queue_depth{queue=\"demo\",state=\"waiting\"} 4"));
     }
