@@ -149,12 +149,12 @@ impl<'s> Call<'s> {
             ..
         } = self;
         let Some(id) = id else { return };
-        let Some(token) = session.admit(job, id, reply_to, &label, ack) else {
+        let job_id: Arc<str> = Arc::from(job.id.as_str());
+        let Some(token) = session.admit(job_id.clone(), id, reply_to, label, ack) else {
             return;
         };
         let sender = session.job_sender();
         let task = start(session.id, sender);
-        let job_id: Arc<str> = Arc::from(job.id.as_str());
         session
             .tasks
             .push(Box::pin(task.map(move |result| TaskDone::Watch {

@@ -14,7 +14,6 @@ use super::pending::ReplyTo;
 use super::Session;
 use crate::dispatch::{self, Route};
 use crate::handlers::submit;
-use crate::ids::JobRef;
 use crate::metrics::outcome_label;
 use crate::protocol::{
     parse, to_text, CloseReason, Id, Incoming, Item, Outcome, Response, RpcError,
@@ -211,10 +210,10 @@ impl Session {
     /// connection already waits for its maximum.
     pub(super) fn admit(
         &mut self,
-        job: &JobRef,
+        job_id: Arc<str>,
         id: Id,
         reply_to: ReplyTo,
-        label: &str,
+        label: String,
         ack: bool,
     ) -> Option<u64> {
         let limit = self.shared.config.limits.max_in_flight;
@@ -222,19 +221,13 @@ impl Session {
             self.answer(
                 Some(id),
                 reply_to,
-                label,
-                Some(&job.id),
+                &label,
+                Some(&job_id),
                 Err(RpcError::too_many_in_flight(limit)),
             );
             return None;
         }
-        Some(self.pending.insert(
-            Arc::from(job.id.as_str()),
-            id,
-            reply_to,
-            label.to_string(),
-            ack,
-        ))
+        Some(self.pending.insert(job_id, id, reply_to, label, ack))
     }
 
     /// Answers every request of this socket on the job with `error()` and
