@@ -583,3 +583,48 @@ async fn a_batch_of_fifo_and_lifo_jobs_leaves_wait_as_single_adds_do() {
     );
     assert_eq!(wait(batched).await, expected);
 }
+
+/// The batcher checks what it cannot vouch for: a job made by hand with
+/// data that is not JSON, or options out of range, is refused before it
+/// is queued; serialized data (JSON text kept as written included) lands
+/// as it was written.
+#[tokio::test]
+async fn batcher_refuses_bad_data_and_options_and_keeps_json_text() {
+    let ctx = ctx().await;
+    let q = queue_name();
+    let queue = Queue::new(&q, &ctx.conn).await.unwrap();
+    let batcher = bullmq_wire::AddBatcher::new(queue.clone());
+    let by_hand = |data: &str, opts: JobOptions| bullmq_wire::NewJob {
+        name: "n".into(),
+        data: data.into(),
+        opts,
+    };
+    let err = batcher
+        .add_job(by_hand("{not json", JobOptions::default()))
+        .await
+        .expect_err("data that is not JSON");
+    assert!(err.to_string().contains("not JSON"), "{err}");
+    let bad_id = JobOptions {
+        job_id: Some("12".into()),
+        ..JobOptions::default()
+    };
+    batcher
+        .add("n", &json!({}), bad_id)
+        .await
+        .expect_err("a numeric custom id is refused, as BullMQ does");
+    let text = bullmq_wire::JsonText::parse_or_string(r#"{"b":1, "a":[2]}"#);
+    let id = batcher
+        .add("n", &text, JobOptions::default())
+        .await
+        .unwrap();
+    let stored: String = raw(
+        &ctx,
+        redis::cmd("HGET").arg(format!("bull:{q}:{id}")).arg("data"),
+    )
+    .await;
+    assert_eq!(stored, r#"{"b":1, "a":[2]}"#);
+    assert_eq!(
+        queue.get_job_counts(&[JobState::Waiting]).await.unwrap()[&JobState::Waiting],
+        1
+    );
+}
