@@ -133,22 +133,36 @@ pub fn run(
         // published mode: workers also report on this gateway's channel
         call.opts.reply_to = notifier.reply_channel().map(str::to_string);
     }
+    // the watch takes the job; a copy is kept only for the read after the
+    // add (the client gave a jobId)
+    let Prepared {
+        job,
+        name,
+        data,
+        opts,
+        read_after,
+    } = call;
+    let (job, read_job) = if watching && read_after {
+        (job.clone(), Some(job))
+    } else {
+        (job, None)
+    };
     async move {
         let _adding = adding;
         if let Some((session, tx)) = watch {
             notifier
-                .watch(&call.job, session, tx, !call.read_after)
+                .watch(job, session, tx, !read_after)
                 .await
                 .map_err(from_notify_error)?;
         }
         queue
-            .add(&call.name, &call.data, call.opts)
+            .add(&name, &data, opts)
             .await
             .map_err(from_queue_error)?;
-        if watching && call.read_after {
-            // rare (the client gave a jobId): boxed, so that the common
-            // call's future does not carry the read's state
-            return Box::pin(notifier.read(&call.job))
+        if let Some(job) = read_job {
+            // rare: boxed, so that the common call's future does not carry
+            // the read's state
+            return Box::pin(async move { notifier.read(&job).await })
                 .await
                 .map(Some)
                 .map_err(from_notify_error);

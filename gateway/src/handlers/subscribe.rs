@@ -53,7 +53,7 @@ pub async fn run(
     adding: Option<AddWaiter>,
 ) -> Result<Option<Snapshot>, RpcError> {
     notifier
-        .watch(&job, session, tx, false)
+        .watch(job.clone(), session, tx, false)
         .await
         .map_err(from_notify_error)?;
     let mut snapshot = notifier.read(&job).await.map_err(from_notify_error)?;

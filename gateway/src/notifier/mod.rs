@@ -257,7 +257,7 @@ impl Notifier {
     /// creates it needs no read.
     pub async fn watch(
         &self,
-        job: &JobRef,
+        job: JobRef,
         session: SessionId,
         tx: mpsc::Sender<JobEvent>,
         new_job: bool,
@@ -275,23 +275,25 @@ impl Notifier {
         } else {
             (None, None)
         };
+        // the id, for the unwatch after a timeout (only a watch that waits)
+        let id: Option<Arc<str>> = wait_for_confirmation.then(|| Arc::from(job.id.as_str()));
         self.cmds
             .send(Command::Watch {
-                job: job.clone(),
+                job,
                 session,
                 tx,
                 new_job,
                 done,
             })
             .map_err(|_| NotifyError::Stopped)?;
-        let Some(rx) = rx else {
+        let (Some(rx), Some(id)) = (rx, id) else {
             return Ok(());
         };
         match self.timeouts.run(self.watch_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NotifyError::Stopped),
             Err(_) => {
-                self.unwatch(job.id.as_str(), session);
+                self.unwatch(id, session);
                 Err(NotifyError::Timeout)
             }
         }
