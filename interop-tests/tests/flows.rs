@@ -94,15 +94,24 @@ async fn run_case_from(server: &RedisServer, case: &str, producer: Lang, lang: L
     .await;
     let mut node_workers = Vec::new();
     let mut rust_workers = Vec::new();
-    for q in [&pq, &cq] {
+    // The children run one at a time, in the order they were added, so the
+    // failing one (last) ends after the others: with continueParentOnFailure
+    // a child that fails first would release the parent while its siblings
+    // are pending, and the parent's end would depend on which child won.
+    for (q, concurrency) in [(&pq, 3), (&cq, 1)] {
         match lang {
             Lang::Node | Lang::Python => node_workers.push(
-                Process::start(lang, "worker", cfg(server, q, json!({"concurrency": 3}))).await,
+                Process::start(
+                    lang,
+                    "worker",
+                    cfg(server, q, json!({ "concurrency": concurrency })),
+                )
+                .await,
             ),
             _ => {
                 let conn = Connection::open(&server.url()).await.unwrap();
                 let opts = WorkerOptions {
-                    concurrency: 3,
+                    concurrency,
                     ..Default::default()
                 };
                 rust_workers.push(Worker::start(q, &conn, opts, behave).await.unwrap());
