@@ -27,6 +27,7 @@ mod coarse_timeout;
 mod custom;
 mod events;
 mod hub;
+mod routes;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -112,9 +113,8 @@ pub(crate) enum Command {
         tx: mpsc::Sender<JobEvent>,
         /// The job does not exist yet and the caller is about to create it.
         new_job: bool,
-        /// Told once Redis confirmed the subscription; `None` for a fresh
-        /// job on the reply channel, whose caller does not wait.
-        done: Option<oneshot::Sender<Result<(), NotifyError>>>,
+        /// Told once Redis confirmed the subscription.
+        done: oneshot::Sender<Result<(), NotifyError>>,
     },
     Unwatch {
         job_id: Arc<str>,
@@ -150,6 +150,8 @@ pub struct Notifier {
     watch_timeout: Duration,
     /// The clock of that wait (no timer registered per watch).
     timeouts: CoarseTimeout,
+    /// Fresh calls' sockets, by job id (published mode), shared with the hub.
+    routes: Arc<routes::Routes>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -220,6 +222,7 @@ impl Notifier {
         tracing::info!(?mechanism, db, "notifier started");
         let (cmds, rx) = mpsc::unbounded_channel();
         let watched = Arc::new(hub::Gauges::default());
+        let routes = Arc::new(routes::Routes::default());
         let events = match mechanism {
             Mechanism::EventStreams => Some(events::start(&options).await?),
             Mechanism::Keyspace | Mechanism::Published => None,
@@ -236,7 +239,8 @@ impl Notifier {
             metrics,
         )
         .outage_wait(options.outage_wait)
-        .reply_channel(reply_channel.clone());
+        .reply_channel(reply_channel.clone())
+        .routes(routes.clone());
         tokio::spawn(hub.run(rx, events));
         Ok(Notifier {
             cmds,
@@ -247,6 +251,7 @@ impl Notifier {
             reply_channel,
             watch_timeout: WATCH_TIMEOUT + options.outage_wait,
             timeouts: CoarseTimeout::start(TIMEOUT_TICK),
+            routes,
         })
     }
 
@@ -263,21 +268,21 @@ impl Notifier {
         new_job: bool,
     ) -> Result<(), NotifyError> {
         // Published mode, a fresh job: its updates come on the reply
-        // channel, subscribed already, so there is nothing to confirm and
-        // the caller adds the job at once. The hub registers the watch
-        // before it looks at any message that arrives after this send (so
-        // before the job's first update); were the connection lost
-        // meanwhile, the job is read again once it is back.
-        let wait_for_confirmation = !(new_job && self.reply_channel.is_some() && self.subscribed());
-        let (done, rx) = if wait_for_confirmation {
-            let (done, rx) = oneshot::channel();
-            (Some(done), Some(rx))
-        } else {
-            (None, None)
-        };
-        // the id, for the unwatch after a timeout (only a watch that waits)
-        let id: Option<Arc<str>> = wait_for_confirmation.then(|| Arc::from(job.id.as_str()));
-        self.cmds
+        // channel, subscribed already, so there is nothing to subscribe or
+        // confirm, and no hub command: the socket's route is put in place
+        // now, before the caller adds the job. Were the connection lost
+        // meanwhile, the hub reads the job again once it is back.
+        if new_job && self.reply_channel.is_some() && self.subscribed() {
+            let id: Arc<str> = Arc::from(job.id.as_str());
+            self.routes.insert(id, routes::Route { session, tx, job });
+            return Ok(());
+        }
+        let (done, rx) = oneshot::channel();
+        // the id, for the unwatch after a timeout
+        let id: Arc<str> = Arc::from(job.id.as_str());
+        self.routes.hub_watch_asked();
+        if self
+            .cmds
             .send(Command::Watch {
                 job,
                 session,
@@ -285,10 +290,11 @@ impl Notifier {
                 new_job,
                 done,
             })
-            .map_err(|_| NotifyError::Stopped)?;
-        let (Some(rx), Some(id)) = (rx, id) else {
-            return Ok(());
-        };
+            .is_err()
+        {
+            self.routes.hub_watch_ended();
+            return Err(NotifyError::Stopped);
+        }
         match self.timeouts.run(self.watch_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(NotifyError::Stopped),
@@ -307,10 +313,13 @@ impl Notifier {
 
     /// Stops delivering `job_id`'s updates to `session`.
     pub fn unwatch(&self, job_id: impl Into<Arc<str>>, session: SessionId) {
-        let _ = self.cmds.send(Command::Unwatch {
-            job_id: job_id.into(),
-            session,
-        });
+        let job_id = job_id.into();
+        self.routes.remove(&job_id, session);
+        // a watch in the hub is only there if a socket asked for one
+        if !self.routes.hub_watches() {
+            return;
+        }
+        let _ = self.cmds.send(Command::Unwatch { job_id, session });
     }
 
     /// Reads the job's state now (its [`Snapshot`], never its data).
@@ -321,7 +330,7 @@ impl Notifier {
 
     /// Jobs watched by at least one socket.
     pub fn watched(&self) -> usize {
-        self.watched.watched.load(Ordering::Relaxed)
+        self.watched.watched.load(Ordering::Relaxed) + self.routes.len()
     }
 
     /// True while the pub/sub connection is up; false while it connects or

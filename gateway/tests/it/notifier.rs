@@ -289,6 +289,127 @@ async fn published_mode_calls_survive_pubsub_drops() {
     killer.await.unwrap();
 }
 
+/// Published mode: a call's end that was never heard (here written by
+/// hand, without a message, as if it had been published while the
+/// gateway's pub/sub connection was away) reaches the client once that
+/// connection comes back: the gateway reads its calls' jobs again then.
+#[tokio::test]
+async fn published_mode_reads_calls_again_after_a_reconnect() {
+    let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
+    // connected: a fresh call's end is then expected on the reply channel
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, health) = s.gw.http_get("/healthz").await;
+        if health.contains(r#""state":"subscribed""#) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{health}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut c = s.gw.client("alice").await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "ack": true}))
+        .await;
+    let accepted = c.recv().await;
+    assert_eq!(accepted["method"], "rpc.accepted", "{accepted}");
+    let job_id = accepted["params"]["jobId"].as_str().unwrap().to_string();
+    let (_, health) = s.gw.http_get("/healthz").await;
+    assert!(health.contains(r#""watched":1"#), "{health}");
+    let mut redis = s.env.connection().await.command_connection();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("bull:demo:{job_id}"))
+        .arg("returnvalue")
+        .arg(r#"{"heard": "after the reconnect"}"#)
+        .arg("finishedOn")
+        .arg(crate::support::now() * 1000)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let (r, _) = c.response(json!(1)).await;
+    assert_eq!(r["result"], json!({"heard": "after the reconnect"}), "{r}");
+    let (_, health) = s.gw.http_get("/healthz").await;
+    assert!(health.contains(r#""watched":0"#), "{health}");
+}
+
+/// Published mode: a socket that also subscribes to its own call's job
+/// gets both answers from the one message on its reply channel, and
+/// afterwards the gateway watches nothing (the call's route and the
+/// subscription's watch both end).
+#[tokio::test]
+async fn published_mode_call_and_subscribe_on_one_socket_both_end() {
+    let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
+    let mut redis = s.env.connection().await.command_connection();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let reply_channel = loop {
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg("bullmq-wire:gateway:*")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        match channels.as_slice() {
+            [channel] => break channel.clone(),
+            [] if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            _ => panic!("one reply channel: {channels:?}"),
+        }
+    };
+    let mut c = s.gw.client("alice").await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "ack": true}))
+        .await;
+    let accepted = c.recv().await;
+    let job_id = accepted["params"]["jobId"].clone();
+    c.send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "rpc.subscribe", "params": {"jobId": job_id}}),
+    )
+    .await;
+    // the subscription is in place once the hub subscribed the job's channel
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let n: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(format!("job:{}", job_id.as_str().unwrap()))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if n.first().is_some_and(|(_, n)| *n > 0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no subscription");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let end = json!({"type": "result", "jobId": job_id, "result": {"both": true}});
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(&reply_channel)
+        .arg(end.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    for id in [1, 2] {
+        let (r, _) = c.response(json!(id)).await;
+        assert_eq!(r["result"], json!({"both": true}), "{r}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, health) = s.gw.http_get("/healthz").await;
+        if health.contains(r#""watched":0"#) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still watching: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Published mode with Redis down: a call (whose watch is not waited for)
 /// is refused with -32004 and `retryable: true`, as in the other modes, and
 /// once Redis is back retries are accepted and answered.

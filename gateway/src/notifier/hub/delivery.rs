@@ -8,7 +8,11 @@ use bullmq_wire::JobSnapshot;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 
+use std::collections::HashMap;
+
 use super::Hub;
+use crate::metrics::Metrics;
+use crate::notifier::routes::Route;
 use crate::notifier::{JobEvent, JobUpdate, NotifyError, Snapshot};
 
 impl Hub {
@@ -36,8 +40,42 @@ impl Hub {
             let res = JobSnapshot::read(&mut con, &key)
                 .await
                 .map_err(NotifyError::from);
-            (id, res)
+            (id, false, res)
         }));
+    }
+
+    /// Reads every routed job (after the pub/sub connection came back).
+    pub(super) fn read_routes(&mut self) {
+        for (id, job) in self.routes.jobs() {
+            self.metrics
+                .notifier_reads_total
+                .fetch_add(1, Ordering::Relaxed);
+            let mut con = self.reader.clone();
+            let key = crate::notifier::job_key(&self.prefix, &job);
+            self.fetches.push(Box::pin(async move {
+                let res = JobSnapshot::read(&mut con, &key)
+                    .await
+                    .map_err(NotifyError::from);
+                (id, true, res)
+            }));
+        }
+    }
+
+    /// A routed job read again: its end or progress, if it has any, goes
+    /// to its socket (one that does not exist yet is added after the
+    /// read, and its end comes on the reply channel).
+    pub(super) fn route_fetched(&mut self, id: Arc<str>, res: Result<Snapshot, NotifyError>) {
+        let update = match res {
+            Ok(snap) => snap.latest(),
+            Err(e) => {
+                tracing::warn!(job_id = %id, cause = %e, "notifier: cannot read job");
+                None
+            }
+        };
+        if let Some(update) = update {
+            let routes = self.routes.clone();
+            to_route(&mut routes.lock(), &id, update, &self.metrics);
+        }
     }
 
     /// Makes the deferred reads whose deadline has come (those a read
@@ -105,6 +143,7 @@ impl Hub {
         // the last socket gets the event itself; only the others a copy
         // (usually there is one socket, and a copy would clone the JSON)
         let mut left = w.subs.len();
+        let routes = &self.routes;
         w.subs.retain(|tx| {
             left -= 1;
             // progress only uses the slots above the ends' reserve, so an
@@ -134,12 +173,54 @@ impl Hub {
                         .fetch_add(1, Ordering::Relaxed);
                     true
                 }
-                Err(TrySendError::Closed(_)) => false,
+                Err(TrySendError::Closed(_)) => {
+                    // the socket is gone: its watch ends here
+                    routes.hub_watch_ended();
+                    false
+                }
             }
         });
         if w.subs.is_empty() {
             self.remove(id);
         }
+    }
+}
+
+/// Sends an update to the socket routed for `job_id`; the route ends with
+/// the job's end, or when its socket is gone.
+pub(super) fn to_route(
+    routes: &mut HashMap<Arc<str>, Route, foldhash::quality::RandomState>,
+    job_id: &str,
+    update: JobUpdate,
+    metrics: &Metrics,
+) {
+    let Some((id, route)) = routes.get_key_value(job_id) else {
+        return;
+    };
+    let is_final = update.is_final();
+    if !has_room(&route.tx, is_final) {
+        metrics
+            .progress_dropped_total
+            .fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let event = JobEvent {
+        job_id: id.clone(),
+        update,
+    };
+    let ended = match route.tx.try_send(event) {
+        Ok(()) => is_final,
+        Err(TrySendError::Full(event)) => {
+            tracing::error!(job = %event.job_id, "a socket's job channel has no room for an end");
+            metrics
+                .progress_dropped_total
+                .fetch_add(1, Ordering::Relaxed);
+            false
+        }
+        Err(TrySendError::Closed(_)) => true,
+    };
+    if ended {
+        routes.remove(job_id);
     }
 }
 

@@ -24,6 +24,7 @@ mod rounds;
 mod subs;
 
 use super::events::{Feed, FeedItem};
+use super::routes::Routes;
 use super::{Command, JobUpdate, Mechanism, NotifyError, Snapshot};
 use crate::ids::JobRef;
 use crate::metrics::Metrics;
@@ -86,7 +87,8 @@ struct Waiter {
 /// A subscription round: the connection generation it ran on, its job
 /// ids and the outcome.
 type Round = BoxFuture<'static, (u64, Vec<Arc<str>>, Result<(), NotifyError>)>;
-type Fetch = BoxFuture<'static, (Arc<str>, Result<Snapshot, NotifyError>)>;
+/// A read of a job: its id, whether it is routed (not watched), the outcome.
+type Fetch = BoxFuture<'static, (Arc<str>, bool, Result<Snapshot, NotifyError>)>;
 type Connecting = BoxFuture<'static, Result<redis::aio::PubSub, NotifyError>>;
 
 pub(crate) struct Hub {
@@ -124,6 +126,8 @@ pub(crate) struct Hub {
     /// This gateway's reply channel (published mode), subscribed on every
     /// connection before any round: fresh jobs need no channel of their own.
     reply_channel: Option<Arc<str>>,
+    /// Fresh calls' sockets, by job id (see `routes.rs`).
+    routes: Arc<Routes>,
 }
 
 /// How long the read of a fresh job's second `hset` waits for another
@@ -183,6 +187,7 @@ impl Hub {
             fetches: FuturesUnordered::new(),
             deferred: VecDeque::new(),
             reply_channel: None,
+            routes: Arc::default(),
         }
     }
 
@@ -196,6 +201,12 @@ impl Hub {
     /// Subscribes this channel on every connection (published mode).
     pub(crate) fn reply_channel(mut self, channel: Option<Arc<str>>) -> Self {
         self.reply_channel = channel;
+        self
+    }
+
+    /// The routes sockets put in place for their fresh calls.
+    pub(crate) fn routes(mut self, routes: Arc<Routes>) -> Self {
+        self.routes = routes;
         self
     }
 
@@ -270,6 +281,9 @@ impl Hub {
                             self.watched_gauge.subscribed.store(true, Ordering::Relaxed);
                             stream = Some(st);
                             backoff = RECONNECT_MIN;
+                            // what the reply channel said while it was not
+                            // subscribed is lost: read the routed jobs
+                            self.read_routes();
                         }
                         Err(e) => {
                             tracing::warn!(cause = %e, retry_in = ?backoff, "notifier: cannot connect to redis");
@@ -312,7 +326,13 @@ impl Hub {
                         self.round_done(ids, result);
                     }
                 }
-                Some((id, res)) = self.fetches.next(), if !self.fetches.is_empty() => self.fetched(id, res),
+                Some((id, routed, res)) = self.fetches.next(), if !self.fetches.is_empty() => {
+                    if routed {
+                        self.route_fetched(id, res);
+                    } else {
+                        self.fetched(id, res);
+                    }
+                }
                 _ = &mut timer, if armed.is_some() => {
                     armed = None;
                     self.deferred_due(Instant::now());
@@ -380,20 +400,17 @@ impl Hub {
                             dirty: false,
                             seen: false,
                             finished: false,
-                            // a caller that does not wait adds the job
-                            // now: while disconnected, its updates may be
-                            // missed, so it is read once subscribed again
-                            catch_up: done.is_none() && !connected,
+                            catch_up: false,
                             creation_pending: new_job && self.mechanism == Mechanism::Keyspace,
                             activation_pending: false,
                             deferred: false,
                         })
                     }
                 };
-                w.subs.insert(session, tx);
-                let Some(done) = done else {
-                    return;
-                };
+                if !w.subs.insert(session, tx) {
+                    // the socket watched the job already: one watch
+                    self.routes.hub_watch_ended();
+                }
                 if w.state == SubState::Subscribed {
                     let _ = done.send(Ok(()));
                 } else {
@@ -405,7 +422,12 @@ impl Hub {
             }
             Command::Unwatch { job_id, session } => {
                 let empty = match self.watches.get_mut(&job_id) {
-                    Some(w) => w.subs.remove(session),
+                    Some(w) => {
+                        if w.subs.remove(session) {
+                            self.routes.hub_watch_ended();
+                        }
+                        w.subs.is_empty()
+                    }
                     None => false,
                 };
                 if empty {
@@ -473,9 +495,22 @@ impl Hub {
         let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
             return;
         };
+        let routes = self.routes.clone();
+        let mut routed = routes.lock();
         super::custom::parse_replies(payload, |job_id, update| {
-            if let Some((id, _)) = self.watches.get_key_value(job_id) {
-                let id = id.clone();
+            let watch = self.watches.get_key_value(job_id).map(|(id, _)| id.clone());
+            let update = match (routed.get_key_value(job_id), &watch) {
+                // a socket that also subscribed to its own call's job
+                (Some(_), Some(_)) => {
+                    delivery::to_route(&mut routed, job_id, update.clone(), &self.metrics);
+                    update
+                }
+                (Some(_), None) => {
+                    return delivery::to_route(&mut routed, job_id, update, &self.metrics);
+                }
+                (None, _) => update,
+            };
+            if let Some(id) = watch {
                 self.deliver(&id, update);
             }
         });

@@ -18,39 +18,45 @@ pub(super) enum Subs {
 }
 
 impl Subs {
-    /// Adds (or replaces) a socket's sender.
-    pub(super) fn insert(&mut self, session: SessionId, tx: Sender) {
+    /// Adds a socket's sender; false when the socket was there already
+    /// (its sender is replaced).
+    pub(super) fn insert(&mut self, session: SessionId, tx: Sender) -> bool {
         match self {
             Subs::None => *self = Subs::One(session, tx),
-            Subs::One(s, t) if *s == session => *t = tx,
+            Subs::One(s, t) if *s == session => {
+                *t = tx;
+                return false;
+            }
             Subs::One(..) => {
                 let Subs::One(s, t) = std::mem::take(self) else {
-                    return;
+                    return false;
                 };
                 let mut map = FastMap::default();
                 map.insert(s, t);
                 map.insert(session, tx);
                 *self = Subs::Many(map);
             }
-            Subs::Many(map) => {
-                map.insert(session, tx);
-            }
+            Subs::Many(map) => return map.insert(session, tx).is_none(),
         }
+        true
     }
 
-    /// Removes a socket; true when nobody is left.
+    /// Removes a socket; false when it was not there.
     pub(super) fn remove(&mut self, session: SessionId) -> bool {
         match self {
-            Subs::One(s, _) if *s == session => *self = Subs::None,
+            Subs::One(s, _) if *s == session => {
+                *self = Subs::None;
+                true
+            }
             Subs::Many(map) => {
-                map.remove(&session);
+                let removed = map.remove(&session).is_some();
                 if map.is_empty() {
                     *self = Subs::None;
                 }
+                removed
             }
-            _ => {}
+            _ => false,
         }
-        self.is_empty()
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -93,14 +99,16 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let mut subs = Subs::default();
         assert!(subs.is_empty());
-        subs.insert(1, tx.clone());
-        subs.insert(1, tx.clone());
+        assert!(subs.insert(1, tx.clone()));
+        assert!(!subs.insert(1, tx.clone()));
         assert!(matches!(subs, Subs::One(1, _)));
         assert!(!subs.remove(2));
-        subs.insert(2, tx.clone());
-        subs.insert(3, tx.clone());
+        assert!(subs.insert(2, tx.clone()));
+        assert!(subs.insert(3, tx.clone()));
+        assert!(!subs.insert(3, tx.clone()));
         assert_eq!(subs.len(), 3);
-        assert!(!subs.remove(1));
+        assert!(subs.remove(1));
+        assert!(!subs.is_empty());
         let mut seen = 0;
         subs.retain(|_| {
             seen += 1;
@@ -112,5 +120,6 @@ mod tests {
         subs.insert(4, tx);
         assert!(subs.remove(4));
         assert!(subs.is_empty());
+        assert!(!subs.remove(4));
     }
 }
