@@ -21,6 +21,37 @@ async fn publishing_worker(s: &Stack, concurrency: usize) -> Worker {
     demo_worker_with(&s.env.connection().await, opts).await
 }
 
+/// Drops every pub/sub connection (the gateway's hub connects again).
+async fn kill_pubsub(redis: &mut bullmq_wire::CommandConnection) {
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(redis)
+        .await
+        .unwrap();
+}
+
+/// The gateway's reply channel (published mode), once its hub subscribed it.
+async fn reply_channel(redis: &mut bullmq_wire::CommandConnection) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg("bullmq-wire:gateway:*")
+            .query_async(redis)
+            .await
+            .unwrap();
+        match channels.as_slice() {
+            [channel] => return channel.clone(),
+            [] if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            _ => panic!("one reply channel: {channels:?}"),
+        }
+    }
+}
+
 /// `gateway_notifier_reads_total` from `/metrics`.
 async fn reads(s: &Stack) -> u64 {
     let (_, text) = s.gw.http_get("/metrics").await;
@@ -205,22 +236,7 @@ async fn published_mode_delivers_the_ends_of_one_reply_message() {
     let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
     let mut redis = s.env.connection().await.command_connection();
     // the hub subscribes its reply channel once connected
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let reply_channel = loop {
-        let channels: Vec<String> = redis::cmd("PUBSUB")
-            .arg("CHANNELS")
-            .arg("bullmq-wire:gateway:*")
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        match channels.as_slice() {
-            [channel] => break channel.clone(),
-            [] if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await
-            }
-            _ => panic!("one reply channel: {channels:?}"),
-        }
-    };
+    let reply_channel = reply_channel(&mut redis).await;
 
     // no worker: the jobs wait while the array naming both is published
     let mut c = s.gw.client("alice").await;
@@ -263,13 +279,7 @@ async fn published_mode_calls_survive_pubsub_drops() {
     let killer = tokio::spawn(async move {
         for _ in 0..4 {
             tokio::time::sleep(std::time::Duration::from_millis(40)).await;
-            let _: i64 = redis::cmd("CLIENT")
-                .arg("KILL")
-                .arg("TYPE")
-                .arg("pubsub")
-                .query_async(&mut redis)
-                .await
-                .unwrap();
+            kill_pubsub(&mut redis).await;
         }
     });
     for id in 0..CALLS {
@@ -296,16 +306,9 @@ async fn published_mode_calls_survive_pubsub_drops() {
 #[tokio::test]
 async fn published_mode_reads_calls_again_after_a_reconnect() {
     let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
+    let mut redis = s.env.connection().await.command_connection();
     // connected: a fresh call's end is then expected on the reply channel
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (_, health) = s.gw.http_get("/healthz").await;
-        if health.contains(r#""state":"subscribed""#) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{health}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    reply_channel(&mut redis).await;
     let mut c = s.gw.client("alice").await;
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "ack": true}))
         .await;
@@ -314,7 +317,6 @@ async fn published_mode_reads_calls_again_after_a_reconnect() {
     let job_id = accepted["params"]["jobId"].as_str().unwrap().to_string();
     let (_, health) = s.gw.http_get("/healthz").await;
     assert!(health.contains(r#""watched":1"#), "{health}");
-    let mut redis = s.env.connection().await.command_connection();
     let _: () = redis::cmd("HSET")
         .arg(format!("bull:demo:{job_id}"))
         .arg("returnvalue")
@@ -324,13 +326,7 @@ async fn published_mode_reads_calls_again_after_a_reconnect() {
         .query_async(&mut redis)
         .await
         .unwrap();
-    let _: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("pubsub")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    kill_pubsub(&mut redis).await;
     let (r, _) = c.response(json!(1)).await;
     assert_eq!(r["result"], json!({"heard": "after the reconnect"}), "{r}");
     let (_, health) = s.gw.http_get("/healthz").await;
@@ -345,22 +341,7 @@ async fn published_mode_reads_calls_again_after_a_reconnect() {
 async fn published_mode_call_and_subscribe_on_one_socket_both_end() {
     let s = Stack::without_worker(|c| c.notify = NotifyMode::Published).await;
     let mut redis = s.env.connection().await.command_connection();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let reply_channel = loop {
-        let channels: Vec<String> = redis::cmd("PUBSUB")
-            .arg("CHANNELS")
-            .arg("bullmq-wire:gateway:*")
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        match channels.as_slice() {
-            [channel] => break channel.clone(),
-            [] if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await
-            }
-            _ => panic!("one reply channel: {channels:?}"),
-        }
-    };
+    let reply_channel = reply_channel(&mut redis).await;
     let mut c = s.gw.client("alice").await;
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "demo.echo", "ack": true}))
         .await;
