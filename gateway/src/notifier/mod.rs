@@ -22,6 +22,12 @@
 //! new watches cost one `SUBSCRIBE`, and a watch returns only once Redis
 //! has confirmed it: callers subscribe first, then read the job's state,
 //! so nothing slips between.
+//!
+//! With `--notify published` the hub also subscribes the gateway's own
+//! reply channel, where publishing workers send the progress and end of
+//! the jobs this gateway added. A fresh call then needs no watch: its
+//! socket puts a route in a map it shares with the hub (`routes.rs`), and
+//! the hub reads every routed job again after a reconnect.
 
 mod coarse_timeout;
 mod custom;
