@@ -146,39 +146,19 @@ impl Hub {
         let routes = &self.routes;
         w.subs.retain(|tx| {
             left -= 1;
-            // progress only uses the slots above the ends' reserve, so an
-            // end always finds room without a task to wait for one
-            if !has_room(tx, is_final) {
-                metrics
-                    .progress_dropped_total
-                    .fetch_add(1, Ordering::Relaxed);
-                return true;
-            }
-            let copy = if left == 0 {
-                event.take()
-            } else {
-                event.clone()
-            };
-            let Some(copy) = copy else {
-                return true;
-            };
-            match tx.try_send(copy) {
-                Ok(()) => true,
-                Err(TrySendError::Full(event)) => {
-                    // an end with no room: the socket watches more jobs than
-                    // its channel reserves ends for, which sessions prevent
-                    tracing::error!(job = %event.job_id, "a socket's job channel has no room for an end");
-                    metrics
-                        .progress_dropped_total
-                        .fetch_add(1, Ordering::Relaxed);
-                    true
+            let sent = send(tx, is_final, metrics, || {
+                if left == 0 {
+                    event.take()
+                } else {
+                    event.clone()
                 }
-                Err(TrySendError::Closed(_)) => {
-                    // the socket is gone: its watch ends here
-                    routes.hub_watch_ended();
-                    false
-                }
+            });
+            if sent == Outcome::Gone {
+                // the socket is gone: its watch ends here
+                routes.hub_watch_ended();
+                return false;
             }
+            true
         });
         if w.subs.is_empty() {
             self.remove(id);
@@ -198,29 +178,62 @@ pub(super) fn to_route(
         return;
     };
     let is_final = update.is_final();
-    if !has_room(&route.tx, is_final) {
-        metrics
-            .progress_dropped_total
-            .fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    let event = JobEvent {
-        job_id: id.clone(),
-        update,
-    };
-    let ended = match route.tx.try_send(event) {
-        Ok(()) => is_final,
-        Err(TrySendError::Full(event)) => {
-            tracing::error!(job = %event.job_id, "a socket's job channel has no room for an end");
-            metrics
-                .progress_dropped_total
-                .fetch_add(1, Ordering::Relaxed);
-            false
-        }
-        Err(TrySendError::Closed(_)) => true,
+    let sent = send(&route.tx, is_final, metrics, || {
+        Some(JobEvent {
+            job_id: id.clone(),
+            update,
+        })
+    });
+    let ended = match sent {
+        Outcome::Delivered => is_final,
+        Outcome::Dropped => false,
+        Outcome::Gone => true,
     };
     if ended {
         routes.remove(job_id);
+    }
+}
+
+/// What became of an update sent to a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    /// No room (counted as dropped progress).
+    Dropped,
+    /// The socket is gone.
+    Gone,
+}
+
+/// Sends the event `make` gives to a socket's job channel. Progress only
+/// uses the slots above the ends' reserve, so an end always finds room
+/// without a task to wait for one; `make` runs only when there is room.
+fn send(
+    tx: &tokio::sync::mpsc::Sender<JobEvent>,
+    is_final: bool,
+    metrics: &Metrics,
+    make: impl FnOnce() -> Option<JobEvent>,
+) -> Outcome {
+    let dropped = || {
+        metrics
+            .progress_dropped_total
+            .fetch_add(1, Ordering::Relaxed);
+        Outcome::Dropped
+    };
+    if !has_room(tx, is_final) {
+        return dropped();
+    }
+    let Some(event) = make() else {
+        return Outcome::Dropped;
+    };
+    match tx.try_send(event) {
+        Ok(()) => Outcome::Delivered,
+        Err(TrySendError::Full(event)) => {
+            // an end with no room: the socket waits on more jobs than its
+            // channel reserves ends for, which sessions prevent
+            tracing::error!(job = %event.job_id, "a socket's job channel has no room for an end");
+            dropped()
+        }
+        Err(TrySendError::Closed(_)) => Outcome::Gone,
     }
 }
 
