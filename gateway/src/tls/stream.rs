@@ -25,6 +25,7 @@ use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedS
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_util::io::poll_read_buf;
 
 /// Room asked for in the receive buffer before each socket read.
 const READ_CHUNK: usize = 4096;
@@ -278,14 +279,12 @@ impl TlsStream {
                 "tls: record or handshake message too large",
             )));
         }
-        loop {
-            ready!(self.tcp.poll_read_ready(cx))?;
-            self.incoming.reserve(READ_CHUNK);
-            match self.tcp.try_read_buf(&mut self.incoming) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                done => return Poll::Ready(done),
-            }
-        }
+        // Through `AsyncRead` rather than `try_read_buf`: tokio clears the
+        // socket's readiness when a read comes back shorter than the room
+        // given, so the next read waits for epoll instead of asking the
+        // kernel once more only to hear EAGAIN (one system call per frame).
+        self.incoming.reserve(READ_CHUNK);
+        poll_read_buf(Pin::new(&mut self.tcp), cx, &mut self.incoming)
     }
 
     /// Sends everything queued, then drops the emptied buffer.
@@ -536,6 +535,24 @@ mod tests {
         let waiting = tokio::time::timeout(Duration::from_millis(50), server.read(&mut got)).await;
         assert!(waiting.is_err(), "nothing was sent, nothing is read");
         assert_eq!(server.buffered_capacity(), 0);
+    }
+
+    /// A read that takes everything the socket holds leaves the socket
+    /// waiting for epoll: the next read costs no `recvfrom` that can only
+    /// return EAGAIN.
+    #[tokio::test]
+    async fn a_read_that_drains_the_socket_waits_for_epoll() {
+        let (mut server, mut client) = pair(&[&rustls::version::TLS13]).await;
+        client.write_all(b"one frame").await.unwrap();
+        client.flush().await.unwrap();
+        let mut got = [0u8; 9];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"one frame");
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            server.tcp.poll_read_ready(&mut cx).is_pending(),
+            "the socket still looks readable: the next read would hear EAGAIN"
+        );
     }
 
     #[tokio::test]
