@@ -30,13 +30,14 @@ pub(crate) struct Call<'s> {
 
 impl<'s> Call<'s> {
     pub(super) fn new(session: &'s mut Session, req: &Request, reply_to: ReplyTo) -> Self {
+        let started = session.received;
         Call {
             session,
             id: req.id.clone(),
             reply_to,
             label: req.method.clone(),
             ack: req.ack,
-            started: Instant::now(),
+            started,
         }
     }
 
@@ -146,11 +147,11 @@ impl<'s> Call<'s> {
             reply_to,
             label,
             ack,
-            ..
+            started,
         } = self;
         let Some(id) = id else { return };
         let job_id: Arc<str> = Arc::from(job.id.as_str());
-        let Some(token) = session.admit(job_id.clone(), id, reply_to, label, ack) else {
+        let Some(token) = session.admit(job_id.clone(), id, reply_to, label, ack, started) else {
             return;
         };
         let sender = session.job_sender();

@@ -105,6 +105,10 @@ pub(crate) struct Session {
     invalid_frames: InvalidFrames,
     /// Set when the socket must close; the loop stops at the next turn.
     closing: Option<CloseReason>,
+    /// When the frame being handled arrived (also the last sign of life):
+    /// read once per frame, for the rate limits, the invalid-frame window
+    /// and the calls' latency alike.
+    received: Instant,
     /// The connection's places (overall and the user's), freed when the
     /// session ends.
     _places: (Slot, crate::user_connections::UserSlot),
@@ -193,6 +197,7 @@ where
             std::time::Instant::now(),
         ),
         closing: None,
+        received: Instant::now(),
         _places: (init.slot, init.user_slot),
         shared,
     };
@@ -206,13 +211,22 @@ impl Session {
         St: Stream<Item = Result<Message, WsError>> + Unpin,
     {
         let limits = Timing::of(&self.shared.config.limits);
+        // Shutdown and the writer's end, each one future kept for the
+        // session's life: made afresh every turn, each registered a new
+        // waiter (a lock and a list insert and removal per frame).
         let mut shutdown = self.shared.shutdown.clone();
+        let stopping = async move {
+            // The sender gone counts as shutting down too.
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopping);
+        let writer_gone = self.outbox.closed();
+        tokio::pin!(writer_gone);
         // One timer for the heartbeat and the token's expiry: a timer is a
         // boxed `Sleep` (~110 bytes) that an idle socket holds for its life.
         let mut next_ping = Instant::now() + limits.ping_interval;
         let mut expires = instant_at(self.deadline);
         let mut timer = Box::pin(tokio::time::sleep_until(next_ping.min(expires)));
-        let mut last_seen = Instant::now();
         // Pings whose pong is awaited, oldest first: payload and when it
         // was queued. A client that reads answers them; one that only
         // writes does not, and is cut off once the oldest is too old.
@@ -223,6 +237,9 @@ impl Session {
             if let Some(r) = self.closing {
                 break Some(r);
             }
+            if *self.shared.shutdown.borrow() {
+                break Some(CloseReason::ServiceRestart);
+            }
             if jobs_rx.is_none() {
                 jobs_rx = self.new_jobs_rx.take();
             } else if self.pending.len() == 0 && self.tasks.is_empty() {
@@ -232,14 +249,11 @@ impl Session {
                 jobs_rx = None;
                 self.jobs_tx = None;
             }
-            if *shutdown.borrow() {
-                break Some(CloseReason::ServiceRestart);
-            }
             // Not biased: a client that keeps sending must not starve its own
             // handler tasks and job updates (shutdown and closing are checked
             // at the top of every turn).
             tokio::select! {
-                changed = shutdown.changed() => if changed.is_err() { break Some(CloseReason::ServiceRestart) },
+                _ = &mut stopping => break Some(CloseReason::ServiceRestart),
                 frame = stream.next() => match frame {
                     None => break None,
                     Some(Err(WsError::Capacity(_))) => break Some(CloseReason::MessageTooBig),
@@ -249,7 +263,7 @@ impl Session {
                         break None;
                     }
                     Some(Ok(msg)) => {
-                        last_seen = Instant::now();
+                        self.received = Instant::now();
                         match msg {
                             Message::Text(text) => self.on_text(text.as_str()),
                             Message::Binary(_) => self.on_binary(),
@@ -281,7 +295,7 @@ impl Session {
                     if now >= next_ping {
                         // A late tick delays the next one by a whole period.
                         next_ping = now + limits.ping_interval;
-                        if last_seen.elapsed() >= limits.idle_timeout {
+                        if now.saturating_duration_since(self.received) >= limits.idle_timeout {
                             break Some(CloseReason::HeartbeatTimeout);
                         }
                         if unanswered.front().is_some_and(|(_, sent)| sent.elapsed() >= limits.write_stall_timeout) {
@@ -299,7 +313,7 @@ impl Session {
                     }
                     timer.as_mut().reset(next_ping.min(expires));
                 }
-                _ = self.outbox.closed() => break None,
+                _ = &mut writer_gone => break None,
             }
         };
         tracing::debug!(close = ?reason, "disconnecting");

@@ -81,6 +81,7 @@ impl Pending {
         reply_to: ReplyTo,
         label: String,
         ack: bool,
+        started: Instant,
     ) -> u64 {
         self.next_token += 1;
         let token = self.next_token;
@@ -89,7 +90,7 @@ impl Pending {
             id,
             reply_to,
             label,
-            started: Instant::now(),
+            started,
             ack,
             ready: false,
             buffered: Vec::new(),
@@ -231,7 +232,14 @@ mod tests {
     #[test]
     fn buffered_updates_keep_the_latest_progress_and_the_end() {
         let mut p = Pending::default();
-        let t = p.insert(Arc::from("j"), Id::Null, ReplyTo::Direct, "m".into(), false);
+        let t = p.insert(
+            Arc::from("j"),
+            Id::Null,
+            ReplyTo::Direct,
+            "m".into(),
+            false,
+            Instant::now(),
+        );
         let w = p.get_mut("j", t).unwrap();
         for i in 0..1000 {
             w.buffer(JobUpdate::Progress(json!(i)));
@@ -248,8 +256,22 @@ mod tests {
     fn pending_counts_requests_per_job() {
         let mut p = Pending::default();
         let j: Arc<str> = Arc::from("j");
-        let t1 = p.insert(j.clone(), Id::Null, ReplyTo::Direct, "m".into(), false);
-        let t2 = p.insert(j.clone(), Id::Null, ReplyTo::Direct, "m".into(), false);
+        let t1 = p.insert(
+            j.clone(),
+            Id::Null,
+            ReplyTo::Direct,
+            "m".into(),
+            false,
+            Instant::now(),
+        );
+        let t2 = p.insert(
+            j.clone(),
+            Id::Null,
+            ReplyTo::Direct,
+            "m".into(),
+            false,
+            Instant::now(),
+        );
         assert_eq!(p.len(), 2);
         p.get_mut("j", t1).unwrap().ready = true;
         assert_eq!(p.tokens("j"), vec![(t2, false), (t1, true)]);
@@ -259,7 +281,14 @@ mod tests {
         assert_eq!(p.len(), 0);
         assert!(!p.watches("j"));
         assert_eq!(p.by_job.capacity(), 0, "an emptied table is released");
-        let t3 = p.insert(j.clone(), Id::Null, ReplyTo::Direct, "m".into(), false);
+        let t3 = p.insert(
+            j.clone(),
+            Id::Null,
+            ReplyTo::Direct,
+            "m".into(),
+            false,
+            Instant::now(),
+        );
         assert!(p.remove("j", t3).is_some());
         assert_eq!(
             p.by_job.capacity(),

@@ -95,7 +95,7 @@ impl Session {
         if has_request {
             return;
         }
-        if let Some(frames) = self.invalid_frames.note(std::time::Instant::now()) {
+        if let Some(frames) = self.invalid_frames.note(self.received.into_std()) {
             tracing::info!(frames, "too many invalid frames; closing");
             self.closing.get_or_insert(CloseReason::InvalidFrames);
         }
@@ -142,7 +142,7 @@ impl Session {
 
     /// Takes a token from the user's and the IP's bucket.
     fn rate_limit(&mut self) -> Result<(), u64> {
-        let now = std::time::Instant::now();
+        let now = self.received.into_std();
         for bucket in [&self.user_bucket, &self.ip_bucket].into_iter().flatten() {
             if let Err(wait) = bucket.try_take(now) {
                 return Err(wait.as_millis().max(1) as u64);
@@ -215,6 +215,7 @@ impl Session {
         reply_to: ReplyTo,
         label: String,
         ack: bool,
+        started: tokio::time::Instant,
     ) -> Option<u64> {
         let limit = self.shared.config.limits.max_in_flight;
         if self.pending.len() >= limit {
@@ -227,7 +228,10 @@ impl Session {
             );
             return None;
         }
-        Some(self.pending.insert(job_id, id, reply_to, label, ack))
+        Some(
+            self.pending
+                .insert(job_id, id, reply_to, label, ack, started),
+        )
     }
 
     /// Answers every request of this socket on the job with `error()` and

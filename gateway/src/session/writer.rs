@@ -59,10 +59,10 @@ pub(crate) struct Overflow;
 struct Queue {
     state: Mutex<State>,
     /// Wakes the writer: something was queued, the session left, or it
-    /// asked to cut the socket off. Always `notify_waiters`: the writer may
-    /// wait for the next message and for a kill at once, and both must see
-    /// it (each makes its `notified()` before it looks at the state, so
-    /// nothing is missed between the look and the wait).
+    /// asked to cut the socket off. Always `notify_waiters`: while a batch
+    /// is written the writer waits for a kill beside it (each waiter makes
+    /// its `notified()` before it looks at the state, so nothing is missed
+    /// between the look and the wait).
     to_writer: Notify,
     /// Wakes the session: the writer stopped.
     to_session: Notify,
@@ -141,14 +141,18 @@ impl Outbox {
     }
 
     /// Resolves when the writer has stopped (the socket is broken or its
-    /// writes stalled).
-    pub(crate) async fn closed(&self) {
-        loop {
-            let woken = self.queue.to_session.notified();
-            if self.queue.lock().writer_gone {
-                return;
+    /// writes stalled). Owned, so the session makes it once and keeps it
+    /// for its life instead of registering a new waiter every turn.
+    pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let queue = self.queue.clone();
+        async move {
+            loop {
+                let woken = queue.to_session.notified();
+                if queue.lock().writer_gone {
+                    return;
+                }
+                woken.await;
             }
-            woken.await;
         }
     }
 
@@ -227,6 +231,8 @@ enum Stop {
 
 /// What the writer takes from the queue next.
 enum Next {
+    /// The session asked to skip the queue and close with this.
+    Kill(CloseReason),
     Out(Out),
     /// The session left and the queue is empty.
     End,
@@ -251,25 +257,27 @@ where
 {
     async fn run(mut self) {
         loop {
-            let first = tokio::select! {
-                biased;
-                reason = killed(&self.queue) => return Box::pin(self.cut_off(reason)).await,
-                next = next(&self.queue) => next,
+            let first = match next(&self.queue).await {
+                Next::Out(first) => first,
+                Next::Kill(reason) => return Box::pin(self.cut_off(reason)).await,
+                Next::End => {
+                    let grace = self.bounds.close_grace;
+                    let _ = Box::pin(tokio::time::timeout(grace, self.sink.close())).await;
+                    return;
+                }
             };
-            let Next::Out(first) = first else {
-                let grace = self.bounds.close_grace;
-                let _ = Box::pin(tokio::time::timeout(grace, self.sink.close())).await;
-                return;
-            };
+            // The write first: it usually finishes at its first poll, and
+            // then no waiter for a kill is registered at all (a kill queued
+            // meanwhile is seen by the next `next`).
             let written = tokio::select! {
                 biased;
-                reason = killed(&self.queue) => Err(Some(reason)),
                 // Boxed: the write path is the writer's largest state and
                 // is live only while writing, not while the socket idles.
                 res = Box::pin(Self::write_batch(&mut self.sink, &self.queue, self.bounds, first)) => res.map_err(|stop| match stop {
                     Stop::Stalled => Some(CloseReason::SlowConsumer),
                     Stop::Closed | Stop::Broken => None,
                 }),
+                reason = killed(&self.queue) => Err(Some(reason)),
             };
             match written {
                 Ok(()) => continue,
@@ -335,12 +343,16 @@ async fn killed(queue: &Queue) -> CloseReason {
     }
 }
 
-/// The next queued message, or the end once the session left.
+/// A kill, else the next queued message, else the end once the session
+/// left: one lock and one waiter for all three.
 async fn next(queue: &Queue) -> Next {
     loop {
         let woken = queue.to_writer.notified();
         {
             let mut state = queue.lock();
+            if let Some(reason) = state.kill.take() {
+                return Next::Kill(reason);
+            }
             if let Some(out) = pop(&mut state) {
                 return Next::Out(out);
             }
@@ -365,11 +377,17 @@ fn pop(state: &mut State) -> Option<Out> {
     Some(out)
 }
 
-/// One sink operation, given at most the stall timeout.
+/// One sink operation, given at most the stall timeout. Most finish at
+/// their first poll (the socket takes the bytes): those read no clock and
+/// arm no timer.
 async fn within(
     stall: Duration,
     op: impl Future<Output = Result<(), WsError>>,
 ) -> Result<(), Stop> {
+    let mut op = std::pin::pin!(op);
+    if let std::task::Poll::Ready(done) = futures::poll!(op.as_mut()) {
+        return done.map_err(|_| Stop::Broken);
+    }
     match tokio::time::timeout(stall, op).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Stop::Broken),
