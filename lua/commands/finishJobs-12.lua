@@ -202,7 +202,9 @@ local function settle(o)
     return -3
   end
   local attemptsMade = (tonumber(attrs[4]) or 0) + 1
-  local atm = string.format("%d", attemptsMade)
+  -- A first attempt (no "atm" yet) is the common case: its text is a
+  -- constant, and string.format costs ~0.2 us a call in Redis' Lua.
+  local atm = attrs[4] and string.format("%d", attemptsMade) or "1"
   -- the failure fields (delayed, retry and failed outcomes)
   local failure
   if kind ~= "completed" and kind ~= "handback" then

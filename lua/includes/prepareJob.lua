@@ -26,7 +26,8 @@ local function prepareJob(k, prefix, now, w, jobId, n, out)
     end
   end
   -- "%d" formats an integer; tostring would go through "%.14g"
-  local atsText = string.format("%d", ats)
+  -- (a first start, the common case, skips the formatting)
+  local atsText = ats == 1 and "1" or string.format("%d", ats)
   setReplyField(hash, atsAt, "ats", atsText)
   setReplyField(hash, processedAt, "processedOn", w.nowText)
   if w.name then
