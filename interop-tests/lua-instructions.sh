@@ -13,6 +13,11 @@
 # custom id and removeOnComplete/removeOnFail {age: 3600}, as the
 # gateway's. `binary` (default target/release/examples/lua_cost) lets two
 # builds be compared on one server.
+#
+# The last two rows set our scripts beside their floor: the gateway's steady
+# state in published mode (adds and the worker at once, each job with a
+# reply channel), and lua-floor/floor.lua, the commands BullMQ's layout
+# makes such a job cost, one call per job with nothing around them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${1:-2000}
@@ -32,12 +37,20 @@ for _ in $(seq 150); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; slee
 # scripts loaded before counting
 LUA_COST_URL=$url "$bin" 100 gw >/dev/null
 
-count() { # label jobs scenario (env set by the caller)
+count() { # label jobs scenario (env set by the caller); scenario "floor": floor.lua
   redis-cli -p "$port" flushall >/dev/null
   rm -f "$dir"/cg.*.*
+  if [ "$3" = floor ]; then
+    sha=$(redis-cli -p "$port" script load "$(cat interop-tests/lua-floor/floor.lua)")
+    python3 interop-tests/lua-floor/requests.py "$sha" "$2" >"$dir/floor.resp"
+  fi
   callgrind_control -z "$vg" >/dev/null 2>&1
   callgrind_control -i on "$vg" >/dev/null 2>&1
-  LUA_COST_WARM=0 LUA_COST_URL=$url "$bin" "$2" "$3" >/dev/null
+  if [ "$3" = floor ]; then
+    redis-cli -p "$port" --pipe <"$dir/floor.resp" >/dev/null
+  else
+    LUA_COST_WARM=0 LUA_COST_URL=$url "$bin" "$2" "$3" >/dev/null
+  fi
   callgrind_control -i off "$vg" >/dev/null 2>&1
   callgrind_control -d "$vg" >/dev/null 2>&1
   total=$(grep -h -m1 '^totals:' "$dir"/cg.*.* | awk '{print $2}')
@@ -50,3 +63,5 @@ LUA_COST_PRODUCERS=50 LUA_COST_BATCH=1 count "adds, single" "$jobs" gwadd
 count "adds + worker, concurrency 50" "$jobs" gwwork
 LUA_COST_PRODUCERS=50 LUA_COST_BATCH=1 LUA_COST_CONCURRENCY=1 \
   count "single adds + worker, concurrency 1" "$((jobs / 2))" gwwork
+LUA_COST_PUBLISH=reply count "gateway steady state, published" "$jobs" gw
+count "layout's commands alone (floor)" "$jobs" floor
