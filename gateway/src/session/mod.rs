@@ -127,27 +127,6 @@ fn instant_at(epoch: u64) -> Instant {
     now.checked_add(wait).unwrap_or(now)
 }
 
-/// The limits the session loop reads, copied out of the configuration (a
-/// clone of all of it sat in every socket's task).
-#[derive(Clone, Copy)]
-struct Timing {
-    ping_interval: Duration,
-    idle_timeout: Duration,
-    write_stall_timeout: Duration,
-    close_grace: Duration,
-}
-
-impl Timing {
-    fn of(limits: &crate::config::Limits) -> Self {
-        Timing {
-            ping_interval: limits.ping_interval,
-            idle_timeout: limits.idle_timeout,
-            write_stall_timeout: limits.write_stall_timeout,
-            close_grace: limits.close_grace,
-        }
-    }
-}
-
 /// A token's expiry further out than this (a year) is waited for a year at
 /// a time: `exp` comes from the client and may be near `u64::MAX`, which no
 /// `Instant` can hold.
@@ -210,7 +189,6 @@ impl Session {
     where
         St: Stream<Item = Result<Message, WsError>> + Unpin,
     {
-        let limits = Timing::of(&self.shared.config.limits);
         // Shutdown and the writer's end, each one future kept for the
         // session's life: made afresh every turn, each registered a new
         // waiter (a lock and a list insert and removal per frame).
@@ -224,7 +202,7 @@ impl Session {
         tokio::pin!(writer_gone);
         // One timer for the heartbeat and the token's expiry: a timer is a
         // boxed `Sleep` (~110 bytes) that an idle socket holds for its life.
-        let mut next_ping = Instant::now() + limits.ping_interval;
+        let mut next_ping = Instant::now() + self.shared.config.limits.ping_interval;
         let mut expires = instant_at(self.deadline);
         let mut timer = Box::pin(tokio::time::sleep_until(next_ping.min(expires)));
         // Pings whose pong is awaited, oldest first: payload and when it
@@ -294,11 +272,11 @@ impl Session {
                     }
                     if now >= next_ping {
                         // A late tick delays the next one by a whole period.
-                        next_ping = now + limits.ping_interval;
-                        if now.saturating_duration_since(self.received) >= limits.idle_timeout {
+                        next_ping = now + self.shared.config.limits.ping_interval;
+                        if now.saturating_duration_since(self.received) >= self.shared.config.limits.idle_timeout {
                             break Some(CloseReason::HeartbeatTimeout);
                         }
-                        if unanswered.front().is_some_and(|(_, sent)| sent.elapsed() >= limits.write_stall_timeout) {
+                        if unanswered.front().is_some_and(|(_, sent)| sent.elapsed() >= self.shared.config.limits.write_stall_timeout) {
                             tracing::info!("pings unanswered: not reading; closing");
                             break Some(CloseReason::SlowConsumer);
                         }
@@ -330,10 +308,10 @@ impl Session {
             Some(r) => self.outbox.close(r),
             None => drop(self.outbox),
         }
-        let _ = tokio::time::timeout(limits.close_grace * 2, writer).await;
+        let _ = tokio::time::timeout(self.shared.config.limits.close_grace * 2, writer).await;
         // Read on until the client's close reply, so our close frame is not
         // lost to a reset when unread data is still on the way.
-        let _ = tokio::time::timeout(limits.close_grace, async {
+        let _ = tokio::time::timeout(self.shared.config.limits.close_grace, async {
             while let Some(Ok(_)) = stream.next().await {}
         })
         .await;
