@@ -229,17 +229,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn buffered_updates_keep_the_latest_progress_and_the_end() {
-        let mut p = Pending::default();
-        let t = p.insert(
-            Arc::from("j"),
+    /// A request without an id waiting for `job`; returns its token.
+    fn waiting(p: &mut Pending, job: &str) -> u64 {
+        let job: Arc<str> = Arc::from(job);
+        p.insert(
+            job,
             Id::Null,
             ReplyTo::Direct,
             "m".into(),
             false,
             Instant::now(),
-        );
+        )
+    }
+
+    #[test]
+    fn buffered_updates_keep_the_latest_progress_and_the_end() {
+        let mut p = Pending::default();
+        let t = waiting(&mut p, "j");
         let w = p.get_mut("j", t).unwrap();
         for i in 0..1000 {
             w.buffer(JobUpdate::Progress(json!(i)));
@@ -255,23 +261,8 @@ mod tests {
     #[test]
     fn pending_counts_requests_per_job() {
         let mut p = Pending::default();
-        let j: Arc<str> = Arc::from("j");
-        let t1 = p.insert(
-            j.clone(),
-            Id::Null,
-            ReplyTo::Direct,
-            "m".into(),
-            false,
-            Instant::now(),
-        );
-        let t2 = p.insert(
-            j.clone(),
-            Id::Null,
-            ReplyTo::Direct,
-            "m".into(),
-            false,
-            Instant::now(),
-        );
+        let t1 = waiting(&mut p, "j");
+        let t2 = waiting(&mut p, "j");
         assert_eq!(p.len(), 2);
         p.get_mut("j", t1).unwrap().ready = true;
         assert_eq!(p.tokens("j"), vec![(t2, false), (t1, true)]);
@@ -281,14 +272,7 @@ mod tests {
         assert_eq!(p.len(), 0);
         assert!(!p.watches("j"));
         assert_eq!(p.by_job.capacity(), 0, "an emptied table is released");
-        let t3 = p.insert(
-            j.clone(),
-            Id::Null,
-            ReplyTo::Direct,
-            "m".into(),
-            false,
-            Instant::now(),
-        );
+        let t3 = waiting(&mut p, "j");
         assert!(p.remove("j", t3).is_some());
         assert_eq!(
             p.by_job.capacity(),
