@@ -67,9 +67,21 @@ impl Tls {
         for cert in CertificateDer::pem_file_iter(cert_file).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
-        // ring, like the gateway (see gateway/src/tls/mod.rs)
+        // ring, like the gateway (see gateway/src/tls/mod.rs), offering
+        // X25519 first as browsers, Node and OpenSSL do: ring's provider
+        // lists P-384 first, and the gateway's rustls takes the client's
+        // first group it supports, so every connection of the load cost it a
+        // P-384 key exchange that browsers and Node do not ask for (its CPU
+        // per authenticated connection here: 1.0-1.1 ms with P-384, 0.26 ms
+        // with X25519).
         #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.kx_groups = vec![
+            rustls::crypto::ring::kx_group::X25519,
+            rustls::crypto::ring::kx_group::SECP256R1,
+            rustls::crypto::ring::kx_group::SECP384R1,
+        ];
+        let provider = Arc::new(provider);
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
