@@ -17,7 +17,8 @@
 # The last two rows set our scripts beside their floor: the gateway's steady
 # state in published mode (adds and the worker at once, each job with a
 # reply channel), and lua-floor/floor.lua, the commands BullMQ's layout
-# makes such a job cost, one call per job with nothing around them.
+# makes such a job cost, batched as our scripts batch them (10 jobs a call)
+# with nothing around them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${1:-2000}
