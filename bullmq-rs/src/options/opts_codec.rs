@@ -3,7 +3,7 @@
 //! the add script is given apart. Times are whole milliseconds here (ages:
 //! whole seconds).
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::millis::{as_i64, ms_from_json, secs_from_json, to_ms};
@@ -71,23 +71,6 @@ impl KeepJobs {
 }
 
 impl Backoff {
-    fn to_json(&self) -> Value {
-        let (kind, delay, jitter) = match self {
-            Backoff::Fixed { delay, jitter } => ("fixed", Some(*delay), *jitter),
-            Backoff::Exponential { delay, jitter } => ("exponential", Some(*delay), *jitter),
-            Backoff::Custom { kind, delay } => (kind.as_str(), *delay, None),
-        };
-        let mut m = Map::new();
-        m.insert("type".into(), json!(kind));
-        if let Some(d) = delay {
-            m.insert("delay".into(), json!(to_ms(d)));
-        }
-        if let Some(j) = jitter {
-            m.insert("jitter".into(), json!(j));
-        }
-        Value::Object(m)
-    }
-
     /// Reads a stored `backoff`: a number means fixed, as in BullMQ.
     fn from_json(v: &Value) -> Option<Self> {
         if let Some(delay) = ms_from_json(v) {
@@ -118,13 +101,65 @@ impl JobOptions {
     /// `keepLogs` -> `kl`, `attempts` always present (0 by default), absent
     /// options left out, times in ms.
     pub fn to_stored_json(&self) -> Value {
-        serde_json::to_value(Stored(self)).unwrap_or_else(|_| json!({}))
+        serde_json::from_str(&self.to_stored_string()).unwrap_or_else(|_| json!({}))
     }
 
     /// [`Self::to_stored_json`] as text, written straight from the options
     /// (what every add sends: no JSON map built per job).
     pub(crate) fn to_stored_string(&self) -> String {
-        serde_json::to_string(&Stored(self)).unwrap_or_else(|_| "{}".to_string())
+        // room for the usual options beside the two free-length strings, so
+        // that the text is not copied into a larger buffer halfway (a
+        // gateway job's opts are ~200 bytes)
+        let free = self.job_id.as_ref().map_or(0, String::len)
+            + self.reply_to.as_ref().map_or(0, String::len);
+        let mut out = StoredText::new(192 + free, self.attempts.unwrap_or(0));
+        if let Some(id) = &self.job_id {
+            out.key("jobId").value(id);
+        }
+        if let Some(d) = self.delay {
+            out.key("delay").value(&to_ms(d));
+        }
+        if let Some(p) = self.priority {
+            out.key("priority").value(&p);
+        }
+        if self.lifo {
+            out.key("lifo").raw(b"true");
+        }
+        if let Some(b) = &self.backoff {
+            out.key("backoff").backoff(b);
+        }
+        if let Some(k) = &self.remove_on_complete {
+            out.key("removeOnComplete").keep(k);
+        }
+        if let Some(k) = &self.remove_on_fail {
+            out.key("removeOnFail").keep(k);
+        }
+        if let Some(n) = self.keep_logs {
+            out.key("kl").value(&n);
+        }
+        if let Some(t) = self.timestamp {
+            out.key("timestamp").value(&t);
+        }
+        if let Some(n) = self.stack_trace_limit {
+            out.key("stackTraceLimit").value(&n);
+        }
+        if let Some(t) = self.timeout {
+            out.key("timeout").value(&to_ms(t));
+        }
+        if let Some(p) = self.on_failure {
+            out.key(p.key()).raw(b"true");
+        }
+        if let Some(d) = &self.deduplication {
+            out.key("de").value(&d.to_json());
+        }
+        if let Some(p) = &self.parent {
+            out.key("parent").raw(b"{\"id\":").value(&p.id);
+            out.key("queue").value(&p.queue).raw(b"}");
+        }
+        if let Some(channel) = &self.reply_to {
+            out.key("replyTo").value(channel);
+        }
+        out.finish()
     }
 
     /// Reads stored `opts`, whoever wrote them; unknown keys are ignored and
@@ -164,85 +199,103 @@ impl JobOptions {
     }
 }
 
-/// The stored `opts` of a job, serialized in BullMQ's key order.
-struct Stored<'a>(&'a JobOptions);
-
-impl Serialize for Stored<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let o = self.0;
-        let mut m = serializer.serialize_map(None)?;
-        m.serialize_entry("attempts", &o.attempts.unwrap_or(0))?;
-        if let Some(id) = &o.job_id {
-            m.serialize_entry("jobId", id)?;
-        }
-        if let Some(d) = o.delay {
-            m.serialize_entry("delay", &to_ms(d))?;
-        }
-        if let Some(p) = o.priority {
-            m.serialize_entry("priority", &p)?;
-        }
-        if o.lifo {
-            m.serialize_entry("lifo", &true)?;
-        }
-        if let Some(b) = &o.backoff {
-            m.serialize_entry("backoff", &b.to_json())?;
-        }
-        if let Some(k) = &o.remove_on_complete {
-            m.serialize_entry("removeOnComplete", &StoredKeep(k))?;
-        }
-        if let Some(k) = &o.remove_on_fail {
-            m.serialize_entry("removeOnFail", &StoredKeep(k))?;
-        }
-        if let Some(n) = o.keep_logs {
-            m.serialize_entry("kl", &n)?;
-        }
-        if let Some(t) = o.timestamp {
-            m.serialize_entry("timestamp", &t)?;
-        }
-        if let Some(n) = o.stack_trace_limit {
-            m.serialize_entry("stackTraceLimit", &n)?;
-        }
-        if let Some(t) = o.timeout {
-            m.serialize_entry("timeout", &to_ms(t))?;
-        }
-        if let Some(p) = o.on_failure {
-            m.serialize_entry(p.key(), &true)?;
-        }
-        if let Some(d) = &o.deduplication {
-            m.serialize_entry("de", &d.to_json())?;
-        }
-        if let Some(p) = &o.parent {
-            m.serialize_entry("parent", &json!({"id": p.id, "queue": p.queue}))?;
-        }
-        if let Some(channel) = &o.reply_to {
-            m.serialize_entry("replyTo", channel)?;
-        }
-        m.end()
-    }
+/// The stored `opts` of a job as text, in BullMQ's key order. Written by
+/// hand rather than through a serializer's map: every add writes one, and
+/// its keys are constants that need no escaping (the values still go
+/// through serde_json, so numbers and strings are written exactly as a
+/// `Value` would print them).
+struct StoredText {
+    text: Vec<u8>,
 }
 
-/// A keep policy as stored (`removeOnComplete`, `removeOnFail`).
-struct StoredKeep<'a>(&'a KeepJobs);
+impl StoredText {
+    /// Starts the object with `attempts`, the one member always present.
+    fn new(capacity: usize, attempts: i64) -> Self {
+        let mut out = StoredText {
+            text: Vec::with_capacity(capacity),
+        };
+        out.text.extend_from_slice(b"{\"attempts\":");
+        out.value(&attempts);
+        out
+    }
 
-impl Serialize for StoredKeep<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            KeepJobs::Remove(b) => serializer.serialize_bool(*b),
-            KeepJobs::Count(n) => n.serialize(serializer),
+    /// `,"<key>":` (keys here are plain ASCII names).
+    fn key(&mut self, key: &str) -> &mut Self {
+        self.text.extend_from_slice(b",\"");
+        self.text.extend_from_slice(key.as_bytes());
+        self.text.extend_from_slice(b"\":");
+        self
+    }
+
+    fn raw(&mut self, text: &[u8]) -> &mut Self {
+        self.text.extend_from_slice(text);
+        self
+    }
+
+    /// A number, a string or a `Value`, as serde_json prints it (into a
+    /// `Vec`, which cannot fail; nor can these types).
+    fn value<T: Serialize + ?Sized>(&mut self, v: &T) -> &mut Self {
+        let _ = serde_json::to_writer(&mut self.text, v);
+        self
+    }
+
+    fn backoff(&mut self, b: &Backoff) {
+        let (kind, delay, jitter) = match b {
+            Backoff::Fixed { delay, jitter } => ("fixed", Some(*delay), *jitter),
+            Backoff::Exponential { delay, jitter } => ("exponential", Some(*delay), *jitter),
+            Backoff::Custom { kind, delay } => (kind.as_str(), *delay, None),
+        };
+        self.raw(b"{\"type\":").value(kind);
+        if let Some(d) = delay {
+            self.key("delay").value(&to_ms(d));
+        }
+        if let Some(j) = jitter {
+            self.key("jitter").value(&j);
+        }
+        self.raw(b"}");
+    }
+
+    fn keep(&mut self, k: &KeepJobs) {
+        match k {
+            KeepJobs::Remove(b) => {
+                self.value(b);
+            }
+            KeepJobs::Count(n) => {
+                self.value(n);
+            }
             KeepJobs::Policy { age, count, limit } => {
-                let mut m = serializer.serialize_map(None)?;
+                // the first member opens the object, the others follow a comma
+                let mut open = true;
+                let mut member = |out: &mut Self, name: &str| {
+                    out.raw(if open { b"{\"" } else { b",\"" })
+                        .raw(name.as_bytes())
+                        .raw(b"\":");
+                    open = false;
+                };
                 if let Some(a) = age {
-                    m.serialize_entry("age", &a.as_secs())?;
+                    member(self, "age");
+                    self.value(&a.as_secs());
                 }
                 if let Some(c) = count {
-                    m.serialize_entry("count", c)?;
+                    member(self, "count");
+                    self.value(c);
                 }
                 if let Some(l) = limit {
-                    m.serialize_entry("limit", l)?;
+                    member(self, "limit");
+                    self.value(l);
                 }
-                m.end()
+                if open {
+                    self.raw(b"{");
+                }
+                self.raw(b"}");
             }
         }
+    }
+
+    fn finish(mut self) -> String {
+        self.text.push(b'}');
+        // only UTF-8 was written
+        String::from_utf8(self.text).unwrap_or_else(|_| "{}".to_string())
     }
 }
 
@@ -306,6 +359,69 @@ mod tests {
             r#"{"attempts":2,"jobId":"a\"b","priority":7,"lifo":true,"backoff":{"type":"fixed","delay":250},"removeOnComplete":true,"removeOnFail":{"age":3600,"count":5,"limit":100},"timestamp":1700000000000,"stackTraceLimit":3,"idof":true,"de":{"id":"d"},"replyTo":"replies"}"#
         );
         assert_eq!(JobOptions::from_stored_json(&o.to_stored_json()), o);
+    }
+
+    /// The text written by hand against the same options printed from a
+    /// `Value` built member by member (serde_json keeps insertion order), for
+    /// the shapes the first two tests leave out.
+    #[test]
+    fn hand_written_text_prints_as_a_value_would() {
+        let cases = [
+            (
+                JobOptions {
+                    backoff: Some(Backoff::Exponential {
+                        delay: Duration::from_millis(5),
+                        jitter: Some(0.25),
+                    }),
+                    remove_on_complete: Some(KeepJobs::Policy {
+                        age: None,
+                        count: Some(-1),
+                        limit: None,
+                    }),
+                    remove_on_fail: Some(KeepJobs::Policy {
+                        age: None,
+                        count: None,
+                        limit: None,
+                    }),
+                    timeout: Some(Duration::from_millis(1)),
+                    on_failure: Some(ParentOnFailure::FailParent),
+                    parent: Some(ParentRef {
+                        id: "p\u{e9}\n".into(),
+                        queue: "bull:q".into(),
+                    }),
+                    ..Default::default()
+                },
+                json!({"attempts": 0,
+                    "backoff": {"type": "exponential", "delay": 5, "jitter": 0.25},
+                    "removeOnComplete": {"count": -1}, "removeOnFail": {}, "timeout": 1,
+                    "fpof": true, "parent": {"id": "p\u{e9}\n", "queue": "bull:q"}}),
+            ),
+            (
+                JobOptions {
+                    attempts: Some(-3),
+                    delay: Some(Duration::ZERO),
+                    backoff: Some(Backoff::Custom {
+                        kind: "my\"own".into(),
+                        delay: None,
+                    }),
+                    remove_on_complete: Some(KeepJobs::Remove(false)),
+                    remove_on_fail: Some(KeepJobs::Count(0)),
+                    deduplication: Some(Deduplication {
+                        ttl: Some(Duration::from_secs(2)),
+                        extend: true,
+                        ..Deduplication::new("d")
+                    }),
+                    ..Default::default()
+                },
+                json!({"attempts": -3, "delay": 0, "backoff": {"type": "my\"own"},
+                    "removeOnComplete": false, "removeOnFail": 0,
+                    "de": {"id": "d", "ttl": 2000, "extend": true}}),
+            ),
+        ];
+        for (o, expected) in cases {
+            assert_eq!(o.to_stored_string(), expected.to_string());
+            assert_eq!(o.to_stored_json(), expected);
+        }
     }
 
     #[test]
