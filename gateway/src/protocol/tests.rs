@@ -227,6 +227,24 @@ fn numeric_ids_come_back_exactly_as_sent() {
     assert_eq!(echoed_ids(twice), ["0.1"]);
 }
 
+/// A single request is read from the frame's text without the whitespace
+/// around it (it is not split out as a batch's items are).
+#[test]
+fn whitespace_around_a_single_request_is_not_part_of_it() {
+    check(
+        " \r\n\t{\"jsonrpc\":\"2.0\",\"method\":\"demo.echo\",\"params\":[1],\"id\":7}\n\t ",
+        r#"{"request":{"id":7,"method":"demo.echo","params":[1],"jobId":null,"options":null,"ack":false}}"#,
+    );
+    check(
+        "\n \"x\" \r",
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: a request must be an object"}}"#,
+    );
+    check(
+        " {\"jsonrpc\":\"2.0\",\"method\":\"demo.echo\"} x",
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: trailing characters at line 1 column 41"}}"#,
+    );
+}
+
 #[test]
 fn params_are_kept_as_the_client_wrote_them() {
     let Incoming::Single(Ok(r)) = parse(
