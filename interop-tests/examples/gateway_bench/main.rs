@@ -91,7 +91,7 @@ use procs::{
     cpu_seconds_of, free_port, loadavg, our_binaries, prd_setup, raise_nofile, start_ours,
     start_prd, OurBinaries,
 };
-use redis_stats::{command_counts, flushall, print_command_mix, redis_stats};
+use redis_stats::{command_counts, flushall, ping_round_trips, print_command_mix, redis_stats};
 use report::{report, OpenScenario, PeerResult, Scenario};
 
 const SECRET: &str = "gateway-bench-secret";
@@ -352,11 +352,15 @@ fn main() {
             peer,
             scenarios: Vec::new(),
             open: Vec::new(),
+            ping: None,
         };
         for (label, sockets, in_flight, calls) in
             [("1x1", 1, 1, args.calls_1), ("50x4", 50, 4, args.calls_50)]
         {
             std::thread::sleep(Duration::from_millis(500));
+            if label == "1x1" && calls > 0 {
+                r.ping = Some(ping_round_trips(&redis.url(), 2000));
+            }
             let cpu_before: Vec<f64> = procs.iter().map(|p| p.cpu_seconds()).collect();
             let client_before = cpu_seconds_of("self");
             let redis_before = redis_stats(&redis.url());
