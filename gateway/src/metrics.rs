@@ -9,7 +9,8 @@ mod labels;
 pub use cache::ScrapeCache;
 pub use labels::{MethodLabels, MAX_LABEL_BYTES};
 
-use std::collections::HashMap;
+use crate::FastMap;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -47,7 +48,7 @@ pub struct Metrics {
     labels: MethodLabels,
     /// By method label: one lock and one lookup per call, and an
     /// allocation only for a label's first call.
-    by_method: Mutex<HashMap<String, MethodStats>>,
+    by_method: Mutex<FastMap<String, MethodStats>>,
 }
 
 /// What one method label counted.

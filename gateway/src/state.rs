@@ -1,7 +1,6 @@
 //! What every session shares: configuration, the token verifier, queue
 //! handles, the notifier, limits, metrics and the shutdown signal.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use crate::limits::{ConnectionSlots, Limiter};
 use crate::metrics::Metrics;
 use crate::notifier::{Notifier, SessionId};
 use crate::user_connections::UserConnections;
+use crate::FastMap;
 
 /// Shared by all sessions of one gateway.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct Shared {
     pub auth: Authenticator,
     /// One handle per configured service, opened at startup; concurrent
     /// calls' jobs go to Redis together (see `AddBatcher`).
-    pub queues: HashMap<String, AddBatcher>,
+    pub queues: FastMap<String, AddBatcher>,
     /// Watches jobs and pushes their updates to sessions.
     pub notifier: Notifier,
     /// Counters for `/metrics`.
@@ -73,7 +73,7 @@ impl Shared {
     pub fn new(
         config: Config,
         auth: Authenticator,
-        queues: HashMap<String, AddBatcher>,
+        queues: FastMap<String, AddBatcher>,
         notifier: Notifier,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,

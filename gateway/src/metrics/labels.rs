@@ -3,7 +3,7 @@
 //! always get theirs, other names of open services get one while there is
 //! room, and everything else (too long, odd bytes, no room) is `other`.
 
-use std::collections::HashSet;
+use crate::FastSet;
 use std::sync::Mutex;
 
 /// Longest label kept, bytes.
@@ -18,9 +18,9 @@ const DEFAULT_EXTRA: usize = 64;
 /// The label policy of one gateway.
 #[derive(Debug)]
 pub struct MethodLabels {
-    known: HashSet<String>,
+    known: FastSet<String>,
     max_extra: usize,
-    extra: Mutex<HashSet<String>>,
+    extra: Mutex<FastSet<String>>,
 }
 
 impl Default for MethodLabels {
@@ -43,12 +43,12 @@ impl MethodLabels {
     /// `known` always keep their label; up to `max_extra` other valid
     /// names get one, first come first served.
     pub fn new(known: impl IntoIterator<Item = String>, max_extra: usize) -> Self {
-        let mut known: HashSet<String> = known.into_iter().filter(|m| is_valid(m)).collect();
+        let mut known: FastSet<String> = known.into_iter().filter(|m| is_valid(m)).collect();
         known.extend(FIXED.iter().map(|s| s.to_string()));
         MethodLabels {
             known,
             max_extra,
-            extra: Mutex::new(HashSet::new()),
+            extra: Mutex::new(FastSet::default()),
         }
     }
 

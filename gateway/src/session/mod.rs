@@ -32,10 +32,8 @@ use crate::state::Shared;
 use pending::{Batches, Pending, ReplyTo};
 use writer::{Bounds, Outbox};
 
-/// A map keyed by job ids: long, and chosen by clients. foldhash, seeded
-/// per map, is several times cheaper than SipHash on them (the notifier's
-/// hub uses it for the same reason).
-type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
+/// Maps keyed by job ids: long, and chosen by clients.
+use crate::FastMap;
 
 pub use adds::{finished as add_finished, AddInFlight, AddWaiter};
 pub(crate) use call::Call;

@@ -4,7 +4,7 @@
 //! and fans updates out to sessions.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,11 +147,9 @@ pub(crate) struct Gauges {
     pub(crate) subscribed: AtomicBool,
 }
 
-/// The hub's maps are looked up several times per call, by job id and
-/// channel name: foldhash is several times cheaper than SipHash there, and
-/// its `quality` variant, randomly seeded per map, keeps client-chosen
-/// keys (the `jobId` part of an id) from being steered into collisions.
-type FastMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
+// The hub's maps are looked up several times per call, by job id and
+// channel name (see `FastMap`).
+use crate::FastMap;
 
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(1);
