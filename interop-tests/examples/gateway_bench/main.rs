@@ -359,7 +359,7 @@ fn main() {
         {
             std::thread::sleep(Duration::from_millis(500));
             if label == "1x1" && calls > 0 {
-                r.ping = Some(ping_round_trips(&redis.url(), 2000));
+                r.ping = ping_round_trips(&redis.url(), 2000);
             }
             let cpu_before: Vec<f64> = procs.iter().map(|p| p.cpu_seconds()).collect();
             let client_before = cpu_seconds_of("self");

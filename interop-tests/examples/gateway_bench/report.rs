@@ -30,8 +30,8 @@ pub(crate) struct PeerResult {
     pub(crate) peer: Peer,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) open: Vec<OpenScenario>,
-    /// `PING` round trips to Redis just before the 1x1 load: p50, p99 ms.
-    pub(crate) ping: Option<(f64, f64)>,
+    /// The median `PING` round trip to Redis just before the 1x1 load, ms.
+    pub(crate) ping: Option<f64>,
 }
 
 /// CPU microseconds per call of each process, joined with `+`.
@@ -361,7 +361,7 @@ fn issue14_targets(results: &[PeerResult]) {
             per_call_ms(o.cpu.iter().sum::<f64>() + o.redis.0),
             cpu.join(" + ")
         );
-        if let Some((ping, _)) = results
+        if let Some(ping) = results
             .iter()
             .find(|r| r.peer == Peer::Ours)
             .and_then(|r| r.ping)
